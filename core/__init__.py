@@ -1,0 +1,1 @@
+"""Pieces every layer shares: errors, registries, config, seed and device resolution."""

@@ -1,0 +1,98 @@
+"""Run configuration: one frozen dataclass, overridden through one checked function.
+
+Every default carries a comment with its unit or reason. Task files supply their own
+defaults (`Task.defaults`), the CLI and params files supply overrides; both go through
+`override()`, which rejects unknown keys and wrong types so a typo never trains silently.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.registry import UsageError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    task: str                     # registered task name
+    model: str = "mlp"            # registered model name
+    folds: int = 5                # StratifiedKFold splits; 1 = single stratified holdout (images)
+    epochs: int = 30              # max epochs per fold; early stopping may end a fold sooner
+    batch_size: int = 256         # rows per optimizer step
+    lr: float = 3e-3              # peak AdamW learning rate (the one-cycle maximum)
+    weight_decay: float = 1e-2    # AdamW decoupled weight decay
+    schedule: str = "onecycle"    # 'onecycle' (warmup then anneal) or 'cosine' (anneal only), per step
+    patience: int = 8             # epochs without a better validation score before a fold stops
+    bags: int = 1                 # models per fold from different seeds, probabilities averaged
+    # MLP family (ignored by fixed-architecture models such as the course nets)
+    width: int = 256              # units in the first hidden layer
+    depth: int = 2                # hidden layers
+    shrink: float = 0.5           # width multiplier from one hidden layer to the next
+    dropout: float = 0.2          # dropout after every hidden layer
+    input_dropout: float = 0.0    # dropout on the encoded input features
+    batch_norm: bool = True       # BatchNorm1d after every hidden Linear
+    activation: str = "relu"      # relu | gelu | silu | prelu | sigmoid | tanh
+    # feature options (task-specific; each task documents what it accepts)
+    transform: str = "none"       # Otto count transform: none | log1p | anscombe
+    holdout: float = 0.1          # validation fraction when folds == 1
+    seed: int = 0                 # seeds folds, weight init, shuffling and dropout
+    device: str = "auto"          # auto | cpu | cuda
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_TYPES = typing.get_type_hints(TrainConfig)
+
+
+def _check(key: str, value: Any) -> Any:
+    want = _TYPES[key]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if (want is not bool and isinstance(value, bool)) or not isinstance(value, want):
+        raise UsageError(f"config key {key!r} wants {want.__name__}, got {value!r}")
+    return value
+
+
+def override(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
+    """Return a copy of `cfg` with `overrides` applied; unknown keys and wrong types raise."""
+    unknown = sorted(set(overrides) - set(_TYPES))
+    if unknown:
+        raise UsageError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TYPES))}")
+    checked = {k: _check(k, v) for k, v in overrides.items()}
+    out = dataclasses.replace(cfg, **checked)
+    _validate(out)
+    return out
+
+
+def _validate(cfg: TrainConfig) -> None:
+    if cfg.folds < 1:
+        raise UsageError(f"--folds must be at least 1, got {cfg.folds}")
+    for key in ("epochs", "batch_size", "bags", "width", "depth"):
+        if getattr(cfg, key) < 1:
+            raise UsageError(f"{key} must be at least 1, got {getattr(cfg, key)}")
+    if cfg.lr <= 0 or cfg.weight_decay < 0:
+        raise UsageError("lr must be > 0 and weight_decay >= 0")
+    if not 0 <= cfg.dropout < 1 or not 0 <= cfg.input_dropout < 1:
+        raise UsageError("dropout and input_dropout must lie in [0, 1)")
+    if not 0 < cfg.holdout < 1:
+        raise UsageError(f"holdout must lie in (0, 1), got {cfg.holdout}")
+    if cfg.schedule not in ("onecycle", "cosine"):
+        raise UsageError(f"unknown schedule {cfg.schedule!r}; choose onecycle or cosine")
+
+
+def load_params(path: Path) -> dict[str, Any]:
+    """Read a JSON params file (e.g. the best params a tuning study wrote)."""
+    try:
+        params = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UsageError(f"params file {path} not found") from None
+    except json.JSONDecodeError as e:
+        raise UsageError(f"params file {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    if not isinstance(params, dict):
+        raise UsageError(f"params file {path} must hold a JSON object of config keys")
+    return params

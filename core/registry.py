@@ -1,0 +1,44 @@
+"""Name -> factory registries (timm style) shared by tasks and models.
+
+A registry holds factories, never trained objects; looking up an unknown name
+fails with the list of known ones so a typo on the CLI is a one-line error.
+"""
+from __future__ import annotations
+
+from typing import Callable, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class UsageError(ValueError):
+    """Bad user input (unknown name, bad option, bad file). The CLI turns it into exit code 2."""
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._factories: dict[str, Callable[..., T]] = {}
+
+    def register(self, fn: Callable[..., T] | None = None, *, name: str | None = None):
+        def deco(f: Callable[..., T]) -> Callable[..., T]:
+            key = name or f.__name__
+            if key in self._factories:
+                raise ValueError(f"{self.kind} {key!r} registered twice")
+            self._factories[key] = f
+            return f
+        return deco(fn) if fn is not None else deco
+
+    def get(self, name: str) -> Callable[..., T]:
+        try:
+            return self._factories[name]
+        except KeyError:
+            raise UsageError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._factories))}") from None
+
+    def create(self, name: str, **kwargs) -> T:
+        return self.get(name)(**kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._factories)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._factories

@@ -1,0 +1,48 @@
+"""Generic column encoders built from scikit-learn parts (nothing here re-implements them).
+
+`tabular_encoder` imputes and scales numeric columns and one-hot or ordinal encodes
+categorical ones. Categories unseen at fit time go to an explicit bucket: one-hot maps
+them to the 'infrequent' column (categories rarer than `min_frequency` share it too),
+ordinal maps them to -1. Output is a float32 array whose columns are
+`get_feature_names_out()`, saved with each fold so predictions use the same order.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+
+
+def _to_str(x):
+    # one dtype for every category so mixed int/str columns and NaN encode consistently
+    return x.astype(object).where(x.notna(), "__missing__").astype(str)
+
+
+def numeric_encoder(scale: bool = True):
+    steps = [SimpleImputer(strategy="median", keep_empty_features=True)]
+    return make_pipeline(*steps, StandardScaler()) if scale else make_pipeline(*steps)
+
+
+def categorical_encoder(kind: str = "onehot", min_frequency: int = 2):
+    if kind == "onehot":
+        enc = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency,
+                            sparse_output=False, dtype=np.float32)
+    elif kind == "ordinal":
+        enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                             min_frequency=min_frequency, dtype=np.float32)
+    else:
+        raise ValueError(f"unknown categorical encoding {kind!r}; use onehot or ordinal")
+    return make_pipeline(FunctionTransformer(_to_str, feature_names_out="one-to-one"), enc)
+
+
+def tabular_encoder(numeric: Sequence[str], categorical: Sequence[str] = (), kind: str = "onehot",
+                    min_frequency: int = 2) -> ColumnTransformer:
+    parts = [("num", numeric_encoder(), list(numeric))]
+    if categorical:
+        parts.append(("cat", categorical_encoder(kind, min_frequency), list(categorical)))
+    return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0,
+                             verbose_feature_names_out=True)

@@ -1,0 +1,6 @@
+"""Model registry: `MODELS.create(name, **kwargs)` builds a fresh, untrained nn.Module.
+
+Importing this package registers every model module, so `MODELS.names()` is complete.
+"""
+from models.registry import MODELS, build_model  # noqa: F401
+from models import mlp  # noqa: F401  (registers the tabular nets)

@@ -1,0 +1,59 @@
+"""Tabular nets: a configurable MLP family and the course's fixed nets, registered by name.
+
+Every net returns logits (N, out_features); the task's loss applies the sigmoid/softmax,
+which is why the course's final `Sigmoid` is not a layer here (BCEWithLogits is the
+numerically stable form of Sigmoid + BCELoss).
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from models.registry import register_model
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "prelu": nn.PReLU,
+               "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+def _activation(name: str) -> nn.Module:
+    try:
+        return ACTIVATIONS[name]()
+    except KeyError:
+        from core.registry import UsageError
+        raise UsageError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
+
+
+@register_model
+def mlp(in_features: int, out_features: int, width: int = 256, depth: int = 2, shrink: float = 0.5,
+        dropout: float = 0.2, input_dropout: float = 0.0, batch_norm: bool = True,
+        activation: str = "relu") -> nn.Module:
+    """Linear -> [BatchNorm] -> act -> Dropout, `depth` times, widths width, width*shrink, ..."""
+    layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout else []
+    fan_in = in_features
+    for i in range(depth):
+        fan_out = max(8, round(width * shrink ** i))
+        layers += [nn.Linear(fan_in, fan_out, bias=not batch_norm)]
+        layers += [nn.BatchNorm1d(fan_out)] if batch_norm else []
+        layers += [_activation(activation), nn.Dropout(dropout)]
+        fan_in = fan_out
+    layers.append(nn.Linear(fan_in, out_features))
+    return nn.Sequential(*layers)
+
+
+@register_model
+def diabetes_course(in_features: int = 8, out_features: int = 1) -> nn.Module:
+    """The course's Pima net: 8-6-4-1 with sigmoid activations."""
+    return nn.Sequential(nn.Linear(in_features, 6), nn.Sigmoid(), nn.Linear(6, 4), nn.Sigmoid(),
+                         nn.Linear(4, out_features))
+
+
+@register_model
+def otto_course(in_features: int = 93, out_features: int = 9) -> nn.Module:
+    """The course's Otto net: 93-64-32-9 with ReLU."""
+    return nn.Sequential(nn.Linear(in_features, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
+                         nn.Linear(32, out_features))
+
+
+@register_model
+def logistic(in_features: int, out_features: int) -> nn.Module:
+    """A single Linear layer: logistic / softmax regression, the baseline every MLP must beat."""
+    return nn.Linear(in_features, out_features)

@@ -1,0 +1,104 @@
+"""The one trainer, for tables and images alike.
+
+Data arrive as whole tensors already on the device; each epoch slices batches from a
+seeded permutation (no per-sample Dataset/DataLoader), `batch_transform` turns a raw
+batch into model input (normalise/augment images; identity for encoded tables). The
+loop is plain: zero_grad, forward, backward, step, scheduler step. One hook per epoch
+(`on_epoch`) carries logging, early stopping is built in, and pruning raises from the hook.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from core.config import TrainConfig
+
+LossFn = Callable[[Tensor, Tensor], Tensor]           # (logits, targets) -> scalar loss
+ScoreFn = Callable[[Tensor, Tensor], float]           # (logits, targets) -> validation score
+BatchFn = Callable[[Tensor, bool], Tensor]            # (raw batch, training?) -> model input
+EpochHook = Callable[[dict], None]                    # receives the epoch's log row
+
+
+def _identity(x: Tensor, training: bool) -> Tensor:
+    return x
+
+
+@dataclass
+class FitResult:
+    model: nn.Module                       # best-scoring weights restored
+    best_epoch: int                        # 1-based
+    best_score: float
+    history: list[dict] = field(default_factory=list)   # one row per epoch
+    seconds: float = 0.0
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
+                                                   pct_start=0.25)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 4096,
+                   batch_transform: BatchFn = _identity) -> Tensor:
+    """Logits for every row of `x`, in eval mode, in batches (keeps memory flat on big test sets)."""
+    model.eval()
+    out = [model(batch_transform(x[i:i + batch_size], False)).float() for i in range(0, len(x), batch_size)]
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, *,
+        cfg: TrainConfig, loss_fn: LossFn, score_fn: ScoreFn, maximize: bool,
+        generator: torch.Generator, batch_transform: BatchFn = _identity,
+        on_epoch: EpochHook | None = None) -> FitResult:
+    """Train with AdamW + per-step schedule; stop after `cfg.patience` epochs without a better
+    validation score and return the model with its best weights restored."""
+    device = x_train.device
+    n = len(x_train)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = make_schedule(opt, cfg, cfg.epochs * steps_per_epoch)
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    best_score, best_epoch, best_state = -math.inf if maximize else math.inf, 0, None
+    history: list[dict] = []
+    start = time.perf_counter()
+    for epoch in range(1, cfg.epochs + 1):
+        model.train()
+        perm = torch.randperm(n, generator=generator).to(device)
+        total, seen = 0.0, 0
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            if len(idx) < 2:               # BatchNorm cannot normalise a single row
+                continue
+            opt.zero_grad(set_to_none=True)
+            with autocast:
+                loss = loss_fn(model(batch_transform(x_train[idx], True)).float(), y_train[idx])
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+            seen += len(idx)
+        logits = predict_logits(model, x_val, batch_transform=batch_transform)
+        score = score_fn(logits, y_val)
+        improved = score > best_score if maximize else score < best_score
+        if improved:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1),
+               "val_loss": loss_fn(logits, y_val).item(), "val_score": score,
+               "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
+        history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if epoch - best_epoch >= cfg.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return FitResult(model, best_epoch, best_score, history, time.perf_counter() - start)

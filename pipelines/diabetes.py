@@ -1,0 +1,63 @@
+"""The course's Pima Indians diabetes file: 8 scaled features, 0/1 label, no header.
+
+No competition: `predict diabetes --input FILE` writes a probability and a class per row.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import make_pipeline
+
+from core.config import TrainConfig
+from features.encoders import tabular_encoder
+from pipelines.task import Task, register_task
+
+FEATURES = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi",
+            "pedigree", "age")
+
+
+def features(cfg: TrainConfig):
+    # the course file is already scaled to [-1, 1]; impute + standardise only
+    return make_pipeline(tabular_encoder(FEATURES))
+
+
+def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
+    return pd.DataFrame({"row": ids.to_numpy(), "probability": proba, "prediction": (proba >= 0.5).astype(int)})
+
+
+def search_space(trial) -> dict:
+    model = trial.suggest_categorical("model", ["mlp", "diabetes_course", "logistic"])
+    params = {
+        "model": model,
+        "lr": trial.suggest_float("lr", 1e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1e-1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [16, 32, 64]),
+        "epochs": trial.suggest_int("epochs", 20, 150, step=10),
+    }
+    if model == "mlp":
+        params |= {"width": trial.suggest_int("width", 8, 128, log=True),
+                   "depth": trial.suggest_int("depth", 1, 3),
+                   "dropout": trial.suggest_float("dropout", 0.0, 0.5)}
+    return params
+
+
+@register_task
+def diabetes() -> Task:
+    return Task(
+        name="diabetes",
+        title="Pima diabetes (the course's file): onset 0/1, accuracy and ROC AUC",
+        files={"train": "diabetes.csv.gz"},
+        target="label",
+        classes=(0, 1),
+        metric="accuracy",
+        extra_metrics=("roc_auc",),
+        monitor="loss",  # 152 validation rows: accuracy is too coarse a stopping signal
+        header=False,
+        column_names=FEATURES + ("label",),
+        numeric=FEATURES,
+        features=features,
+        submission=submission,
+        search_space=search_space,
+        defaults=dict(model="mlp", epochs=80, batch_size=32, lr=3e-3, weight_decay=1e-2, width=32,
+                      depth=2, dropout=0.2, patience=20, bags=3),
+    )

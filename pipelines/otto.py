@@ -1,0 +1,61 @@
+"""Kaggle Otto Group Product Classification: 93 count features -> 9 classes, multi-class logloss."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import make_pipeline
+
+from core.config import TrainConfig
+from features.counts import CountTransform
+from features.encoders import tabular_encoder
+from pipelines.task import Task, register_task
+
+FEATURES = tuple(f"feat_{i}" for i in range(1, 94))
+CLASSES = tuple(f"Class_{i}" for i in range(1, 10))
+COUNT_NAMES = FEATURES + ("row_total", "row_nonzero")
+
+
+def features(cfg: TrainConfig):
+    counts = ColumnTransformer([("counts", CountTransform(cfg.transform), list(FEATURES))])
+    return make_pipeline(counts, tabular_encoder(range(len(COUNT_NAMES))))
+
+
+def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
+    out = pd.DataFrame(proba / proba.sum(1, keepdims=True), columns=list(CLASSES))
+    out.insert(0, "id", ids.astype(int).to_numpy())
+    return out
+
+
+def search_space(trial) -> dict:
+    return {
+        "transform": trial.suggest_categorical("transform", ["log1p", "anscombe", "none"]),
+        "lr": trial.suggest_float("lr", 5e-4, 1e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1e-1, log=True),
+        "width": trial.suggest_categorical("width", [256, 512, 1024, 2048]),
+        "depth": trial.suggest_int("depth", 1, 3),
+        "dropout": trial.suggest_float("dropout", 0.1, 0.6),
+        "input_dropout": trial.suggest_float("input_dropout", 0.0, 0.3),
+        "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512]),
+        "epochs": trial.suggest_int("epochs", 10, 40, step=5),
+    }
+
+
+@register_task
+def otto() -> Task:
+    return Task(
+        name="otto",
+        title="Kaggle Otto Group: product class (9) from 93 counts, multi-class logloss",
+        files={"train": "train.csv", "test": "test.csv", "sample": "sampleSubmission.csv"},
+        id_col="id",
+        target="target",
+        classes=CLASSES,
+        metric="logloss",
+        numeric=FEATURES,
+        features=features,
+        submission=submission,
+        search_space=search_space,
+        kaggle="otto-group-product-classification-challenge",
+        defaults=dict(model="mlp", transform="log1p", epochs=30, batch_size=256, lr=3e-3,
+                      weight_decay=1e-2, width=1024, depth=2, dropout=0.4, input_dropout=0.1, patience=6),
+    )

@@ -1,0 +1,62 @@
+"""What a competition is: the `Task` spec each `pipelines/<name>.py` file fills in, and the registry.
+
+A task file declares everything particular to its competition (files, columns, target,
+metric, submission format, feature builder, default hyperparameters, search space);
+the generic stages in `pipelines/train.py` do the rest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import TransformerMixin
+
+from core.config import TrainConfig
+from core.registry import Registry
+
+DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    title: str                           # one line for `cli.py tasks`
+    files: dict[str, str]                # role (train/test/sample) -> file name as the competition ships it
+    target: str                          # target column in the train file
+    classes: tuple                       # target values, in the order of the model's outputs
+    metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
+    features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
+    submission: Callable[[pd.Series, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
+    search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
+    numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
+    required: tuple[str, ...] = ()       # other columns the features read
+    id_col: str | None = None            # row id column (None: row number)
+    header: bool = True                  # False: headerless file, columns named below
+    column_names: tuple[str, ...] = ()   # names for a headerless file, in file order
+    extra_metrics: tuple[str, ...] = ()  # reported beside the primary metric
+    monitor: str = "metric"              # early-stopping signal: 'metric' or 'loss' (see task files)
+    kaggle: str | None = None            # competition slug for the Kaggle API
+    defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
+
+    @property
+    def binary(self) -> bool:
+        return len(self.classes) == 2
+
+    @property
+    def out_features(self) -> int:
+        return 1 if self.binary else len(self.classes)
+
+    @property
+    def bundled(self) -> Path:
+        return DATA_ROOT / self.name
+
+    def config(self, **overrides) -> TrainConfig:
+        from core.config import override
+        return override(TrainConfig(task=self.name), {**self.defaults, **overrides})
+
+
+TASKS: Registry[Task] = Registry("task")
+register_task = TASKS.register

@@ -1,0 +1,55 @@
+"""Kaggle Titanic: predict survival (0/1) per passenger; scored by accuracy."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import make_pipeline
+
+from core.config import TrainConfig
+from features.encoders import tabular_encoder
+from features.titanic import CATEGORICAL, NUMERIC, TitanicFeatures
+from pipelines.task import Task, register_task
+
+
+def features(cfg: TrainConfig):
+    return make_pipeline(TitanicFeatures(), tabular_encoder(NUMERIC, CATEGORICAL))
+
+
+def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
+    return pd.DataFrame({"PassengerId": ids.astype(int).to_numpy(), "Survived": (proba >= 0.5).astype(int)})
+
+
+def search_space(trial) -> dict:
+    return {
+        "lr": trial.suggest_float("lr", 3e-4, 3e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-4, 1e-1, log=True),
+        "width": trial.suggest_int("width", 16, 256, log=True),
+        "depth": trial.suggest_int("depth", 1, 3),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128]),
+        "epochs": trial.suggest_int("epochs", 20, 100, step=10),
+    }
+
+
+@register_task
+def titanic() -> Task:
+    return Task(
+        name="titanic",
+        title="Kaggle Titanic: survival (0/1) per passenger, accuracy",
+        files={"train": "train.csv", "test": "test.csv", "sample": "gender_submission.csv"},
+        id_col="PassengerId",
+        target="Survived",
+        classes=(0, 1),
+        metric="accuracy",
+        # accuracy on ~180 validation rows moves in 0.6% steps: too coarse to stop on,
+        # so early stopping watches the validation logloss (the smooth proper score)
+        monitor="loss",
+        numeric=("Pclass", "Age", "SibSp", "Parch", "Fare"),
+        required=("Name", "Sex", "Ticket", "Cabin", "Embarked"),
+        features=features,
+        submission=submission,
+        search_space=search_space,
+        kaggle="titanic",
+        defaults=dict(model="mlp", epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2, width=64,
+                      depth=2, dropout=0.3, patience=15, bags=3),
+    )

@@ -1,0 +1,228 @@
+"""The staged pipeline: ingest -> feature encoding -> k-fold training -> predict / submit.
+
+`train()` and `predict()` are what the CLI (and tuning) call; they know nothing of the
+terminal. Everything a later `predict` needs is written into the run directory.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import joblib
+import numpy as np
+import pandas as pd
+import sklearn
+import torch
+import torch.nn.functional as F
+
+from core.config import TrainConfig
+from core.registry import UsageError
+from core.runtime import resolve_device, seed_everything
+from data import ingest
+from models import MODELS, build_model
+from models.registry import model_args
+from models.trainer import fit, predict_logits
+from pipelines import TASKS, Task
+from pipelines.folds import make_folds
+from pipelines.metrics import METRICS
+from pipelines import runs
+from submissions.format import SUBMISSIONS_DIR, check_submission, write_atomic
+
+FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    scores: dict[str, float]        # CV scores, primary metric first
+    submission: Path | None
+    seconds: float
+
+
+# ---- stage 1: ingest ---------------------------------------------------------------------
+
+def load_inputs(task: Task, data_dir: Path | None):
+    train_df = ingest.load(task, "train", data_dir)
+    test_df = ingest.load(task, "test", data_dir) if "test" in task.files else None
+    return train_df, test_df, load_sample(task, data_dir)
+
+
+def load_sample(task: Task, data_dir: Path | None) -> pd.DataFrame | None:
+    if "sample" not in task.files:
+        return None
+    try:
+        return ingest.load(task, "sample", data_dir)
+    except UsageError:   # the sample is only used to check the file; its absence is no error
+        return None
+
+
+# ---- stage 3 helpers: loss, probabilities, tensors ---------------------------------------
+
+def loss_fn(task: Task):
+    if task.binary:
+        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
+    return F.cross_entropy
+
+
+def to_proba(task: Task, logits: torch.Tensor) -> np.ndarray:
+    p = torch.sigmoid(logits.squeeze(1)) if task.binary else torch.softmax(logits, 1)
+    return p.double().cpu().numpy()
+
+
+def score_fn(task: Task):
+    """Early-stopping signal and its direction (see Task.monitor)."""
+    if task.monitor == "loss":
+        return (lambda logits, y: loss_fn(task)(logits, y).item()), False
+    metric = METRICS[task.metric]
+    return (lambda logits, y: metric.fn(y.cpu().numpy(), to_proba(task, logits))), metric.maximize
+
+
+def as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+
+
+def cv_scores(task: Task, y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    return {m: METRICS[m].fn(y, proba) for m in (task.metric, *task.extra_metrics)}
+
+
+# ---- the pipeline ------------------------------------------------------------------------
+
+def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = None,
+          runs_root: Path | None = None, on_epoch: FoldHook | None = None,
+          on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
+    start = time.perf_counter()
+    task = TASKS.create(cfg.task)
+    MODELS.get(cfg.model)                      # unknown model: fail before anything is written
+    device = resolve_device(cfg.device)
+    train_df, test_df, sample = load_inputs(task, data_dir)
+    y = ingest.encode_target(task, train_df[task.target])
+    folds = make_folds(y, cfg.folds, cfg.seed, cfg.holdout)
+    run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, task.name, cfg.model, cfg.seed)
+    try:
+        result = _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epoch, on_fold)
+        sub_path = None
+        if test_df is not None:
+            sub = task.submission(_ids(task, test_df), result.pop("test"), task)
+            check_submission(sub, sample, task.id_col)
+            sub_path = write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
+        seconds = time.perf_counter() - start
+        metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds}
+        runs.write_json(run_dir / "metrics.json", metrics)
+        runs.set_status(run_dir, "complete")
+        return TrainResult(run_dir, metrics["cv"], sub_path, seconds)
+    except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
+        runs.discard(run_dir)
+        raise UsageError(str(e).splitlines()[0]) from None
+    except KeyboardInterrupt:
+        runs.set_status(run_dir, "interrupted")
+        raise
+    except BaseException:
+        runs.set_status(run_dir, "failed")
+        raise
+
+
+def _ids(task: Task, df: pd.DataFrame) -> pd.Series:
+    return df[task.id_col] if task.id_col else pd.Series(np.arange(1, len(df) + 1))
+
+
+def _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epoch, on_fold) -> dict:
+    runs.write_json(run_dir / "config.json", {
+        "config": cfg.to_dict(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                                              "sklearn": sklearn.__version__, "pandas": pd.__version__}})
+    n_out = task.out_features
+    oof = np.full((len(y),) if task.binary else (len(y), n_out), np.nan)
+    test_sum = None
+    fold_rows, history = [], []
+    loss, (score, maximize) = loss_fn(task), score_fn(task)
+    for k, (tr, va) in enumerate(folds):
+        fold_start = time.perf_counter()
+        fold_dir = run_dir / f"fold{k}"
+        fold_dir.mkdir()
+        encoder = task.features(cfg).fit(train_df.iloc[tr], y[tr])
+        x_tr = as_tensor(encoder.transform(train_df.iloc[tr]), device)
+        x_va = as_tensor(encoder.transform(train_df.iloc[va]), device)
+        x_te = as_tensor(encoder.transform(test_df), device) if test_df is not None else None
+        y_tr, y_va = as_tensor(y[tr], device, torch.long), as_tensor(y[va], device, torch.long)
+        joblib.dump(encoder, fold_dir / "encoder.joblib")
+        columns = [str(c) for c in encoder.get_feature_names_out()]
+        runs.write_json(fold_dir / "columns.json", columns)
+        fold_val, best_epochs = 0.0, []
+        for b in range(cfg.bags):
+            gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
+            name = cfg.model
+            args = model_args(name, cfg.to_dict(), in_features=len(columns), out_features=n_out)
+            model = build_model(name, args).to(device)
+            hook = (lambda row, k=k, b=b: on_epoch(k, b, row)) if on_epoch else None
+            res = fit(model, x_tr, y_tr, x_va, y_va, cfg=cfg, loss_fn=loss, score_fn=score,
+                      maximize=maximize, generator=gen, on_epoch=hook)
+            history += [{"fold": k, "bag": b, **row} for row in res.history]
+            best_epochs.append(res.best_epoch)
+            runs.save_model(fold_dir / f"model{b}.pt", name, args, res.model)
+            fold_val = fold_val + to_proba(task, predict_logits(res.model, x_va)) / cfg.bags
+            if x_te is not None:
+                p = to_proba(task, predict_logits(res.model, x_te)) / (cfg.bags * len(folds))
+                test_sum = p if test_sum is None else test_sum + p
+        oof[va] = fold_val
+        row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
+               **cv_scores(task, y[va], fold_val), "seconds": time.perf_counter() - fold_start}
+        fold_rows.append(row)
+        if on_fold:
+            on_fold(k, row)
+    done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
+    pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
+    _write_oof(task, train_df, y, oof, run_dir / "oof.csv")
+    return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
+            "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
+            "n_scored": int(done.sum()), "device": str(device), "test": test_sum}
+
+
+def _write_oof(task: Task, df: pd.DataFrame, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
+    cols = {"id": _ids(task, df).to_numpy(), "target": y}
+    if task.binary:
+        cols["proba"] = oof
+    else:
+        cols |= {str(c): oof[:, i] for i, c in enumerate(task.classes)}
+    write_atomic(pd.DataFrame(cols), path, float_format="%.8f")
+
+
+def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+            out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
+    """Rebuild every fold's encoder and models from the run directory and predict a test file."""
+    task = TASKS.create(task_name)
+    run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
+    cfg = runs.read_json(run_dir / "config.json")["config"]
+    if cfg["task"] != task.name:
+        raise UsageError(f"run {run_dir.name} is a {cfg['task']} run, not {task.name}")
+    dev = resolve_device(device)
+    if input_path is None and "test" not in task.files:
+        raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
+    test_df = ingest.load(task, "test", data_dir, path=input_path)
+    fold_dirs = sorted(run_dir.glob("fold*"), key=lambda p: int(p.name[4:]))
+    if not fold_dirs:
+        raise UsageError(f"{run_dir}: no fold directories; the run is incomplete")
+    total = None
+    n = 0
+    for fold_dir in fold_dirs:
+        try:
+            encoder = joblib.load(fold_dir / "encoder.joblib")
+        except Exception as e:
+            raise UsageError(f"{fold_dir / 'encoder.joblib'}: missing or corrupted ({type(e).__name__})") from None
+        columns = json.loads((fold_dir / "columns.json").read_text())
+        x = encoder.transform(test_df)
+        if x.shape[1] != len(columns):
+            raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
+        x = as_tensor(x, dev)
+        for path in sorted(fold_dir.glob("model*.pt")):
+            p = to_proba(task, predict_logits(runs.load_model(path, dev), x))
+            total = p if total is None else total + p
+            n += 1
+    sub = task.submission(_ids(task, test_df), total / n, task)
+    if input_path is None:
+        check_submission(sub, load_sample(task, data_dir), task.id_col)
+    else:
+        check_submission(sub, None, task.id_col)
+    return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")

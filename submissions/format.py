@@ -1,0 +1,50 @@
+"""Check a submission frame against the sample submission and write it atomically."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.registry import UsageError
+
+SUBMISSIONS_DIR = Path(__file__).resolve().parent
+
+
+def check_submission(sub: pd.DataFrame, sample: pd.DataFrame | None, id_col: str | None) -> None:
+    """Columns, row count, ids and their order must match the sample; probabilities must be finite."""
+    if sub.isna().any().any() or not np.isfinite(sub.select_dtypes("number").to_numpy(dtype=float)).all():
+        raise UsageError("submission has missing or non-finite values")
+    if sample is None:
+        return
+    if list(sub.columns) != [str(c) for c in sample.columns]:
+        raise UsageError(f"submission columns {list(sub.columns)} differ from the sample's {list(sample.columns)}")
+    if len(sub) != len(sample):
+        raise UsageError(f"submission has {len(sub)} rows, the sample submission {len(sample)}")
+    if id_col and not np.array_equal(sub[id_col].to_numpy(), sample[id_col].to_numpy()):
+        first = int(np.flatnonzero(sub[id_col].to_numpy() != sample[id_col].to_numpy())[0])
+        raise UsageError(f"submission ids differ from the sample's at row {first + 1}: "
+                         f"{sub[id_col].iloc[first]} vs {sample[id_col].iloc[first]}")
+
+
+def write_atomic(df: pd.DataFrame, path: Path, float_format: str = "%.6f") -> Path:
+    """Write CSV to a temp file beside `path`, then rename: a reader never sees half a file."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            df.to_csv(fh, index=False, float_format=float_format, lineterminator="\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
