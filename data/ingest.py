@@ -21,7 +21,8 @@ def _candidates(folder: Path, name: str, task: Task) -> list[Path]:
             *([folder / f"{task.kaggle}.zip"] if task.kaggle else [])]
 
 
-def _existing(folder: Path, name: str, task: Task) -> Path | str | None:
+def find_in(folder: Path, name: str, task: Task) -> Path | str | None:
+    """`name` in `folder`: plain, .gz, .zip, or a member of the competition's Kaggle zip."""
     for path in _candidates(folder, name, task):
         if not path.is_file():
             continue
@@ -59,19 +60,19 @@ def kaggle_download(task: Task, dest: Path) -> None:
 def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
     """Path of the task's `role` file (train/test/sample), or 'zip::member' for one inside a zip."""
     name = task.files[role]
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a folder")
     looked = []
     for folder in ([Path(data_dir)] if data_dir else []) + [task.bundled]:
-        found = _existing(folder, name, task)
+        found = find_in(folder, name, task)
         if found:
             return found
         looked.append(str(folder))
     if task.kaggle and kaggle_credentials():
         kaggle_download(task, task.bundled)
-        found = _existing(task.bundled, name, task)
+        found = find_in(task.bundled, name, task)
         if found:
             return found
-    if data_dir and not Path(data_dir).is_dir():
-        raise UsageError(f"--data-dir {data_dir} is not a folder")
     how = f"pass --data-dir DIR holding {name}"
     if task.kaggle:
         how += f" (or .gz/.zip), or set up Kaggle API credentials (~/.kaggle/kaggle.json) to download {task.kaggle}"
@@ -104,7 +105,8 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
     need += [task.id_col] if task.id_col else []
     missing = [c for c in need if c not in df.columns]
     if missing:
-        raise UsageError(f"{source}: missing column(s) {', '.join(map(str, missing))}")
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise UsageError(f"{source}: missing column(s) {', '.join(map(str, missing[:5]))}{more}")
     if task.id_col and df[task.id_col].duplicated().any():
         dup = df.loc[df[task.id_col].duplicated(), task.id_col].iloc[0]
         raise UsageError(f"{source}: column {task.id_col}: duplicated id {dup!r}")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import TransformerMixin
 
-from core.config import TrainConfig
-from core.registry import Registry
+from core.config import TrainConfig, override
+from core.registry import Registry, UsageError
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 
@@ -40,6 +40,7 @@ class Task:
     monitor: str = "metric"              # early-stopping signal: 'metric' or 'loss' (see task files)
     kaggle: str | None = None            # competition slug for the Kaggle API
     defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
+    min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
 
     @property
     def binary(self) -> bool:
@@ -54,8 +55,10 @@ class Task:
         return DATA_ROOT / self.name
 
     def config(self, **overrides) -> TrainConfig:
-        from core.config import override
-        return override(TrainConfig(task=self.name), {**self.defaults, **overrides})
+        cfg = override(TrainConfig(task=self.name), {**self.defaults, **overrides})
+        if cfg.folds < self.min_folds:
+            raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
+        return cfg
 
 
 TASKS: Registry[Task] = Registry("task")

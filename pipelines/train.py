@@ -52,12 +52,17 @@ def load_inputs(task: Task, data_dir: Path | None):
 
 
 def load_sample(task: Task, data_dir: Path | None) -> pd.DataFrame | None:
-    if "sample" not in task.files:
+    """The sample submission beside the test file, if the competition ships one there.
+
+    Only the test file's own folder is searched: a sample from elsewhere (the bundled
+    copy) would describe a different test set.
+    """
+    if "sample" not in task.files or "test" not in task.files:
         return None
-    try:
-        return ingest.load(task, "sample", data_dir)
-    except UsageError:   # the sample is only used to check the file; its absence is no error
-        return None
+    test_source = str(ingest.locate(task, "test", data_dir))
+    folder = Path(test_source.split("::")[0]).parent
+    source = ingest.find_in(folder, task.files["sample"], task)
+    return ingest.read_csv(task, source) if source else None
 
 
 # ---- stage 3 helpers: loss, probabilities, tensors ---------------------------------------

@@ -1,0 +1,189 @@
+"""Command line: parse, build the config, call a pipeline function. No logic lives here.
+
+    python cli.py tasks
+    python cli.py train otto --folds 5 --data-dir DIR
+    python cli.py predict otto --run latest --data-dir DIR
+    python cli.py runs otto
+"""
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from core.config import load_params
+from core.registry import UsageError
+from pipelines import TASKS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Kaggle competition pipeline: ingest -> features -> k-fold training -> submission.")
+
+TaskName = Enum("TaskName", {n: n for n in TASKS.names()}, type=str)
+Device = Enum("Device", {n: n for n in ("auto", "cpu", "cuda")}, type=str)
+
+DataDir = Annotated[Optional[Path], typer.Option(help="Folder with the competition's files (plain, .gz or Kaggle .zip).")]
+RunsDir = Annotated[Optional[Path], typer.Option(help="Root of run directories (default: runs/).")]
+
+
+def _parse_set(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+class _Bars:
+    """Rich progress bars (folds, epochs) on stderr. The display starts at the first epoch,
+    so an error raised before training prints only its own line."""
+
+    def __init__(self, quiet: bool, folds: int, epochs: int):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        self.epochs, self.started = epochs, False
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
+                            console=Console(stderr=True), transient=True, disable=quiet)
+        self.fold_bar = self.bar.add_task("folds", total=folds, info="")
+        self.epoch_bar = self.bar.add_task("epochs", total=epochs, info="")
+
+    def on_epoch(self, fold: int, bag: int, row: dict) -> None:
+        if not self.started:
+            self.bar.start()
+            self.started = True
+        if row["epoch"] == 1:
+            self.bar.reset(self.epoch_bar, total=self.epochs, info="")
+        self.bar.update(self.epoch_bar, completed=row["epoch"], description=f"fold {fold} bag {bag}",
+                        info=f"val {row['val_score']:.4f}")
+
+    def on_fold(self, fold: int, row: dict) -> None:
+        scores = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "seconds")
+        self.bar.update(self.fold_bar, advance=1, info=scores)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.started:
+            self.bar.stop()
+
+
+@app.command()
+def tasks():
+    """List the registered competitions."""
+    for name in TASKS.names():
+        t = TASKS.create(name)
+        typer.echo(f"{name:10s} {t.title}  [default model: {t.defaults.get('model', 'mlp')}]")
+
+
+@app.command()
+def models():
+    """List the registered models."""
+    from models import MODELS
+    for name in MODELS.names():
+        doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:18s} {doc[0] if doc else ''}")
+
+
+@app.command()
+def train(
+    task: Annotated[TaskName, typer.Argument(help="Competition name (see `tasks`).")],
+    folds: Annotated[Optional[int], typer.Option(help="K for stratified k-fold (1 = one holdout).")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Max epochs per fold.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for folds, init and shuffling.")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Registered model name (see `models`).")] = None,
+    data_dir: DataDir = None,
+    device: Annotated[Device, typer.Option(help="auto picks CUDA when torch sees a GPU.")] = Device.auto,
+    out: Annotated[Optional[Path], typer.Option(help="Submission path (default: submissions/<task>-<run>.csv).")] = None,
+    params: Annotated[Optional[Path], typer.Option(help="JSON file of config overrides.")] = None,
+    set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],
+    runs_dir: RunsDir = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+):
+    """Train K fold models, report CV, write the run directory and the submission."""
+    from pipelines.train import train as run_train
+    t = TASKS.create(task.value)
+    overrides = {**(load_params(params) if params else {}), **_parse_set(set_)}
+    overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
+    cfg = t.config(**overrides, device=device.value)
+    with _Bars(quiet, cfg.folds, cfg.epochs) as bars:
+        result = run_train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
+                           on_fold=bars.on_fold)
+    scores = "  ".join(f"{k} {v:.5f}" for k, v in result.scores.items())
+    typer.echo(f"{task.value}: CV {scores}  ({result.seconds:.1f}s)")
+    typer.echo(f"run: {result.run_dir}")
+    if result.submission:
+        typer.echo(f"submission: {result.submission}")
+
+
+@app.command()
+def predict(
+    task: Annotated[TaskName, typer.Argument(help="Competition name.")],
+    run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
+    data_dir: DataDir = None,
+    input: Annotated[Optional[Path], typer.Option("--input", help="Score this file instead of the task's test file.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output CSV path.")] = None,
+    device: Annotated[Device, typer.Option()] = Device.auto,
+    runs_dir: RunsDir = None,
+):
+    """Rebuild a run's fold models from its directory and predict a test file."""
+    from pipelines.train import predict as run_predict
+    path = run_predict(run, task.value, data_dir=data_dir, input_path=input, out=out, runs_root=runs_dir,
+                       device=device.value)
+    typer.echo(f"submission: {path}")
+
+
+@app.command("runs")
+def list_runs(
+    task: Annotated[Optional[TaskName], typer.Argument(help="Only this competition.")] = None,
+    runs_dir: RunsDir = None,
+):
+    """Table of finished runs, best CV score first."""
+    from pipelines import runs as r
+    root = runs_dir or r.RUNS_ROOT
+    rows = []
+    for run in r.list_runs(root, task.value if task else None):
+        m = r.read_json(run / "metrics.json")
+        cfg = r.read_json(run / "config.json")["config"]
+        rows.append((m["task"], run.name, cfg["model"], cfg["folds"], m["metric"], m["cv"][m["metric"]],
+                     m["maximize"], m["seconds_total"]))
+    if not rows:
+        typer.echo("no finished runs")
+        return
+    rows.sort(key=lambda x: (x[0], -x[5] if x[6] else x[5]))
+    typer.echo(f"{'task':9s} {'run':34s} {'model':16s} {'folds':>5s} {'metric':>9s} {'cv':>9s} {'seconds':>8s}")
+    for t, name, model, k, metric, cv, _, secs in rows:
+        typer.echo(f"{t:9s} {name:34s} {model:16s} {k:5d} {metric:>9s} {cv:9.5f} {secs:8.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app; bad input of any kind ends in one line on stderr and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UsageError as e:
+        typer.echo(f"error: {e}", err=True)
+        return 2
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as e:
+        if not hasattr(e, "format_message"):     # Click's usage errors (Typer vendors Click)
+            raise
+        typer.echo(f"error: {e.format_message()}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The CLI end to end on tiny Titanic-shaped data, reproducibility, and bad input."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli import app, main
+from tests.conftest import ROOT, files_under
+
+FAST = ["--folds", "2", "--epochs", "1", "--quiet"]
+
+
+def run_ok(args):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+def test_train_predict_runs_end_to_end(titanic_dir, runs_dir, tmp_path):
+    out = run_ok(["train", "titanic", *FAST, "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                  "--out", str(tmp_path / "sub.csv")])
+    assert "CV accuracy" in out
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    test = pd.read_csv(titanic_dir / "test.csv")
+    assert list(sub.columns) == ["PassengerId", "Survived"]
+    assert sub["PassengerId"].tolist() == test["PassengerId"].tolist()
+    assert set(sub["Survived"]) <= {0, 1}
+    [run] = list((runs_dir / "titanic").iterdir())
+    for name in ["config.json", "metrics.json", "status.json", "oof.csv", "history.csv",
+                 "fold0/encoder.joblib", "fold0/columns.json", "fold0/model0.pt", "fold1/model0.pt"]:
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["metric"] == "accuracy" and 0 <= metrics["cv"]["accuracy"] <= 1
+    assert len(pd.read_csv(run / "oof.csv")) == 60
+
+    # predict rebuilds the models from the run directory alone and gives the same file
+    run_ok(["predict", "titanic", "--run", "latest", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+            "--out", str(tmp_path / "again.csv")])
+    assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "sub.csv").read_bytes()
+
+    # predict scores a new file given with --input
+    new = pd.read_csv(titanic_dir / "test.csv").iloc[:5]
+    new.to_csv(tmp_path / "new.csv", index=False)
+    run_ok(["predict", "titanic", "--run", run.name, "--input", str(tmp_path / "new.csv"),
+            "--runs-dir", str(runs_dir), "--out", str(tmp_path / "new_pred.csv")])
+    assert len(pd.read_csv(tmp_path / "new_pred.csv")) == 5
+
+    table = run_ok(["runs", "titanic", "--runs-dir", str(runs_dir)])
+    assert run.name in table
+
+
+def test_bundled_titanic_matches_kaggle_format(runs_dir, tmp_path):
+    run_ok(["train", "titanic", *FAST, "--runs-dir", str(runs_dir), "--out", str(tmp_path / "sub.csv")])
+    sub = pd.read_csv(tmp_path / "sub.csv")
+    sample = pd.read_csv(ROOT / "data" / "titanic" / "gender_submission.csv")
+    assert len(sub) == 418 and sub["PassengerId"].tolist() == sample["PassengerId"].tolist()
+    assert sub["Survived"].dtype.kind == "i"
+
+
+def test_diabetes_trains_and_predicts_an_input_file(runs_dir, tmp_path):
+    run_ok(["train", "diabetes", *FAST, "--runs-dir", str(runs_dir)])
+    rows = pd.read_csv(ROOT / "data" / "diabetes" / "diabetes.csv.gz", header=None).iloc[:7, :8]
+    rows.to_csv(tmp_path / "patients.csv", header=False, index=False)
+    run_ok(["predict", "diabetes", "--input", str(tmp_path / "patients.csv"), "--runs-dir", str(runs_dir),
+            "--out", str(tmp_path / "pred.csv")])
+    pred = pd.read_csv(tmp_path / "pred.csv")
+    assert list(pred.columns) == ["row", "probability", "prediction"] and len(pred) == 7
+    assert pred["probability"].between(0, 1).all()
+    assert (pred["prediction"] == (pred["probability"] >= 0.5)).all()
+
+
+def test_same_seed_gives_byte_identical_oof_and_submission(titanic_dir, tmp_path):
+    outputs = []
+    for i in range(2):
+        runs = tmp_path / f"runs{i}"
+        run_ok(["train", "titanic", "--folds", "2", "--epochs", "3", "--seed", "7", "--quiet",
+                "--data-dir", str(titanic_dir), "--runs-dir", str(runs), "--out", str(tmp_path / f"s{i}.csv")])
+        [run] = list((runs / "titanic").iterdir())
+        outputs.append(((run / "oof.csv").read_bytes(), (tmp_path / f"s{i}.csv").read_bytes()))
+    assert outputs[0] == outputs[1]
+
+
+def _write(folder, name, df):
+    folder.mkdir(exist_ok=True)
+    df.to_csv(folder / name, index=False)
+
+
+BAD_INPUTS = {
+    "missing file": (lambda d: [f.unlink() for f in d.iterdir()], ["train", "otto"], "train.csv not found in"),
+    "empty file": (lambda d: (d / "train.csv").write_text(""), ["train", "titanic"], "file is empty"),
+    "header only": (lambda d: (d / "train.csv").write_text("PassengerId,Survived\n"), ["train", "titanic"], "no rows"),
+    "wrong columns": (lambda d: _write(d, "train.csv", pd.read_csv(d / "train.csv").drop(columns=["Sex"])),
+                      ["train", "titanic"], "missing column.*Sex"),
+    "text in numeric": (lambda d: _write(d, "train.csv", pd.read_csv(d / "train.csv").assign(Age="old")),
+                        ["train", "titanic"], "column Age: non-numeric value 'old'"),
+    "duplicate ids": (lambda d: _write(d, "train.csv", pd.read_csv(d / "train.csv").assign(PassengerId=1)),
+                      ["train", "titanic"], "duplicated id"),
+    "bad target": (lambda d: _write(d, "train.csv", pd.read_csv(d / "train.csv").assign(Survived=3)),
+                   ["train", "titanic"], "unknown target value"),
+    "unknown task": (lambda d: None, ["train", "mnist-nope"], "is not one of"),
+    "unknown model": (lambda d: None, ["train", "titanic", "--model", "resnet9000"], "unknown model"),
+    "one fold": (lambda d: None, ["train", "titanic", "--folds", "1"], "at least 2"),
+    "too many folds": (lambda d: None, ["train", "titanic", "--folds", "200"], "rarest class"),
+    "bad option": (lambda d: None, ["train", "titanic", "--epochs", "many"], "--epochs"),
+    "bad device": (lambda d: None, ["train", "titanic", "--device", "tpu"], "--device"),
+    "missing input": (lambda d: None, ["predict", "titanic", "--input", "/no/such.csv"], "file not found|no complete"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_no_files(case, titanic_dir, runs_dir, tmp_path, capsys):
+    prepare, args, msg = BAD_INPUTS[case]
+    prepare(titanic_dir)
+    out = tmp_path / "sub.csv"
+    extra = ["--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(out)]
+    code = main(args + extra + (["--quiet"] if args[0] == "train" else []))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert re.search(msg, err), err
+    assert not out.exists() and files_under(runs_dir) == []
+
+
+def test_real_process_prints_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "cli.py", "train", "titanic", "--folds", "1"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: --folds must be at least 2 for titanic, got 1"]
+    assert "Traceback" not in proc.stdout + proc.stderr

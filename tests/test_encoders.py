@@ -1,0 +1,86 @@
+"""Encoders keep the sklearn contract: fit on the training fold only, pure transform."""
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from core.config import TrainConfig
+from features.counts import CountTransform
+from features.encoders import tabular_encoder
+from features.titanic import CATEGORICAL, NUMERIC, TitanicFeatures
+from pipelines import TASKS
+from tests.conftest import tiny_titanic
+
+
+def frame():
+    return pd.DataFrame({"a": [1.0, 2.0, 3.0, np.nan, 5.0, 6.0],
+                         "c": ["x", "x", "y", "y", "z", "x"]})
+
+
+def test_numeric_statistics_come_from_the_fit_rows_only():
+    train, other = frame().iloc[:3], pd.DataFrame({"a": [100.0, 200.0], "c": ["x", "y"]})
+    enc = tabular_encoder(["a"], ["c"]).fit(train)
+    scaler = enc.named_transformers_["num"][-1]
+    assert scaler.mean_[0] == pytest.approx(2.0)
+    before = scaler.mean_.copy()
+    enc.transform(other)                          # transform is pure: fitted state unchanged
+    assert np.array_equal(scaler.mean_, before)
+
+
+def test_nan_at_transform_is_imputed_with_fit_median():
+    enc = tabular_encoder(["a"]).fit(frame().iloc[:3])          # no NaN seen at fit
+    out = enc.transform(pd.DataFrame({"a": [np.nan, 2.0]}))
+    assert np.isfinite(out).all()
+    assert out[0, 0] == pytest.approx(out[1, 0])                  # NaN -> median (2.0)
+
+
+def test_all_nan_column_keeps_its_place():
+    enc = tabular_encoder(["a", "b"]).fit(pd.DataFrame({"a": [1.0, 2.0], "b": [np.nan, np.nan]}))
+    assert enc.transform(pd.DataFrame({"a": [1.0], "b": [3.0]})).shape == (1, 2)
+
+
+def test_unseen_category_goes_to_the_infrequent_bucket():
+    df = pd.DataFrame({"c": ["x"] * 5 + ["y"] * 5 + ["rare"]})
+    enc = tabular_encoder([], ["c"], min_frequency=2).fit(df)
+    names = list(enc.get_feature_names_out())
+    out = enc.transform(pd.DataFrame({"c": ["never-seen", "x", None]}))
+    bucket = names.index("cat__c_infrequent_sklearn")
+    assert out[0, bucket] == 1 and out[0].sum() == 1               # unseen -> bucket
+    assert out[1, names.index("cat__c_x")] == 1
+    assert out[2].sum() == 1                                      # NaN -> its own (missing) category or bucket
+
+
+def test_ordinal_unseen_is_minus_one():
+    enc = tabular_encoder([], ["c"], kind="ordinal", min_frequency=1).fit(frame())
+    assert enc.transform(pd.DataFrame({"c": ["never-seen"]}))[0, 0] == -1
+
+
+def test_titanic_features_learn_from_fit_rows_only():
+    train, test = tiny_titanic(40), tiny_titanic(10, seed=5)
+    test["Ticket"] = "UNSEEN"
+    test.loc[0, "Name"] = "Smith, Capt. Edward"
+    feats = TitanicFeatures().fit(train)
+    ages = dict(feats.age_by_title_)
+    out = feats.transform(test)
+    assert list(out.columns) == NUMERIC + CATEGORICAL
+    assert (out["TicketGroup"] == 1).all()                          # unseen ticket -> group of one
+    assert out["Age"].notna().all() and out["Fare"].notna().all()
+    assert feats.age_by_title_ == ages                              # transform does not refit
+
+
+def test_count_transforms():
+    x = np.array([[0.0, 3.0], [1.0, 0.0]])
+    for kind, want in [("log1p", np.log1p(x)), ("anscombe", 2 * np.sqrt(x + 3 / 8)), ("none", x)]:
+        out = CountTransform(kind).fit(x).transform(x)
+        assert np.allclose(out[:, :2], want)
+        assert np.allclose(out[:, 2], np.log1p(x.sum(1))) and np.array_equal(out[:, 3], [1, 1])
+    with pytest.raises(ValueError, match="unknown count transform"):
+        CountTransform("sqrt").fit(x)
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_every_task_feature_pipeline_is_an_unfitted_sklearn_estimator(name):
+    task = TASKS.create(name)
+    pipe = task.features(task.config())
+    clone(pipe)                                   # sklearn contract: params only in __init__
+    assert not hasattr(pipe, "n_features_in_")

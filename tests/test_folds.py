@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from core.registry import UsageError
+from pipelines.folds import make_folds
+
+
+@pytest.mark.parametrize("k", [2, 5])
+def test_folds_disjoint_cover_and_stratified(k):
+    y = np.array([0] * 70 + [1] * 20 + [2] * 10)
+    folds = make_folds(y, k, seed=3)
+    assert len(folds) == k
+    seen = np.concatenate([va for _, va in folds])
+    assert sorted(seen) == list(range(len(y)))          # every row validated exactly once
+    for tr, va in folds:
+        assert not set(tr) & set(va)
+        assert len(tr) + len(va) == len(y)
+        # class shares in each validation fold within one row of the global share
+        for c, n in zip(*np.unique(y, return_counts=True)):
+            assert abs((y[va] == c).sum() - n / k) <= 1
+
+
+def test_folds_are_seeded():
+    y = np.array([0, 1] * 50)
+    a, b, c = make_folds(y, 5, 0), make_folds(y, 5, 0), make_folds(y, 5, 1)
+    assert all(np.array_equal(x[1], z[1]) for x, z in zip(a, b))
+    assert not all(np.array_equal(x[1], z[1]) for x, z in zip(a, c))
+
+
+def test_holdout_when_one_fold():
+    y = np.array([0, 1] * 50)
+    [(tr, va)] = make_folds(y, 1, 0, holdout=0.2)
+    assert len(va) == 20 and not set(tr) & set(va)
+
+
+@pytest.mark.parametrize("k, msg", [(0, "at least 1"), (4, "rarest class")])
+def test_bad_fold_counts(k, msg):
+    with pytest.raises(UsageError, match=msg):
+        make_folds(np.array([0] * 10 + [1] * 3), k, 0)
