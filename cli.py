@@ -104,15 +104,16 @@ def train(
     data_dir: DataDir = None,
     device: Annotated[Device, typer.Option(help="auto picks CUDA when torch sees a GPU.")] = Device.auto,
     out: Annotated[Optional[Path], typer.Option(help="Submission path (default: submissions/<task>-<run>.csv).")] = None,
-    params: Annotated[Optional[Path], typer.Option(help="JSON file of config overrides.")] = None,
+    params: Annotated[Optional[str], typer.Option(help="'best' (the tuned params of `tune TASK`) or a JSON file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
     from pipelines.train import train as run_train
+    from pipelines.tune import resolve_params
     t = TASKS.create(task.value)
-    overrides = {**(load_params(params) if params else {}), **_parse_set(set_)}
+    overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **_parse_set(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
     cfg = t.config(**overrides, device=device.value)
     with _Bars(quiet, cfg.folds, cfg.epochs) as bars:
@@ -123,6 +124,53 @@ def train(
     typer.echo(f"run: {result.run_dir}")
     if result.submission:
         typer.echo(f"submission: {result.submission}")
+
+
+@app.command()
+def tune(
+    task: Annotated[TaskName, typer.Argument(help="Competition name.")],
+    trials: Annotated[int, typer.Option(help="Trials to run in this process (the study keeps earlier ones).")] = 20,
+    timeout: Annotated[Optional[float], typer.Option(help="Stop starting trials after this many seconds.")] = None,
+    folds: Annotated[Optional[int], typer.Option(help="K for the CV score (default: the task's).")] = None,
+    study: Annotated[Optional[str], typer.Option(help="Study name (default: <task>-tune); same name continues it.")] = None,
+    storage: Annotated[Optional[str], typer.Option(help="RDB URL, e.g. postgresql://user@host/db, to share a study between workers (default: SQLite under runs/).")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the TPE sampler and the folds.")] = 0,
+    data_dir: DataDir = None,
+    device: Annotated[Device, typer.Option()] = Device.auto,
+    set_: Annotated[list[str], typer.Option("--set", help="Hold a config key fixed in every trial, KEY=VALUE.")] = [],
+    runs_dir: RunsDir = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+):
+    """Search the task's hyperparameters with Optuna (TPE + median pruning) on the k-fold CV score."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from pipelines.tune import tune as run_tune
+    bar = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True, disable=quiet)
+    bar_id = bar.add_task("trials", total=trials, info="")
+
+    def on_trial(st, trial):
+        if not bar.live.is_started:
+            bar.start()
+        done = [t for t in st.trials if t.value is not None]
+        best = f"best {st.best_value:.5f}" if done else ""
+        bar.update(bar_id, advance=1, info=f"{best}  last: {trial.state.name.lower()}")
+    try:
+        result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
+                          data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=_parse_set(set_),
+                          on_trial=on_trial)
+    finally:
+        bar.stop()
+    typer.echo(f"{task.value}: best {result.best_value:.5f}  complete {result.n_complete}  pruned {result.n_pruned}"
+               f"  failed {result.n_failed}  (~{result.seconds_saved:.0f}s saved by pruning)")
+    keys = list(dict.fromkeys(k for row in result.top for k in row if k not in ("trial", "value", "seconds")))
+    typer.echo("trial      value  seconds  " + "  ".join(keys))
+    for row in result.top:
+        vals = "  ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys)
+        typer.echo(f"{row['trial']:5d}  {row['value']:9.5f}  {row['seconds']:7.1f}  {vals}")
+    typer.echo(f"best params: {result.study_dir / 'best_params.json'}  (train with --params best)")
+    for plot in result.plots:
+        typer.echo(f"plot: {plot}")
 
 
 @app.command()

@@ -13,8 +13,10 @@ from typing import Sequence
 import numpy as np
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler,
+                                   TargetEncoder)
 
 
 def _to_str(x):
@@ -39,10 +41,23 @@ def categorical_encoder(kind: str = "onehot", min_frequency: int = 2):
     return make_pipeline(FunctionTransformer(_to_str, feature_names_out="one-to-one"), enc)
 
 
+def target_encoder(seed: int, folds: int = 5):
+    """sklearn's TargetEncoder: `fit_transform` cross-fits (each training row is encoded by
+    the other folds, so its own label never leaks into its feature); `transform` uses all
+    fit rows. The splitter is seeded so runs stay reproducible."""
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return make_pipeline(FunctionTransformer(_to_str, feature_names_out="one-to-one"),
+                         TargetEncoder(target_type="binary", cv=cv), StandardScaler())
+
+
 def tabular_encoder(numeric: Sequence[str], categorical: Sequence[str] = (), kind: str = "onehot",
-                    min_frequency: int = 2) -> ColumnTransformer:
+                    min_frequency: int = 2, target: Sequence[str] = (), seed: int = 0) -> ColumnTransformer:
+    """Numeric impute+scale, categorical one-hot/ordinal, and (binary tasks) target-encoded
+    high-cardinality columns. Fit it with `fit_transform(X, y)` on the training rows."""
     parts = [("num", numeric_encoder(), list(numeric))]
     if categorical:
         parts.append(("cat", categorical_encoder(kind, min_frequency), list(categorical)))
+    if target:
+        parts.append(("te", target_encoder(seed), list(target)))
     return ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0,
                              verbose_feature_names_out=True)

@@ -13,6 +13,7 @@ TITLE_MAP = {"Mlle": "Miss", "Ms": "Miss", "Mme": "Mrs", "Lady": "Rare", "Counte
 NUMERIC = ["Pclass", "Age", "SibSp", "Parch", "Fare", "FamilySize", "Alone", "TicketGroup",
            "FarePerPerson", "IsChild", "CabinKnown", "AgeKnown"]
 CATEGORICAL = ["Sex", "Embarked", "Title", "Deck", "PclassSex"]
+GROUPS = ["Surname", "Ticket"]   # travelling groups: target-encoded (who of the group survived)
 
 
 def _title(name: pd.Series) -> pd.Series:
@@ -21,7 +22,7 @@ def _title(name: pd.Series) -> pd.Series:
 
 
 class TitanicFeatures(TransformerMixin, BaseEstimator):
-    """Raw Kaggle columns -> engineered frame (columns NUMERIC + CATEGORICAL).
+    """Raw Kaggle columns -> engineered frame (columns NUMERIC + CATEGORICAL + GROUPS).
 
     Learned at fit: median age per title, median fare per class, ticket group sizes.
     A ticket unseen at fit counts as a group of one; a title unseen at fit takes the
@@ -60,7 +61,9 @@ class TitanicFeatures(TransformerMixin, BaseEstimator):
         out["Title"] = title
         out["Deck"] = X["Cabin"].astype(str).str[0].where(X["Cabin"].notna(), "U")
         out["PclassSex"] = X["Pclass"].astype(str) + "_" + out["Sex"]
-        return out[NUMERIC + CATEGORICAL]
+        out["Surname"] = X["Name"].astype(str).str.split(",").str[0].str.strip()
+        out["Ticket"] = X["Ticket"].astype(str)
+        return out[NUMERIC + CATEGORICAL + GROUPS]
 
     def get_feature_names_out(self, input_features=None):
-        return np.asarray(NUMERIC + CATEGORICAL, dtype=object)
+        return np.asarray(NUMERIC + CATEGORICAL + GROUPS, dtype=object)

@@ -6,6 +6,7 @@ numerically stable form of Sigmoid + BCELoss).
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from models.registry import register_model
@@ -22,18 +23,39 @@ def _activation(name: str) -> nn.Module:
         raise UsageError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
 
 
+class Dropout(nn.Module):
+    """Inverted dropout drawing its mask with `rand_like(x) >= p`.
+
+    Same semantics as nn.Dropout, but on the CPU torch's `bernoulli_` (what nn.Dropout
+    uses) took a third of an Otto epoch; uniform sampling is ~3x cheaper, which made the
+    whole epoch ~20% faster (bench/otto_speed notes in BENCHMARKS.md).
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 @register_model
 def mlp(in_features: int, out_features: int, width: int = 256, depth: int = 2, shrink: float = 0.5,
         dropout: float = 0.2, input_dropout: float = 0.0, batch_norm: bool = True,
         activation: str = "relu") -> nn.Module:
     """Linear -> [BatchNorm] -> act -> Dropout, `depth` times, widths width, width*shrink, ..."""
-    layers: list[nn.Module] = [nn.Dropout(input_dropout)] if input_dropout else []
+    layers: list[nn.Module] = [Dropout(input_dropout)] if input_dropout else []
     fan_in = in_features
     for i in range(depth):
         fan_out = max(8, round(width * shrink ** i))
         layers += [nn.Linear(fan_in, fan_out, bias=not batch_norm)]
         layers += [nn.BatchNorm1d(fan_out)] if batch_norm else []
-        layers += [_activation(activation), nn.Dropout(dropout)]
+        layers += [_activation(activation), Dropout(dropout)]
         fan_in = fan_out
     layers.append(nn.Linear(fan_in, out_features))
     return nn.Sequential(*layers)

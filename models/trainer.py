@@ -39,9 +39,12 @@ class FitResult:
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    if total_steps < 4:      # too short to warm up and anneal: hold the peak rate
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     if cfg.schedule == "onecycle":
+        # warm up over the first quarter (at least 2 steps: OneCycleLR divides by the warm-up length)
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
-                                                   pct_start=0.25)
+                                                   pct_start=max(0.25, 2 / total_steps))
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
 
 
@@ -63,7 +66,8 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
     device = x_train.device
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # fused AdamW: one kernel per step instead of ~10 foreach ops (~10% of a CPU epoch on Otto)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     sched = make_schedule(opt, cfg, cfg.epochs * steps_per_epoch)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     best_score, best_epoch, best_state = -math.inf if maximize else math.inf, 0, None

@@ -7,12 +7,12 @@ from sklearn.pipeline import make_pipeline
 
 from core.config import TrainConfig
 from features.encoders import tabular_encoder
-from features.titanic import CATEGORICAL, NUMERIC, TitanicFeatures
+from features.titanic import CATEGORICAL, GROUPS, NUMERIC, TitanicFeatures
 from pipelines.task import Task, register_task
 
 
 def features(cfg: TrainConfig):
-    return make_pipeline(TitanicFeatures(), tabular_encoder(NUMERIC, CATEGORICAL))
+    return make_pipeline(TitanicFeatures(), tabular_encoder(NUMERIC, CATEGORICAL, target=GROUPS, seed=cfg.seed))
 
 
 def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:

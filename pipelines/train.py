@@ -96,26 +96,45 @@ def cv_scores(task: Task, y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 # ---- the pipeline ------------------------------------------------------------------------
 
+@dataclass
+class Inputs:
+    """Everything stage 1 produced: validated frames, encoded target, folds, device."""
+    task: Task
+    train: pd.DataFrame
+    test: pd.DataFrame | None
+    sample: pd.DataFrame | None
+    y: np.ndarray
+    folds: list
+    device: torch.device
+
+
+def prepare(cfg: TrainConfig, data_dir: Path | None = None) -> Inputs:
+    """Ingest and check everything a run needs; raises UsageError before anything is written."""
+    task = TASKS.create(cfg.task)
+    MODELS.get(cfg.model)
+    device = resolve_device(cfg.device)
+    train_df, test_df, sample = load_inputs(task, data_dir)
+    y = ingest.encode_target(task, train_df[task.target])
+    return Inputs(task, train_df, test_df, sample, y, make_folds(y, cfg.folds, cfg.seed, cfg.holdout), device)
+
+
 def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = None,
           runs_root: Path | None = None, on_epoch: FoldHook | None = None,
           on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
     start = time.perf_counter()
-    task = TASKS.create(cfg.task)
-    MODELS.get(cfg.model)                      # unknown model: fail before anything is written
-    device = resolve_device(cfg.device)
-    train_df, test_df, sample = load_inputs(task, data_dir)
-    y = ingest.encode_target(task, train_df[task.target])
-    folds = make_folds(y, cfg.folds, cfg.seed, cfg.holdout)
+    inp = prepare(cfg, data_dir)
+    task = inp.task
     run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, task.name, cfg.model, cfg.seed)
     try:
-        result = _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epoch, on_fold)
+        result = cross_validate(inp, cfg, run_dir, on_epoch, on_fold)
         sub_path = None
-        if test_df is not None:
-            sub = task.submission(_ids(task, test_df), result.pop("test"), task)
-            check_submission(sub, sample, task.id_col)
+        if inp.test is not None:
+            sub = task.submission(_ids(task, inp.test), result.pop("test"), task)
+            check_submission(sub, inp.sample, task.id_col)
             sub_path = write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
         seconds = time.perf_counter() - start
         metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds}
+        metrics.pop("test", None)
         runs.write_json(run_dir / "metrics.json", metrics)
         runs.set_status(run_dir, "complete")
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds)
@@ -134,10 +153,18 @@ def _ids(task: Task, df: pd.DataFrame) -> pd.Series:
     return df[task.id_col] if task.id_col else pd.Series(np.arange(1, len(df) + 1))
 
 
-def _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epoch, on_fold) -> dict:
-    runs.write_json(run_dir / "config.json", {
-        "config": cfg.to_dict(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                                              "sklearn": sklearn.__version__, "pandas": pd.__version__}})
+def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
+                   on_epoch: FoldHook | None = None, on_fold: Callable[[int, dict], None] | None = None,
+                   predict_test: bool = True) -> dict:
+    """Stages 2-3 over every fold: fit encoders on the fold's train rows, train `cfg.bags` models,
+    collect OOF and averaged test probabilities. With `run_dir`, every artifact is saved there;
+    without (tuning), nothing is written."""
+    task, train_df, y, folds, device = inp.task, inp.train, inp.y, inp.folds, inp.device
+    test_df = inp.test if predict_test else None
+    if run_dir is not None:
+        runs.write_json(run_dir / "config.json", {
+            "config": cfg.to_dict(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                                                  "sklearn": sklearn.__version__, "pandas": pd.__version__}})
     n_out = task.out_features
     oof = np.full((len(y),) if task.binary else (len(y), n_out), np.nan)
     test_sum = None
@@ -145,16 +172,18 @@ def _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epo
     loss, (score, maximize) = loss_fn(task), score_fn(task)
     for k, (tr, va) in enumerate(folds):
         fold_start = time.perf_counter()
-        fold_dir = run_dir / f"fold{k}"
-        fold_dir.mkdir()
-        encoder = task.features(cfg).fit(train_df.iloc[tr], y[tr])
-        x_tr = as_tensor(encoder.transform(train_df.iloc[tr]), device)
+        fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
+        encoder = task.features(cfg)
+        # fit_transform, not fit().transform(): target encoders cross-fit the training rows
+        x_tr = as_tensor(encoder.fit_transform(train_df.iloc[tr], y[tr]), device)
         x_va = as_tensor(encoder.transform(train_df.iloc[va]), device)
         x_te = as_tensor(encoder.transform(test_df), device) if test_df is not None else None
         y_tr, y_va = as_tensor(y[tr], device, torch.long), as_tensor(y[va], device, torch.long)
-        joblib.dump(encoder, fold_dir / "encoder.joblib")
         columns = [str(c) for c in encoder.get_feature_names_out()]
-        runs.write_json(fold_dir / "columns.json", columns)
+        if fold_dir is not None:
+            fold_dir.mkdir()
+            joblib.dump(encoder, fold_dir / "encoder.joblib")
+            runs.write_json(fold_dir / "columns.json", columns)
         fold_val, best_epochs = 0.0, []
         for b in range(cfg.bags):
             gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
@@ -166,7 +195,8 @@ def _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epo
                       maximize=maximize, generator=gen, on_epoch=hook)
             history += [{"fold": k, "bag": b, **row} for row in res.history]
             best_epochs.append(res.best_epoch)
-            runs.save_model(fold_dir / f"model{b}.pt", name, args, res.model)
+            if fold_dir is not None:
+                runs.save_model(fold_dir / f"model{b}.pt", name, args, res.model)
             fold_val = fold_val + to_proba(task, predict_logits(res.model, x_va)) / cfg.bags
             if x_te is not None:
                 p = to_proba(task, predict_logits(res.model, x_te)) / (cfg.bags * len(folds))
@@ -178,8 +208,9 @@ def _train_folds(task, cfg, device, train_df, test_df, y, folds, run_dir, on_epo
         if on_fold:
             on_fold(k, row)
     done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
-    pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
-    _write_oof(task, train_df, y, oof, run_dir / "oof.csv")
+    if run_dir is not None:
+        pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
+        _write_oof(task, train_df, y, oof, run_dir / "oof.csv")
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
             "n_scored": int(done.sum()), "device": str(device), "test": test_sum}

@@ -7,7 +7,7 @@ from sklearn.base import clone
 from core.config import TrainConfig
 from features.counts import CountTransform
 from features.encoders import tabular_encoder
-from features.titanic import CATEGORICAL, NUMERIC, TitanicFeatures
+from features.titanic import CATEGORICAL, GROUPS, NUMERIC, TitanicFeatures
 from pipelines import TASKS
 from tests.conftest import tiny_titanic
 
@@ -62,7 +62,7 @@ def test_titanic_features_learn_from_fit_rows_only():
     feats = TitanicFeatures().fit(train)
     ages = dict(feats.age_by_title_)
     out = feats.transform(test)
-    assert list(out.columns) == NUMERIC + CATEGORICAL
+    assert list(out.columns) == NUMERIC + CATEGORICAL + GROUPS
     assert (out["TicketGroup"] == 1).all()                          # unseen ticket -> group of one
     assert out["Age"].notna().all() and out["Fare"].notna().all()
     assert feats.age_by_title_ == ages                              # transform does not refit
@@ -84,3 +84,18 @@ def test_every_task_feature_pipeline_is_an_unfitted_sklearn_estimator(name):
     pipe = task.features(task.config())
     clone(pipe)                                   # sklearn contract: params only in __init__
     assert not hasattr(pipe, "n_features_in_")
+
+
+def test_target_encoding_cross_fits_training_rows():
+    """A row's own label must not reach its own feature: on a column unique per row,
+    cross-fitted training encodings carry no information about that row's label."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    df = pd.DataFrame({"a": rng.normal(size=400), "g": [f"id{i}" for i in range(400)]})
+    enc = tabular_encoder(["a"], target=["g"], seed=0)
+    te = enc.fit_transform(df, y)[:, -1]
+    assert abs(np.corrcoef(te, y)[0, 1]) < 0.2      # a leaky fit().transform() would give ~1
+    shared = pd.DataFrame({"a": [0.0, 0.0], "g": ["grp", "grp"]})
+    enc2 = tabular_encoder(["a"], target=["g"], seed=0).fit(pd.concat([df, shared.assign(g="grp")]),
+                                                                np.r_[y, 1, 1])
+    assert enc2.transform(shared).shape == (2, 2)

@@ -4,6 +4,7 @@ import torch
 
 from core.config import TrainConfig
 from models import MODELS
+from models.mlp import Dropout
 from models.registry import build_model, model_args
 
 
@@ -34,9 +35,41 @@ def test_mlp_knobs_reach_the_net():
     widths = [l.out_features for l in m if isinstance(l, torch.nn.Linear)]
     assert widths == [64, 32, 16, 3]
     assert not any(isinstance(l, torch.nn.BatchNorm1d) for l in m)
-    assert isinstance(m[0], torch.nn.Dropout)
+    assert isinstance(m[0], Dropout) and m[0].p == 0.1
+
+
+def test_dropout_matches_torch_semantics():
+    torch.manual_seed(0)
+    x = torch.ones(200_000)
+    drop = Dropout(0.4)
+    y = drop(x)
+    kept = y != 0
+    assert kept.float().mean().item() == pytest.approx(0.6, abs=0.01)
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.6))
+    assert y.mean().item() == pytest.approx(1.0, abs=0.02)          # unbiased, like nn.Dropout
+    drop.eval()
+    assert torch.equal(drop(x), x)
 
 
 def test_model_args_only_pass_what_the_factory_takes():
     args = model_args("otto_course", TrainConfig(task="t").to_dict(), in_features=93, out_features=9)
     assert args == {"in_features": 93, "out_features": 9}
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+@pytest.mark.parametrize("rows", [3, 10, 40])
+def test_trainer_handles_tiny_data_and_restores_best(schedule, rows):
+    """A handful of steps must not break the schedule; the returned model is the best epoch's."""
+    from core.config import override
+    from models.trainer import fit, predict_logits
+    torch.manual_seed(0)
+    x = torch.randn(rows, 4)
+    y = (x[:, 0] > 0).long()
+    cfg = override(TrainConfig(task="t"), {"epochs": 6, "batch_size": 4, "schedule": schedule, "patience": 3})
+    model = MODELS.create("mlp", in_features=4, out_features=2, width=8)
+    loss = torch.nn.functional.cross_entropy
+    res = fit(model, x, y, x, y, cfg=cfg, loss_fn=loss, score_fn=lambda lg, t: loss(lg, t).item(),
+              maximize=False, generator=torch.Generator().manual_seed(0))
+    assert 1 <= res.best_epoch <= len(res.history) <= 6
+    assert loss(predict_logits(res.model, x), y).item() == pytest.approx(res.best_score, rel=1e-5)
+    assert res.best_score == min(r["val_score"] for r in res.history)

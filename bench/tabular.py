@@ -1,0 +1,67 @@
+"""Default `train` runs on the tabular tasks: CV score and whole-command wall time.
+
+    python bench/tabular.py                       # titanic, diabetes, otto from ../shared/datasets
+    python bench/tabular.py --tasks titanic --seeds 0 1 2
+
+Each run is the real CLI in a subprocess (imports and data loading included), writing into
+bench/out/ (git-ignored). Prints one markdown row per run and mean ± std per task.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto"}   # None: the bundled copy
+
+
+def run(task: str, seed: int, data_dir: Path | None, out: Path) -> dict:
+    cmd = [sys.executable, "cli.py", "train", task, "--seed", str(seed), "--quiet",
+           "--runs-dir", str(out / "runs"), "--out", str(out / f"{task}-s{seed}.csv")]
+    cmd += ["--data-dir", str(data_dir)] if data_dir else []
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    run_dir = Path(proc.stdout.split("run: ")[1].split()[0])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {"task": task, "seed": seed, "wall_s": wall, **metrics["cv"]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=list(DATA))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    args = ap.parse_args(argv)
+    rows = []
+    for task in args.tasks:
+        data_dir = DATA.get(task)
+        if data_dir is not None and not data_dir.is_dir():
+            print(f"skip {task}: {data_dir} not found")
+            continue
+        for seed in args.seeds:
+            rows.append(row := run(task, seed, data_dir, args.out))
+            scores = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("task", "seed", "wall_s"))
+            print(f"| {task} | {seed} | {scores} | {row['wall_s']:.1f} s |", flush=True)
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task]
+        keys = [k for k in mine[0] if k not in ("task", "seed")]
+        summary = []
+        for k in keys:
+            vals = [r[k] for r in mine]
+            sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+            summary.append(f"{k} {statistics.mean(vals):.4f} ± {sd:.4f}")
+        print(f"{task} over {len(mine)} seed(s): " + ", ".join(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Optuna tuning: search spaces, a tiny study, resume, crash recovery, params round trip, bad input."""
+from __future__ import annotations
+
+import json
+import re
+
+import optuna
+import pytest
+from typer.testing import CliRunner
+
+from cli import app, main
+from core.config import override
+from pipelines import TASKS
+from pipelines.tune import best_params_path, study_dir, tune
+
+
+@pytest.mark.parametrize("name", TASKS.names())
+def test_search_space_samples_valid_configs(name, monkeypatch):
+    monkeypatch.undo()                                  # the real search spaces
+    task = TASKS.create(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        trial = study.ask()
+        params = task.search_space(trial)
+        cfg = task.config(**params)                    # validated by the same override() as the CLI
+        assert override(cfg, params) == cfg
+        study.tell(trial, 0.0)
+
+
+def tiny_space(trial) -> dict:
+    return {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True), "width": trial.suggest_int("width", 4, 16),
+            "epochs": trial.suggest_int("epochs", 2, 4)}
+
+
+@pytest.fixture(autouse=True)
+def _small_search(monkeypatch):
+    """Titanic's real search space trains up to 100 epochs x 3 bags; the mechanics need far less."""
+    monkeypatch.setattr("pipelines.titanic.search_space", tiny_space)
+
+
+def _tiny(task_runs, titanic_dir, trials, **kw):
+    return tune("titanic", trials, folds=2, data_dir=titanic_dir, runs_root=task_runs, seed=0, device="cpu",
+                fixed={"bags": 1}, **kw)
+
+
+def test_study_completes_resumes_and_replays(titanic_dir, runs_dir):
+    first = _tiny(runs_dir, titanic_dir, 3)
+    assert first.n_complete + first.n_pruned == 3 and first.n_complete >= 1
+    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
+    assert len(optuna.load_study(study_name="titanic-tune", storage=storage).trials) == 3
+    second = _tiny(runs_dir, titanic_dir, 2)                      # the same command continues the study
+    assert len(optuna.load_study(study_name="titanic-tune", storage=storage).trials) == 5
+    best = json.loads(best_params_path(runs_dir, "titanic").read_text())
+    assert best == second.best_params and {"lr", "width"} <= set(best)
+    assert any(p.name == "history.png" for p in second.plots)
+
+    # best params round-trip into train
+    result = CliRunner().invoke(app, ["train", "titanic", "--params", "best", "--folds", "2", "--epochs", "1",
+                                      "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir)])
+    assert result.exit_code == 0, result.output
+    [run] = [p for p in (runs_dir / "titanic").iterdir() if p.name != "studies"]
+    cfg = json.loads((run / "config.json").read_text())["config"]
+    assert cfg["lr"] == best["lr"] and cfg["width"] == best["width"] and cfg["epochs"] == 1
+
+
+def test_same_seed_proposes_same_params(titanic_dir, tmp_path):
+    a = _tiny(tmp_path / "a", titanic_dir, 2)
+    b = _tiny(tmp_path / "b", titanic_dir, 2)
+    assert [r["lr"] for r in a.top] == [r["lr"] for r in b.top]
+
+
+def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monkeypatch):
+    _tiny(runs_dir, titanic_dir, 1)
+    storage_url = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
+    storage = optuna.storages.RDBStorage(storage_url, heartbeat_interval=1, grace_period=1)
+    study = optuna.load_study(study_name="titanic-tune", storage=storage)
+    stale = study.ask()                                  # a worker that died mid-trial: RUNNING forever
+    storage.record_heartbeat(stale._trial_id)
+    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.tune.GRACE_S", 1)
+    import time
+    time.sleep(2.5)
+    result = _tiny(runs_dir, titanic_dir, 1)
+    states = [t.state for t in optuna.load_study(study_name="titanic-tune", storage=storage_url).trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == 1 and optuna.trial.TrialState.RUNNING not in states
+    assert result.n_failed == 1
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["tune", "titanic", "--storage", "nosuchdb://x"], "cannot open storage"),
+    (["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
+    (["train", "titanic", "--params", "best"], "no tuned params"),
+])
+def test_tune_bad_input(args, msg, runs_dir, capsys):
+    code = main(args + ["--runs-dir", str(runs_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and re.search(msg, err), err
+    assert not (runs_dir / "titanic" / "studies").exists()
