@@ -51,13 +51,15 @@ def diabetes() -> Task:
         classes=(0, 1),
         metric="accuracy",
         extra_metrics=("roc_auc",),
-        monitor="loss",  # 152 validation rows: accuracy is too coarse a stopping signal
+        # 152 validation rows: accuracy moves in 0.7% steps, too coarse to stop on; AUC ranks
+        # smoothly and, unlike the loss, kept the accuracy of the chosen epoch (BENCHMARKS.md)
+        monitor="roc_auc",
         header=False,
         column_names=FEATURES + ("label",),
         numeric=FEATURES,
         features=features,
         submission=submission,
         search_space=search_space,
-        defaults=dict(model="mlp", epochs=80, batch_size=32, lr=3e-3, weight_decay=1e-2, width=32,
+        defaults=dict(model="mlp", epochs=80, batch_size=32, lr=3e-3, weight_decay=1e-2, width=16,
                       depth=2, dropout=0.2, patience=20, bags=3),
     )

@@ -37,7 +37,7 @@ class Task:
     header: bool = True                  # False: headerless file, columns named below
     column_names: tuple[str, ...] = ()   # names for a headerless file, in file order
     extra_metrics: tuple[str, ...] = ()  # reported beside the primary metric
-    monitor: str = "metric"              # early-stopping signal: 'metric' or 'loss' (see task files)
+    monitor: str | None = None           # early-stopping signal: 'loss' or a METRICS name (None: `metric`)
     kaggle: str | None = None            # competition slug for the Kaggle API
     defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)

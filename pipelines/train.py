@@ -82,7 +82,7 @@ def score_fn(task: Task):
     """Early-stopping signal and its direction (see Task.monitor)."""
     if task.monitor == "loss":
         return (lambda logits, y: loss_fn(task)(logits, y).item()), False
-    metric = METRICS[task.metric]
+    metric = METRICS[task.monitor or task.metric]
     return (lambda logits, y: metric.fn(y.cpu().numpy(), to_proba(task, logits))), metric.maximize
 
 

@@ -20,7 +20,7 @@ from core.config import TrainConfig
 from core.registry import UsageError
 from pipelines import TASKS, runs
 from pipelines.metrics import METRICS
-from pipelines.train import cross_validate, prepare
+from pipelines.train import cross_validate, prepare, score_fn
 
 HEARTBEAT_S = 30      # a RUNNING trial whose process stops beating this long ...
 GRACE_S = 90          # ... plus this grace is marked FAILED when any worker next starts a trial
@@ -63,7 +63,7 @@ def _objective(inputs, base: TrainConfig, task):
     metric = METRICS[task.metric]
     # the early-stopping signal may be a loss (minimise) while the study maximises accuracy:
     # report it signed so that "better" points the study's way for the pruner
-    flip = (task.monitor == "loss") and metric.maximize
+    flip = score_fn(task)[1] != metric.maximize
 
     def objective(trial: optuna.Trial) -> float:
         overrides = task.search_space(trial)
@@ -114,6 +114,8 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         raise
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st.set_user_attr("task", task.name)
+    if not st.trials:      # a new study starts from the task's defaults, so tuning can only improve on them
+        st.enqueue_trial(dict(task.defaults), skip_if_exists=True)   # keys the space never suggests are unused
     st.optimize(_objective(inputs, base, task), n_trials=trials, timeout=timeout,
                 callbacks=[on_trial] if on_trial else None, catch=())
     return summarize(st, task, folder)
