@@ -59,7 +59,7 @@ def _storage(url: str | None, folder: Path):
         raise UsageError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
 
 
-def _objective(inputs, base: TrainConfig, task):
+def _objective(inputs, base: TrainConfig, task, fixed: dict):
     metric = METRICS[task.metric]
     # the early-stopping signal may be a loss (minimise) while the study maximises accuracy:
     # report it signed so that "better" points the study's way for the pruner
@@ -67,7 +67,7 @@ def _objective(inputs, base: TrainConfig, task):
 
     def objective(trial: optuna.Trial) -> float:
         overrides = task.search_space(trial)
-        cfg = task.config(**{**base.to_dict(), **overrides})
+        cfg = task.config(**{**base.to_dict(), **overrides, **fixed})   # fixed keys win
 
         def on_epoch(fold, bag, row):
             if fold == 0 and bag == 0:
@@ -116,12 +116,12 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     st.set_user_attr("task", task.name)
     if not st.trials:      # a new study starts from the task's defaults, so tuning can only improve on them
         st.enqueue_trial(dict(task.defaults), skip_if_exists=True)   # keys the space never suggests are unused
-    st.optimize(_objective(inputs, base, task), n_trials=trials, timeout=timeout,
+    st.optimize(_objective(inputs, base, task, fixed or {}), n_trials=trials, timeout=timeout,
                 callbacks=[on_trial] if on_trial else None, catch=())
-    return summarize(st, task, folder)
+    return summarize(st, task, folder, fixed or {})
 
 
-def summarize(st: optuna.Study, task, folder: Path, top_n: int = 5) -> TuneResult:
+def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5) -> TuneResult:
     states = optuna.trial.TrialState
     done = [t for t in st.trials if t.state == states.COMPLETE]
     pruned = [t for t in st.trials if t.state == states.PRUNED]
@@ -133,7 +133,7 @@ def summarize(st: optuna.Study, task, folder: Path, top_n: int = 5) -> TuneResul
     saved = sum(max(mean_done - secs(t), 0.0) for t in pruned)
     folder.mkdir(parents=True, exist_ok=True)
     best = st.best_trial
-    params = {**best.params}
+    params = {**best.params, **fixed}       # the config the best trial actually trained with
     runs.write_json(folder / "best_params.json", params)
     reverse = st.direction == optuna.study.StudyDirection.MAXIMIZE
     top = sorted(done, key=lambda t: t.value, reverse=reverse)[:top_n]

@@ -1,0 +1,83 @@
+"""Two `tune` worker processes share one study on a real PostgreSQL server started by the test.
+
+Skipped, saying why, when PostgreSQL binaries or the psycopg2 driver are missing or the
+server cannot start. `.ci/run` installs both.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import optuna
+import pytest
+
+from tests.conftest import ROOT
+
+
+def _pg_bin(name: str) -> str | None:
+    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return found if isinstance(found, str) else (found[-1] if found else None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    pytest.importorskip("psycopg2", reason="psycopg2 (PostgreSQL driver) not installed")
+    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+    if not (initdb and pg_ctl):
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not found; apt-get install postgresql")
+    as_user: list[str] = []
+    folder = Path(tempfile.mkdtemp(prefix="pgtest-"))
+    if os.geteuid() == 0:               # postgres refuses to run as root: run it as the postgres user
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and no 'postgres' user to start the server as")
+        os.chown(folder, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", _free_port()
+    run = lambda *cmd: subprocess.run(as_user + list(cmd), capture_output=True, text=True, timeout=120)
+    init = run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres")
+    if init.returncode != 0:
+        pytest.skip(f"initdb failed: {init.stderr.strip().splitlines()[-1:]}")
+    start = run(pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-t", "60", "start",
+                "-o", f"-p {port} -k {folder} -c listen_addresses=127.0.0.1")
+    if start.returncode != 0:
+        pytest.skip(f"PostgreSQL did not start: {(folder / 'log').read_text()[-300:] if (folder / 'log').exists() else start.stderr}")
+    try:
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_two_workers_share_one_study(postgres_url, titanic_dir, tmp_path):
+    n = 4
+    cmd = [sys.executable, "cli.py", "tune", "titanic", "--trials", str(n), "--storage", postgres_url,
+           "--study", "shared", "--folds", "2", "--set", "bags=1", "--set", "epochs=3", "--quiet",
+           "--data-dir", str(titanic_dir), "--runs-dir", str(tmp_path / "runs"), "--device", "cpu"]
+    workers = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outs = [w.communicate(timeout=600) for w in workers]
+    for w, (out, err) in zip(workers, outs):
+        assert w.returncode == 0, err
+    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    trials = study.trials
+    numbers = [t.number for t in trials]
+    assert len(trials) == 2 * n                                   # none lost
+    assert sorted(numbers) == list(range(2 * n))                  # none run twice
+    finished = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    assert all(t.state in finished for t in trials)
+    assert all("best" in out for out, _ in outs)
