@@ -18,13 +18,15 @@ class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
         self._factories: dict[str, Callable[..., T]] = {}
+        self.tags: dict[str, dict] = {}          # name -> metadata, e.g. {"kind": "image"}
 
-    def register(self, fn: Callable[..., T] | None = None, *, name: str | None = None):
+    def register(self, fn: Callable[..., T] | None = None, *, name: str | None = None, **tags):
         def deco(f: Callable[..., T]) -> Callable[..., T]:
             key = name or f.__name__
             if key in self._factories:
                 raise ValueError(f"{self.kind} {key!r} registered twice")
             self._factories[key] = f
+            self.tags[key] = tags
             return f
         return deco(fn) if fn is not None else deco
 
@@ -37,8 +39,9 @@ class Registry(Generic[T]):
     def create(self, name: str, **kwargs) -> T:
         return self.get(name)(**kwargs)
 
-    def names(self) -> list[str]:
-        return sorted(self._factories)
+    def names(self, **tags) -> list[str]:
+        """Registered names, optionally only those whose tags match, e.g. names(kind="image")."""
+        return sorted(n for n in self._factories if all(self.tags[n].get(k) == v for k, v in tags.items()))
 
     def __contains__(self, name: str) -> bool:
         return name in self._factories

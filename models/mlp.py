@@ -44,7 +44,7 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
-@register_model
+@register_model(kind="tabular")
 def mlp(in_features: int, out_features: int, width: int = 256, depth: int = 2, shrink: float = 0.5,
         dropout: float = 0.2, input_dropout: float = 0.0, batch_norm: bool = True,
         activation: str = "relu") -> nn.Module:
@@ -61,21 +61,21 @@ def mlp(in_features: int, out_features: int, width: int = 256, depth: int = 2, s
     return nn.Sequential(*layers)
 
 
-@register_model
+@register_model(kind="tabular")
 def diabetes_course(in_features: int = 8, out_features: int = 1) -> nn.Module:
     """The course's Pima net: 8-6-4-1 with sigmoid activations."""
     return nn.Sequential(nn.Linear(in_features, 6), nn.Sigmoid(), nn.Linear(6, 4), nn.Sigmoid(),
                          nn.Linear(4, out_features))
 
 
-@register_model
+@register_model(kind="tabular")
 def otto_course(in_features: int = 93, out_features: int = 9) -> nn.Module:
     """The course's Otto net: 93-64-32-9 with ReLU."""
     return nn.Sequential(nn.Linear(in_features, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU(),
                          nn.Linear(32, out_features))
 
 
-@register_model
+@register_model(kind="tabular")
 def logistic(in_features: int, out_features: int) -> nn.Module:
     """A single Linear layer: logistic / softmax regression, the baseline every MLP must beat."""
     return nn.Linear(in_features, out_features)

@@ -8,8 +8,7 @@ apart from model building so the best params replay through `train --params`.
 """
 from __future__ import annotations
 
-import json
-import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -91,6 +90,8 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
          on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> TuneResult:
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat args
     task = TASKS.create(task_name)
     root = runs_root or runs.RUNS_ROOT
     name = study or f"{task.name}-tune"
@@ -112,7 +113,6 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
             import shutil
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     st.set_user_attr("task", task.name)
     if not st.trials:      # a new study starts from the task's defaults, so tuning can only improve on them
         st.enqueue_trial(dict(task.defaults), skip_if_exists=True)   # keys the space never suggests are unused
@@ -151,9 +151,7 @@ def write_plots(st: optuna.Study, folder: Path) -> list[Path]:
         from optuna.visualization import matplotlib as ovm
     except ImportError:
         return []
-    import warnings
     out = []
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     warnings.filterwarnings("ignore", message=".*importances.*", category=UserWarning)
     for name, plot in [("history", ovm.plot_optimization_history), ("importances", ovm.plot_param_importances)]:
         try:

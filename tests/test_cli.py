@@ -133,3 +133,17 @@ def test_real_process_prints_no_traceback(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: --folds must be at least 2 for titanic, got 1"]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_kaggle_credentials_without_package_or_network_is_a_clear_error(tmp_path, runs_dir, monkeypatch, capsys):
+    """With credentials set, a missing file triggers the Kaggle API path; here it cannot succeed
+    (no package or no network), and must still end in one line and exit 2."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("KAGGLE_USERNAME", "someone")
+    monkeypatch.setenv("KAGGLE_KEY", "not-a-key")
+    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "bundled")   # keep downloads out of the repo
+    code = main(["train", "otto", "--data-dir", str(empty), "--runs-dir", str(runs_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Kaggle" in err, err
+    assert files_under(runs_dir) == []

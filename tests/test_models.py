@@ -8,7 +8,7 @@ from models.mlp import Dropout
 from models.registry import build_model, model_args
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", MODELS.names(kind="tabular"))
 @pytest.mark.parametrize("in_features, out_features", [(8, 1), (93, 9)])
 def test_forward_backward(name, in_features, out_features):
     torch.manual_seed(0)

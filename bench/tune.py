@@ -1,0 +1,65 @@
+"""Tuning benchmark: does a time-boxed Optuna study beat the task's default config?
+
+    python bench/tune.py titanic --trials 30
+    python bench/tune.py otto --timeout 1800 --trials 100
+
+Runs `cli.py tune` in a fresh study under bench/out/ and reads the study back: trial 0 is
+always the task's default config (tune enqueues it), so default and tuned CV come from the
+same folds. Prints default vs best, trials complete / pruned / failed, and the wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "datasets"
+DATA = {"otto": SHARED / "otto"}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("task")
+    ap.add_argument("--trials", type=int, default=30)
+    ap.add_argument("--timeout", type=float, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tune")
+    ap.add_argument("--report", metavar="STUDY", help="only report on an existing study under --out")
+    args = ap.parse_args(argv)
+    if args.report:
+        return report(args.task, args.out, args.report, wall=None)
+    name = f"bench-{args.task}-{int(time.time())}"
+    cmd = [sys.executable, "cli.py", "tune", args.task, "--trials", str(args.trials), "--study", name,
+           "--seed", str(args.seed), "--runs-dir", str(args.out), "--quiet"]
+    cmd += ["--timeout", str(args.timeout)] if args.timeout else []
+    cmd += ["--data-dir", str(DATA[args.task])] if args.task in DATA else []
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
+    print(proc.stdout)
+    return report(args.task, args.out, name, wall)
+
+
+def report(task: str, runs_root: Path, name: str, wall: float | None) -> int:
+    storage = f"sqlite:///{runs_root / task / 'studies' / name / 'study.db'}"
+    study = optuna.load_study(study_name=name, storage=storage)
+    default = study.trials[0]
+    states = [t.state.name for t in study.trials]
+    spent = sum(t.duration.total_seconds() for t in study.trials if t.duration)
+    print(f"task {task}: default CV {default.value:.5f} ({default.duration.total_seconds():.0f}s)  "
+          f"tuned best {study.best_value:.5f} (trial {study.best_trial.number})  "
+          f"trials {len(states)}: complete {states.count('COMPLETE')}, pruned {states.count('PRUNED')}, "
+          f"failed {states.count('FAIL')}  trial time {spent:.0f}s" + (f"  wall {wall:.0f}s" if wall else ""))
+    print(f"best params: {study.best_params}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
