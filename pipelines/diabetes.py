@@ -22,7 +22,7 @@ def features(cfg: TrainConfig):
 
 
 def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
-    return pd.DataFrame({"row": ids.to_numpy(), "probability": proba, "prediction": (proba >= 0.5).astype(int)})
+    return pd.DataFrame({"row": np.asarray(ids), "probability": proba, "prediction": (proba >= 0.5).astype(int)})
 
 
 def search_space(trial) -> dict:

@@ -23,7 +23,7 @@ def features(cfg: TrainConfig):
 
 def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
     out = pd.DataFrame(proba / proba.sum(1, keepdims=True), columns=list(CLASSES))
-    out.insert(0, "id", ids.astype(int).to_numpy())
+    out.insert(0, "id", np.asarray(ids, dtype=int))
     return out
 
 

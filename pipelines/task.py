@@ -29,7 +29,7 @@ class Task:
     classes: tuple                       # target values, in the order of the model's outputs
     metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
     features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
-    submission: Callable[[pd.Series, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
+    submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
     search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
     numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
     required: tuple[str, ...] = ()       # other columns the features read
@@ -41,6 +41,7 @@ class Task:
     kaggle: str | None = None            # competition slug for the Kaggle API
     defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
+    kind = "tabular"
 
     @property
     def binary(self) -> bool:
@@ -63,3 +64,37 @@ class Task:
 
 TASKS: Registry[Task] = Registry("task")
 register_task = TASKS.register
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """An image-classification competition: images in, one class per image out."""
+    name: str
+    title: str
+    classes: tuple                       # class names in label-index order
+    channels: int                        # 1 (grey) or 3 (RGB); predict-image converts to this
+    size: int                            # square side in pixels
+    read_layout: Callable[[Path], Any]   # folder -> data.images.ImageSet, or None when no known layout
+    download: Callable[[Path], None]     # fetch into a folder (torchvision); raises UsageError offline
+    submission: Callable[[np.ndarray, np.ndarray, "ImageTask"], pd.DataFrame]  # (ids, proba) -> file
+    search_space: Callable[[Any], dict]
+    flip: bool = False                   # horizontal-flip augmentation and TTA (not for digits)
+    translate: int = 2                   # max random shift in pixels per training image
+    metric: str = "accuracy"
+    extra_metrics: tuple[str, ...] = ()
+    monitor: str | None = None
+    id_col: str | None = None
+    defaults: dict = field(default_factory=dict)
+    min_folds: int = 1                   # 1 = train on the official train split with a held-out slice
+    kind = "image"
+    binary = False
+
+    @property
+    def out_features(self) -> int:
+        return len(self.classes)
+
+    @property
+    def bundled(self) -> Path:
+        return DATA_ROOT / self.name
+
+    config = Task.config

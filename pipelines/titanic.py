@@ -16,7 +16,7 @@ def features(cfg: TrainConfig):
 
 
 def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
-    return pd.DataFrame({"PassengerId": ids.astype(int).to_numpy(), "Survived": (proba >= 0.5).astype(int)})
+    return pd.DataFrame({"PassengerId": np.asarray(ids, dtype=int), "Survived": (proba >= 0.5).astype(int)})
 
 
 def search_space(trial) -> dict:

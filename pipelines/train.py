@@ -23,6 +23,7 @@ from core.config import TrainConfig
 from core.registry import UsageError
 from core.runtime import resolve_device, seed_everything
 from data import ingest
+from data.images import load_images
 from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit, predict_logits
@@ -67,10 +68,10 @@ def load_sample(task: Task, data_dir: Path | None) -> pd.DataFrame | None:
 
 # ---- stage 3 helpers: loss, probabilities, tensors ---------------------------------------
 
-def loss_fn(task: Task):
+def loss_fn(task: Task, label_smoothing: float = 0.0):
     if task.binary:
         return lambda logits, y: F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
-    return F.cross_entropy
+    return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing)
 
 
 def to_proba(task: Task, logits: torch.Tensor) -> np.ndarray:
@@ -90,6 +91,48 @@ def as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
     return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
 
 
+def predict_proba(task, model, x: torch.Tensor, batch_fn=None) -> np.ndarray:
+    """Probabilities for `x`; image tasks with flips average the logits of x and its mirror (TTA)."""
+    bf = batch_fn or (lambda xb, training: xb)
+    logits = predict_logits(model, x, batch_transform=bf)
+    if getattr(task, "flip", False):
+        logits = (logits + predict_logits(model, x, batch_transform=lambda xb, t: bf(xb, t).flip(3))) / 2
+    return to_proba(task, logits)
+
+
+@dataclass
+class Encoded:
+    """One fold's model inputs: tensors on the device, the fitted encoder, the data's shape."""
+    encoder: object
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+    x_test: torch.Tensor | None
+    shape: dict                  # model_args shape kwargs (in_features / in_channels, ...)
+    columns: list[str]           # encoded column order (tables) or channel names (images)
+    batch_fn: Callable | None    # per-batch normalise/augment (images), None for tables
+
+
+def encode_fold(task, cfg: TrainConfig, inp: "Inputs", tr, va, test) -> Encoded:
+    """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test."""
+    device = inp.device
+    if task.kind == "image":
+        from features.images import ChannelStats, batch_transform
+        stats = ChannelStats().fit(inp.train[tr])
+        to_dev = lambda a: torch.as_tensor(np.ascontiguousarray(a), device=device)   # stays uint8
+        return Encoded(stats, to_dev(inp.train[tr]), to_dev(inp.train[va]),
+                       to_dev(test) if test is not None and len(test) else None,
+                       {"in_channels": task.channels, "image_size": task.size, "num_classes": task.out_features},
+                       [str(c) for c in stats.get_feature_names_out()],
+                       batch_transform(stats, device, task.flip, task.translate))
+    encoder = task.features(cfg)
+    # fit_transform, not fit().transform(): target encoders cross-fit the training rows
+    x_tr = as_tensor(encoder.fit_transform(inp.train.iloc[tr], inp.y[tr]), device)
+    columns = [str(c) for c in encoder.get_feature_names_out()]
+    return Encoded(encoder, x_tr, as_tensor(encoder.transform(inp.train.iloc[va]), device),
+                   as_tensor(encoder.transform(test), device) if test is not None else None,
+                   {"in_features": len(columns), "out_features": task.out_features}, columns, None)
+
+
 def cv_scores(task: Task, y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
     return {m: METRICS[m].fn(y, proba) for m in (task.metric, *task.extra_metrics)}
 
@@ -98,43 +141,54 @@ def cv_scores(task: Task, y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
 
 @dataclass
 class Inputs:
-    """Everything stage 1 produced: validated frames, encoded target, folds, device."""
+    """Everything stage 1 produced: validated data, encoded target, folds, device.
+
+    Tables: `train`/`test` are DataFrames. Images: uint8 arrays (N, C, H, W)."""
     task: Task
-    train: pd.DataFrame
-    test: pd.DataFrame | None
+    train: pd.DataFrame | np.ndarray
+    test: pd.DataFrame | np.ndarray | None
     sample: pd.DataFrame | None
     y: np.ndarray
     folds: list
     device: torch.device
+    test_ids: np.ndarray | None = None
+    test_y: np.ndarray | None = None      # images whose layout knows the test labels
 
 
-def prepare(cfg: TrainConfig, data_dir: Path | None = None) -> Inputs:
+def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | None = None) -> Inputs:
     """Ingest and check everything a run needs; raises UsageError before anything is written."""
     task = TASKS.create(cfg.task)
     MODELS.get(cfg.model)
     device = resolve_device(cfg.device)
+    if task.kind == "image":
+        imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
+        folds = make_folds(imgs.train_y, cfg.folds, cfg.seed, cfg.holdout)
+        return Inputs(task, imgs.train_x, imgs.test_x, None, imgs.train_y, folds, device, imgs.test_ids, imgs.test_y)
     train_df, test_df, sample = load_inputs(task, data_dir)
     y = ingest.encode_target(task, train_df[task.target])
-    return Inputs(task, train_df, test_df, sample, y, make_folds(y, cfg.folds, cfg.seed, cfg.holdout), device)
+    return Inputs(task, train_df, test_df, sample, y, make_folds(y, cfg.folds, cfg.seed, cfg.holdout), device,
+                  _ids(task, test_df).to_numpy() if test_df is not None else None)
 
 
 def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = None,
           runs_root: Path | None = None, on_epoch: FoldHook | None = None,
           on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
     start = time.perf_counter()
-    inp = prepare(cfg, data_dir)
+    inp = prepare(cfg, data_dir, runs_root)
     task = inp.task
     run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, task.name, cfg.model, cfg.seed)
     try:
         result = cross_validate(inp, cfg, run_dir, on_epoch, on_fold)
         sub_path = None
-        if inp.test is not None:
-            sub = task.submission(_ids(task, inp.test), result.pop("test"), task)
+        if inp.test is not None and len(inp.test):
+            sub = task.submission(inp.test_ids, result["test"], task)
             check_submission(sub, inp.sample, task.id_col)
             sub_path = write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
         seconds = time.perf_counter() - start
         metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds}
-        metrics.pop("test", None)
+        test_proba = metrics.pop("test", None)
+        if inp.test_y is not None and test_proba is not None:     # official test labels known
+            metrics["test_scores"] = cv_scores(task, inp.test_y, test_proba)
         runs.write_json(run_dir / "metrics.json", metrics)
         runs.set_status(run_dir, "complete")
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds)
@@ -159,47 +213,41 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     """Stages 2-3 over every fold: fit encoders on the fold's train rows, train `cfg.bags` models,
     collect OOF and averaged test probabilities. With `run_dir`, every artifact is saved there;
     without (tuning), nothing is written."""
-    task, train_df, y, folds, device = inp.task, inp.train, inp.y, inp.folds, inp.device
-    test_df = inp.test if predict_test else None
+    task, y, folds = inp.task, inp.y, inp.folds
+    test = inp.test if predict_test else None
     if run_dir is not None:
         runs.write_json(run_dir / "config.json", {
             "config": cfg.to_dict(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
                                                   "sklearn": sklearn.__version__, "pandas": pd.__version__}})
-    n_out = task.out_features
-    oof = np.full((len(y),) if task.binary else (len(y), n_out), np.nan)
+    oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
     test_sum = None
     fold_rows, history = [], []
-    loss, (score, maximize) = loss_fn(task), score_fn(task)
+    loss, (score, maximize) = loss_fn(task, cfg.label_smoothing), score_fn(task)
     for k, (tr, va) in enumerate(folds):
         fold_start = time.perf_counter()
+        enc = encode_fold(task, cfg, inp, tr, va, test)
+        y_tr, y_va = as_tensor(y[tr], inp.device, torch.long), as_tensor(y[va], inp.device, torch.long)
         fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
-        encoder = task.features(cfg)
-        # fit_transform, not fit().transform(): target encoders cross-fit the training rows
-        x_tr = as_tensor(encoder.fit_transform(train_df.iloc[tr], y[tr]), device)
-        x_va = as_tensor(encoder.transform(train_df.iloc[va]), device)
-        x_te = as_tensor(encoder.transform(test_df), device) if test_df is not None else None
-        y_tr, y_va = as_tensor(y[tr], device, torch.long), as_tensor(y[va], device, torch.long)
-        columns = [str(c) for c in encoder.get_feature_names_out()]
         if fold_dir is not None:
             fold_dir.mkdir()
-            joblib.dump(encoder, fold_dir / "encoder.joblib")
-            runs.write_json(fold_dir / "columns.json", columns)
+            joblib.dump(enc.encoder, fold_dir / "encoder.joblib")
+            runs.write_json(fold_dir / "columns.json", enc.columns)
         fold_val, best_epochs = 0.0, []
         for b in range(cfg.bags):
             gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
-            name = cfg.model
-            args = model_args(name, cfg.to_dict(), in_features=len(columns), out_features=n_out)
-            model = build_model(name, args).to(device)
+            args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
+            model = build_model(cfg.model, args).to(inp.device)
             hook = (lambda row, k=k, b=b: on_epoch(k, b, row)) if on_epoch else None
-            res = fit(model, x_tr, y_tr, x_va, y_va, cfg=cfg, loss_fn=loss, score_fn=score,
-                      maximize=maximize, generator=gen, on_epoch=hook)
+            extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
+            res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss, score_fn=score,
+                      maximize=maximize, generator=gen, on_epoch=hook, **extra)
             history += [{"fold": k, "bag": b, **row} for row in res.history]
             best_epochs.append(res.best_epoch)
             if fold_dir is not None:
-                runs.save_model(fold_dir / f"model{b}.pt", name, args, res.model)
-            fold_val = fold_val + to_proba(task, predict_logits(res.model, x_va)) / cfg.bags
-            if x_te is not None:
-                p = to_proba(task, predict_logits(res.model, x_te)) / (cfg.bags * len(folds))
+                runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, res.model)
+            fold_val = fold_val + predict_proba(task, res.model, enc.x_val, enc.batch_fn) / cfg.bags
+            if enc.x_test is not None:
+                p = predict_proba(task, res.model, enc.x_test, enc.batch_fn) / (cfg.bags * len(folds))
                 test_sum = p if test_sum is None else test_sum + p
         oof[va] = fold_val
         row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
@@ -210,14 +258,15 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
     if run_dir is not None:
         pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
-        _write_oof(task, train_df, y, oof, run_dir / "oof.csv")
+        _write_oof(task, inp.train, y, oof, run_dir / "oof.csv")
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
-            "n_scored": int(done.sum()), "device": str(device), "test": test_sum}
+            "n_scored": int(done.sum()), "device": str(inp.device), "test": test_sum}
 
 
-def _write_oof(task: Task, df: pd.DataFrame, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
-    cols = {"id": _ids(task, df).to_numpy(), "target": y}
+def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
+    ids = _ids(task, train).to_numpy() if isinstance(train, pd.DataFrame) else np.arange(1, len(y) + 1)
+    cols = {"id": ids, "target": y}
     if task.binary:
         cols["proba"] = oof
     else:

@@ -1,0 +1,59 @@
+"""Image encoding: per-channel statistics fit on the training fold, applied per batch on the device.
+
+Images stay uint8 (N, C, H, W) tensors on the device for the whole run (airbench style);
+`batch_transform` turns a uint8 batch into normalised floats and, in training, augments it
+with tensor ops on the whole batch (random translate, horizontal flip): no per-sample Python.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from torch import Tensor
+
+
+class ChannelStats(TransformerMixin, BaseEstimator):
+    """Per-channel mean and std of uint8 images on the 0-1 scale, learned at fit."""
+
+    def fit(self, X, y=None):
+        x = np.asarray(X, dtype=np.float64) / 255.0
+        self.mean_ = x.mean(axis=(0, 2, 3)).astype(np.float32)
+        self.std_ = (x.std(axis=(0, 2, 3)) + 1e-6).astype(np.float32)
+        self.n_features_in_ = x.shape[1]
+        return self
+
+    def transform(self, X):
+        x = np.asarray(X, dtype=np.float32) / 255.0
+        return (x - self.mean_[None, :, None, None]) / self.std_[None, :, None, None]
+
+    def get_feature_names_out(self, input_features=None):
+        return np.asarray([f"channel{i}" for i in range(self.n_features_in_)], dtype=object)
+
+
+def random_translate(x: Tensor, pixels: int) -> Tensor:
+    """Shift every image by its own random (dy, dx) in [-pixels, pixels], zero-filling the border."""
+    if pixels <= 0:
+        return x
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, (pixels,) * 4)
+    dy = torch.randint(0, 2 * pixels + 1, (n,), device=x.device)
+    dx = torch.randint(0, 2 * pixels + 1, (n,), device=x.device)
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]      # (N, H, 1)
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]      # (N, 1, W)
+    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols]   # (N, H, W, C)
+    return out.permute(0, 3, 1, 2)
+
+
+def batch_transform(stats: ChannelStats, device: torch.device, flip: bool, translate: int):
+    """(uint8 batch, training?) -> normalised float batch, augmented when training."""
+    mean = torch.as_tensor(stats.mean_, device=device)[None, :, None, None]
+    std = torch.as_tensor(stats.std_, device=device)[None, :, None, None]
+
+    def transform(xb: Tensor, training: bool) -> Tensor:
+        x = (xb.float() / 255.0 - mean) / std
+        if training:
+            x = random_translate(x, translate)
+            if flip:
+                x = torch.where(torch.rand(len(x), 1, 1, 1, device=x.device) < 0.5, x.flip(3), x)
+        return x.contiguous(memory_format=torch.channels_last) if x.is_cuda else x
+    return transform

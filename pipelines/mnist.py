@@ -1,0 +1,48 @@
+"""MNIST / Kaggle Digit Recognizer: 28x28 grey digits -> 0-9; accuracy.
+
+Data: torchvision's MNIST/raw IDX files, the Digit Recognizer CSVs, or train/<digit>/ folders.
+Submission: Kaggle's `ImageId,Label` (ImageId from 1) over the test split.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from data.images import _imagefolder, _mnist_kaggle, _mnist_torchvision, torchvision_download
+from pipelines.task import ImageTask, register_task
+
+CLASSES = tuple(str(i) for i in range(10))
+
+
+def read_layout(d: Path):
+    return _mnist_torchvision(d) or _mnist_kaggle(d) or _imagefolder(d, CLASSES, 1, 28)
+
+
+def submission(ids: np.ndarray, proba: np.ndarray, task) -> pd.DataFrame:
+    return pd.DataFrame({"ImageId": np.asarray(ids, dtype=int), "Label": proba.argmax(1)})
+
+
+def search_space(trial) -> dict:
+    return {
+        "model": trial.suggest_categorical("model", ["fastnet", "cnn_deep", "resnet_course"]),
+        "lr": trial.suggest_float("lr", 1e-3, 2e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-5, 5e-2, log=True),
+        "epochs": trial.suggest_int("epochs", 2, 8),
+        "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.2),
+    }
+
+
+@register_task
+def mnist() -> ImageTask:
+    return ImageTask(
+        name="mnist",
+        title="MNIST / Kaggle Digit Recognizer: digit (0-9) per 28x28 image, accuracy",
+        classes=CLASSES, channels=1, size=28, flip=False, translate=2,
+        read_layout=read_layout,
+        download=lambda root: torchvision_download("MNIST", root),
+        submission=submission, search_space=search_space,
+        defaults=dict(model="fastnet", folds=1, holdout=0.05, epochs=6, batch_size=256, lr=1e-2,
+                      weight_decay=5e-4, width=32, label_smoothing=0.1, patience=100),
+    )
