@@ -190,6 +190,20 @@ def predict(
     typer.echo(f"submission: {path}")
 
 
+@app.command("predict-image")
+def predict_image(
+    task: Annotated[TaskName, typer.Argument(help="Image task (mnist, cifar10).")],
+    files: Annotated[list[Path], typer.Argument(help="Image files (any size/mode; converted to the task's).")],
+    run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
+    device: Annotated[Device, typer.Option()] = Device.auto,
+    runs_dir: RunsDir = None,
+):
+    """Classify your own pictures with a trained image run: prints class and probability."""
+    from pipelines.train import predict_images
+    for path, label, prob in predict_images(run, task.value, files, runs_root=runs_dir, device=device.value):
+        typer.echo(f"{path}\t{label}\t{prob:.4f}")
+
+
 @app.command("runs")
 def list_runs(
     task: Annotated[Optional[TaskName], typer.Argument(help="Only this competition.")] = None,

@@ -49,7 +49,7 @@ def read_idx(path: Path) -> np.ndarray:
     data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise UsageError(f"{path}: truncated IDX file ({data.size} of {int(np.prod(dims))} bytes)")
-    return data.reshape(tuple(int(d) for d in dims))
+    return data.reshape(tuple(int(d) for d in dims)).copy()   # writable: torch warns on read-only buffers
 
 
 def decode_image(path: Path, channels: int, size: int, resize: bool = False) -> np.ndarray:
@@ -66,6 +66,18 @@ def decode_image(path: Path, channels: int, size: int, resize: bool = False) -> 
     except (UnidentifiedImageError, OSError) as e:
         raise UsageError(f"{path}: unreadable image ({type(e).__name__})") from None
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        df = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise UsageError(f"{path}: file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: cannot read as CSV: {str(e).splitlines()[0]}") from None
+    if df.empty:
+        raise UsageError(f"{path}: file has a header but no rows")
+    return df
 
 
 def _folder_images(folder: Path) -> list[Path]:
@@ -96,20 +108,21 @@ def _mnist_torchvision(d: Path):
 def _mnist_kaggle(d: Path):
     if not ((d / "train.csv").is_file() and (d / "test.csv").is_file()):
         return None
-    train, test = pd.read_csv(d / "train.csv"), pd.read_csv(d / "test.csv")
+    train, test = _read_csv(d / "train.csv"), _read_csv(d / "test.csv")
     pixels = [f"pixel{i}" for i in range(784)]
     for name, df in (("train.csv", train), ("test.csv", test)):
         missing = [c for c in pixels + (["label"] if name == "train.csv" else []) if c not in df.columns]
         if missing:
             raise UsageError(f"{d / name}: missing column(s) {', '.join(missing[:5])}")
-        bad = ~df[pixels].apply(pd.to_numeric, errors="coerce").between(0, 255).all(axis=1)
+        values = df[pixels].apply(pd.to_numeric, errors="coerce")
+        bad = (values.isna() | (values < 0) | (values > 255)).any(axis=1)
         if bad.any():
             raise UsageError(f"{d / name}: pixel values outside 0..255 or non-numeric in data row {int(np.flatnonzero(bad)[0]) + 1}")
     if train["label"].isna().any() or not train["label"].between(0, 9).all():
         raise UsageError(f"{d / 'train.csv'}: column label: missing or out-of-range label")
     test_y = None
     if (d / "test_labels.csv").is_file():
-        test_y = pd.read_csv(d / "test_labels.csv")["Label"].to_numpy(np.int64)
+        test_y = _read_csv(d / "test_labels.csv")["Label"].to_numpy(np.int64)
     as_img = lambda df: df[pixels].to_numpy(np.uint8).reshape(-1, 1, 28, 28)
     return ImageSet(as_img(train), train["label"].to_numpy(np.int64), as_img(test), test_y,
                     np.arange(1, len(test) + 1), "kaggle")
@@ -131,7 +144,9 @@ def _cifar_torchvision(d: Path):
 def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
     if not ((d / "trainLabels.csv").is_file() and (d / "train").is_dir()):
         return None
-    labels = pd.read_csv(d / "trainLabels.csv")
+    labels = _read_csv(d / "trainLabels.csv")
+    if not {"id", "label"} <= set(labels.columns):
+        raise UsageError(f"{d / 'trainLabels.csv'}: missing column(s) id, label")
     lookup = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(labels["label"]) - set(lookup))
     if unknown:
@@ -149,7 +164,7 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
     test_ids = sorted(int(p.stem) for p in _folder_images(d / "test")) if (d / "test").is_dir() else []
     test_y = None
     if (d / "testLabels.csv").is_file():
-        tl = pd.read_csv(d / "testLabels.csv").set_index("id")["label"]
+        tl = _read_csv(d / "testLabels.csv").set_index("id")["label"]
         test_y = tl.loc[test_ids].map(lookup).to_numpy(np.int64)
     return ImageSet(train_x, labels["label"].map(lookup).to_numpy(np.int64),
                     read_ids(d / "test", test_ids) if test_ids else np.zeros((0, 3, 32, 32), np.uint8),

@@ -274,40 +274,79 @@ def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) ->
     write_atomic(pd.DataFrame(cols), path, float_format="%.8f")
 
 
-def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
-            out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
-    """Rebuild every fold's encoder and models from the run directory and predict a test file."""
+def _load_run(task_name: str, run: str, runs_root: Path | None):
     task = TASKS.create(task_name)
     run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
     cfg = runs.read_json(run_dir / "config.json")["config"]
     if cfg["task"] != task.name:
         raise UsageError(f"run {run_dir.name} is a {cfg['task']} run, not {task.name}")
-    dev = resolve_device(device)
-    if input_path is None and "test" not in task.files:
-        raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
-    test_df = ingest.load(task, "test", data_dir, path=input_path)
     fold_dirs = sorted(run_dir.glob("fold*"), key=lambda p: int(p.name[4:]))
     if not fold_dirs:
         raise UsageError(f"{run_dir}: no fold directories; the run is incomplete")
-    total = None
-    n = 0
+    return task, run_dir, fold_dirs
+
+
+def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device) -> np.ndarray:
+    """Average the probabilities of every fold's models, each fold with its own fitted encoder.
+
+    `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
+    from features.images import batch_transform
+    total, n = None, 0
     for fold_dir in fold_dirs:
         try:
             encoder = joblib.load(fold_dir / "encoder.joblib")
         except Exception as e:
             raise UsageError(f"{fold_dir / 'encoder.joblib'}: missing or corrupted ({type(e).__name__})") from None
-        columns = json.loads((fold_dir / "columns.json").read_text())
-        x = encoder.transform(test_df)
-        if x.shape[1] != len(columns):
-            raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
-        x = as_tensor(x, dev)
+        columns = runs.read_json(fold_dir / "columns.json")
+        if task.kind == "image":
+            x = torch.as_tensor(np.ascontiguousarray(data), device=device)
+            batch_fn = batch_transform(encoder, device, task.flip, task.translate)
+        else:
+            x, batch_fn = encoder.transform(data), None
+            if x.shape[1] != len(columns):
+                raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
+            x = as_tensor(x, device)
         for path in sorted(fold_dir.glob("model*.pt")):
-            p = to_proba(task, predict_logits(runs.load_model(path, dev), x))
+            p = predict_proba(task, runs.load_model(path, device), x, batch_fn)
             total = p if total is None else total + p
             n += 1
-    sub = task.submission(_ids(task, test_df), total / n, task)
-    if input_path is None:
-        check_submission(sub, load_sample(task, data_dir), task.id_col)
-    else:
+    if n == 0:
+        raise UsageError(f"{fold_dirs[0].parent}: no model weights; the run is incomplete")
+    return total / n
+
+
+def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+            out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
+    """Rebuild every fold's encoder and models from the run directory and predict a test set."""
+    task, run_dir, fold_dirs = _load_run(task_name, run, runs_root)
+    dev = resolve_device(device)
+    if task.kind == "image":
+        if input_path is not None:
+            raise UsageError("image tasks predict a --data-dir test split; for single files use predict-image")
+        imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
+        if not len(imgs.test_x):
+            raise UsageError(f"{task.name}: the data has no test images")
+        sub = task.submission(imgs.test_ids, ensemble_proba(task, fold_dirs, imgs.test_x, dev), task)
         check_submission(sub, None, task.id_col)
+        return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
+    if input_path is None and "test" not in task.files:
+        raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
+    test_df = ingest.load(task, "test", data_dir, path=input_path)
+    sub = task.submission(_ids(task, test_df).to_numpy(), ensemble_proba(task, fold_dirs, test_df, dev), task)
+    check_submission(sub, load_sample(task, data_dir) if input_path is None else None, task.id_col)
     return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
+
+
+def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path | None = None,
+                   device: str = "auto") -> list[tuple[Path, str, float]]:
+    """Classify image files of any size and mode: converted to the task's channels and size."""
+    from data.images import decode_image
+    task, run_dir, fold_dirs = _load_run(task_name, run, runs_root)
+    if task.kind != "image":
+        raise UsageError(f"{task.name} is not an image task")
+    for f in files:
+        if not Path(f).is_file():
+            raise UsageError(f"{f}: file not found")
+    x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
+    proba = ensemble_proba(task, fold_dirs, x, resolve_device(device))
+    return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]
