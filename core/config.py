@@ -40,6 +40,7 @@ class TrainConfig:
     # feature options (task-specific; each task documents what it accepts)
     transform: str = "none"       # Otto count transform: none | log1p | anscombe
     holdout: float = 0.1          # validation fraction when folds == 1
+    weights_path: str = ""        # local pretrained weights for transfer models (vgg16_transfer); never downloaded
     seed: int = 0                 # seeds folds, weight init, shuffling and dropout
     device: str = "auto"          # auto | cpu | cuda
 

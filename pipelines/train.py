@@ -5,7 +5,6 @@ terminal. Everything a later `predict` needs is written into the run directory.
 """
 from __future__ import annotations
 
-import json
 import platform
 import time
 from dataclasses import dataclass

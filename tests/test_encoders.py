@@ -4,7 +4,6 @@ import pandas as pd
 import pytest
 from sklearn.base import clone
 
-from core.config import TrainConfig
 from features.counts import CountTransform
 from features.encoders import tabular_encoder
 from features.titanic import CATEGORICAL, GROUPS, NUMERIC, TitanicFeatures
@@ -78,7 +77,7 @@ def test_count_transforms():
         CountTransform("sqrt").fit(x)
 
 
-@pytest.mark.parametrize("name", TASKS.names())
+@pytest.mark.parametrize("name", [n for n in TASKS.names() if TASKS.create(n).kind == "tabular"])
 def test_every_task_feature_pipeline_is_an_unfitted_sklearn_estimator(name):
     task = TASKS.create(name)
     pipe = task.features(task.config())
@@ -99,3 +98,17 @@ def test_target_encoding_cross_fits_training_rows():
     enc2 = tabular_encoder(["a"], target=["g"], seed=0).fit(pd.concat([df, shared.assign(g="grp")]),
                                                                 np.r_[y, 1, 1])
     assert enc2.transform(shared).shape == (2, 2)
+
+
+def test_image_channel_stats_fit_on_given_rows_only():
+    from features.images import ChannelStats, batch_transform, random_translate
+    import torch
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (20, 3, 8, 8)).astype(np.uint8)
+    stats = ChannelStats().fit(x[:10])
+    assert np.allclose(stats.mean_, x[:10].mean(axis=(0, 2, 3)) / 255, atol=1e-6)
+    fn = batch_transform(stats, torch.device("cpu"), flip=True, translate=2)
+    out = fn(torch.as_tensor(x[:10]), False)
+    assert out.shape == (10, 3, 8, 8) and abs(out.mean().item()) < 1e-5          # eval: normalise only
+    shifted = random_translate(torch.ones(4, 1, 6, 6), 2)
+    assert shifted.shape == (4, 1, 6, 6) and set(shifted.unique().tolist()) <= {0.0, 1.0}
