@@ -41,6 +41,7 @@ class TrainConfig:
     transform: str = "none"       # Otto count transform: none | log1p | anscombe
     holdout: float = 0.1          # validation fraction when folds == 1
     weights_path: str = ""        # local pretrained weights for transfer models (vgg16_transfer); never downloaded
+    compile: bool = False         # torch.compile the model (worth it on CUDA; the first epoch pays the compile)
     seed: int = 0                 # seeds folds, weight init, shuffling and dropout
     device: str = "auto"          # auto | cpu | cuda
 

@@ -235,7 +235,10 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
         for b in range(cfg.bags):
             gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
             args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
-            model = build_model(cfg.model, args).to(inp.device)
+            net = build_model(cfg.model, args).to(inp.device)
+            if inp.device.type == "cuda" and task.kind == "image":
+                net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
+            model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
             hook = (lambda row, k=k, b=b: on_epoch(k, b, row)) if on_epoch else None
             extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
             res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss, score_fn=score,
@@ -243,7 +246,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             history += [{"fold": k, "bag": b, **row} for row in res.history]
             best_epochs.append(res.best_epoch)
             if fold_dir is not None:
-                runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, res.model)
+                runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys
             fold_val = fold_val + predict_proba(task, res.model, enc.x_val, enc.batch_fn) / cfg.bags
             if enc.x_test is not None:
                 p = predict_proba(task, res.model, enc.x_test, enc.batch_fn) / (cfg.bags * len(folds))
