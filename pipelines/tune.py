@@ -166,10 +166,14 @@ def write_plots(st: optuna.Study, folder: Path) -> list[Path]:
 
 
 def resolve_params(spec: str, task: str, runs_root: Path | None = None) -> Path:
-    """`--params best` -> the default study's best_params.json; anything else is a path."""
-    if spec == "best":
-        path = best_params_path(runs_root or runs.RUNS_ROOT, task)
+    """`--params best` -> the default study's best_params.json; `best:NAME` -> study NAME's;
+    anything else is a path to a JSON file."""
+    if spec == "best" or spec.startswith("best:"):
+        name = spec.partition(":")[2] or None
+        path = best_params_path(runs_root or runs.RUNS_ROOT, task, name)
         if not path.is_file():
-            raise UsageError(f"no tuned params for {task} at {path}; run `tune {task}` first")
+            what = f"study {name!r}" if name else "the default study"
+            raise UsageError(f"no tuned params for {task} from {what} at {path}; run `tune {task}"
+                             f"{' --study ' + name if name else ''}` first")
         return path
     return Path(spec)

@@ -90,6 +90,7 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
     (["tune", "titanic", "--storage", "nosuchdb://x"], "cannot open storage"),
     (["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
     (["train", "titanic", "--params", "best"], "no tuned params"),
+    (["train", "titanic", "--params", "best:nosuchstudy"], "study 'nosuchstudy'"),
 ])
 def test_tune_bad_input(args, msg, runs_dir, capsys):
     code = main(args + ["--runs-dir", str(runs_dir), "--quiet"])
