@@ -1,7 +1,7 @@
-"""Default `train` runs on the tabular tasks: CV score and whole-command wall time.
+"""Default `train` runs: CV score (and official test accuracy for images) and whole-command wall time.
 
-    python bench/tabular.py                       # titanic, diabetes, otto from ../shared/datasets
-    python bench/tabular.py --tasks titanic --seeds 0 1 2
+    python bench/defaults.py                       # titanic, diabetes, otto, mnist from ../shared/datasets
+    python bench/defaults.py --tasks titanic diabetes --seeds 0 1 2
 
 Each run is the real CLI in a subprocess (imports and data loading included), writing into
 bench/out/ (git-ignored). Prints one markdown row per run and mean ± std per task.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
-DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto"}   # None: the bundled copy
+DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}  # None: bundled
 
 
 def run(task: str, seed: int, data_dir: Path | None, out: Path) -> dict:
@@ -32,7 +32,8 @@ def run(task: str, seed: int, data_dir: Path | None, out: Path) -> dict:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     run_dir = Path(proc.stdout.split("run: ")[1].split()[0])
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"task": task, "seed": seed, "wall_s": wall, **metrics["cv"]}
+    test = {f"test_{k}": v for k, v in metrics.get("test_scores", {}).items()}
+    return {"task": task, "seed": seed, "wall_s": wall, **metrics["cv"], **test}
 
 
 def main(argv=None) -> int:
