@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--trials", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--folds", type=int, default=None)
+    ap.add_argument("--set", action="append", default=[], help="config key held fixed, KEY=VALUE")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tune")
     ap.add_argument("--report", metavar="STUDY", help="only report on an existing study under --out")
     args = ap.parse_args(argv)
@@ -37,6 +39,8 @@ def main(argv=None) -> int:
     cmd = [sys.executable, "cli.py", "tune", args.task, "--trials", str(args.trials), "--study", name,
            "--seed", str(args.seed), "--runs-dir", str(args.out), "--quiet"]
     cmd += ["--timeout", str(args.timeout)] if args.timeout else []
+    cmd += ["--folds", str(args.folds)] if args.folds else []
+    cmd += [a for kv in args.set for a in ("--set", kv)]
     cmd += ["--data-dir", str(DATA[args.task])] if args.task in DATA else []
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

@@ -31,6 +31,7 @@ def test_defaults_bench_real_subprocess_on_bundled_data(tmp_path, monkeypatch):
 
 def test_tune_bench_reports_default_vs_best(tmp_path, capsys):
     import tune as tune_bench
-    tune_bench.main(["titanic", "--trials", "1", "--out", str(tmp_path)])
+    tune_bench.main(["titanic", "--trials", "1", "--folds", "2", "--set", "bags=1", "--set", "epochs=2",
+                     "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "task titanic: default CV" in out and "trials 1: complete 1" in out
