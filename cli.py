@@ -120,7 +120,9 @@ def train(
         result = run_train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
                            on_fold=bars.on_fold)
     scores = "  ".join(f"{k} {v:.5f}" for k, v in result.scores.items())
-    typer.echo(f"{task.value}: CV {scores}  ({result.seconds:.1f}s)")
+    kind = "CV" if cfg.folds > 1 else "holdout"
+    test = "".join(f"  test {k} {v:.5f}" for k, v in (result.test_scores or {}).items())
+    typer.echo(f"{task.value}: {kind} {scores}{test}  ({result.seconds:.1f}s)")
     typer.echo(f"run: {result.run_dir}")
     if result.submission:
         typer.echo(f"submission: {result.submission}")

@@ -41,6 +41,7 @@ class TrainResult:
     scores: dict[str, float]        # CV scores, primary metric first
     submission: Path | None
     seconds: float
+    test_scores: dict[str, float] | None = None   # official test split, when its labels are known
 
 
 # ---- stage 1: ingest ---------------------------------------------------------------------
@@ -190,7 +191,7 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
             metrics["test_scores"] = cv_scores(task, inp.test_y, test_proba)
         runs.write_json(run_dir / "metrics.json", metrics)
         runs.set_status(run_dir, "complete")
-        return TrainResult(run_dir, metrics["cv"], sub_path, seconds)
+        return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
         runs.discard(run_dir)
         raise UsageError(str(e).splitlines()[0]) from None
