@@ -105,7 +105,9 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
             study_name=name, storage=_storage(storage, folder), load_if_exists=True,
             direction="maximize" if METRICS[task.metric].maximize else "minimize",
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(trials // 3, 3))),
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=3))
+            # prune once 2 trials (the default config and one more) have finished: on expensive tasks
+            # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=3))
     except ValueError as e:     # e.g. an existing study with the other direction
         raise UsageError(f"study {name!r}: {e}") from None
     except UsageError:
