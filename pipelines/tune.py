@@ -8,6 +8,7 @@ apart from model building so the best params replay through `train --params`.
 """
 from __future__ import annotations
 
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,11 +52,19 @@ def _storage(url: str | None, folder: Path):
     if url is None:
         folder.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{folder / 'study.db'}"
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                          engine_kwargs={"pool_pre_ping": True})
-    except Exception as e:      # bad scheme, unreachable server, missing driver
-        raise UsageError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
+    import sqlalchemy.exc
+    for attempt in range(5):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                              engine_kwargs={"pool_pre_ping": True})
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # workers started together on a fresh database race to create Optuna's tables;
+            # the loser sees a duplicate-key error, and a moment later the tables exist
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+        except Exception as e:      # bad scheme, unreachable server, missing driver
+            raise UsageError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
 
 
 def _objective(inputs, base: TrainConfig, task, fixed: dict):
