@@ -170,7 +170,8 @@ def tune(
     for row in result.top:
         vals = "  ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys)
         typer.echo(f"{row['trial']:5d}  {row['value']:9.5f}  {row['seconds']:7.1f}  {vals}")
-    typer.echo(f"best params: {result.study_dir / 'best_params.json'}  (train with --params best)")
+    spec = "best" if result.study_dir.name == f"{task.value}-tune" else f"best:{result.study_dir.name}"
+    typer.echo(f"best params: {result.study_dir / 'best_params.json'}  (train with --params {spec})")
     for plot in result.plots:
         typer.echo(f"plot: {plot}")
 
