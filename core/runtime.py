@@ -1,7 +1,6 @@
 """Seed and device are resolved here, once per run, and passed down explicitly."""
 from __future__ import annotations
 
-import os
 import random
 
 import numpy as np
@@ -27,5 +26,4 @@ def seed_everything(seed: int) -> torch.Generator:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
     return torch.Generator().manual_seed(seed)

@@ -1,4 +1,5 @@
-"""What a competition is: the `Task` spec each `pipelines/<name>.py` file fills in, and the registry.
+"""What a competition is: the `Task` (tables) or `ImageTask` spec each `pipelines/<name>.py` fills in,
+and the registry of their factories.
 
 A task file declares everything particular to its competition (files, columns, target,
 metric, submission format, feature builder, default hyperparameters, search space);
@@ -62,7 +63,7 @@ class Task:
         return cfg
 
 
-TASKS: Registry[Task] = Registry("task")
+TASKS: Registry["Task | ImageTask"] = Registry("task")
 register_task = TASKS.register
 
 
@@ -97,4 +98,4 @@ class ImageTask:
     def bundled(self) -> Path:
         return DATA_ROOT / self.name
 
-    config = Task.config
+    config = Task.config        # the same defaults + checked overrides + min_folds rule as tables
