@@ -14,6 +14,12 @@ class UsageError(ValueError):
     """Bad user input (unknown name, bad option, bad file). The CLI turns it into exit code 2."""
 
 
+def first_line(e: BaseException) -> str:
+    """An exception as one line (its first), for one-line errors; the type name if it says nothing."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
 class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind

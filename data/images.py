@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.registry import UsageError
+from core.registry import UsageError, first_line
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -74,7 +74,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise UsageError(f"{path}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
-        raise UsageError(f"{path}: cannot read as CSV: {str(e).splitlines()[0]}") from None
+        raise UsageError(f"{path}: cannot read as CSV: {first_line(e)}") from None
     if df.empty:
         raise UsageError(f"{path}: file has a header but no rows")
     return df
@@ -235,5 +235,5 @@ def torchvision_download(dataset: str, root: Path) -> None:
             getattr(tvd, dataset)(str(root), train=train, download=True)
     except Exception as e:
         raise UsageError(f"{dataset} download with torchvision failed ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0][:120] if str(e) else 'no network?'}); pass --data-dir DIR "
+                         f"{first_line(e)[:120]}); pass --data-dir DIR "
                          f"with the files instead") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.registry import UsageError
+from core.registry import UsageError, first_line
 from pipelines.task import Task
 
 
@@ -54,7 +54,7 @@ def kaggle_download(task: Task, dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
         api.competition_download_files(task.kaggle, path=str(dest), quiet=True)
     except Exception as e:  # network, credentials, rules not accepted: all user-fixable
-        raise UsageError(f"Kaggle download of {task.kaggle!r} failed: {str(e).splitlines()[0]}") from None
+        raise UsageError(f"Kaggle download of {task.kaggle!r} failed: {first_line(e)}") from None
 
 
 def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
@@ -92,7 +92,7 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile) as e:
-        raise UsageError(f"{source}: cannot read as CSV: {str(e).splitlines()[0]}") from None
+        raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     if df.empty:
         raise UsageError(f"{source}: file has a header but no rows")
     return df

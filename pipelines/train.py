@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from core.config import TrainConfig
-from core.registry import UsageError
+from core.registry import UsageError, first_line
 from core.runtime import resolve_device, seed_everything
 from data import ingest
 from data.images import load_images
@@ -194,7 +194,7 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
         runs.discard(run_dir)
-        raise UsageError(str(e).splitlines()[0]) from None
+        raise UsageError(first_line(e)) from None
     except KeyboardInterrupt:
         runs.set_status(run_dir, "interrupted")
         raise

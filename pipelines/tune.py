@@ -17,7 +17,7 @@ from typing import Callable
 import optuna
 
 from core.config import TrainConfig
-from core.registry import UsageError
+from core.registry import UsageError, first_line
 from pipelines import TASKS, runs
 from pipelines.metrics import METRICS
 from pipelines.train import cross_validate, prepare, score_fn
@@ -64,7 +64,7 @@ def _storage(url: str | None, folder: Path):
                 raise
             time.sleep(0.5 * (attempt + 1))
         except Exception as e:      # bad scheme, unreachable server, missing driver
-            raise UsageError(f"cannot open storage {url!r}: {str(e).splitlines()[0]}") from None
+            raise UsageError(f"cannot open storage {url!r}: {first_line(e)}") from None
 
 
 def _objective(inputs, base: TrainConfig, task, fixed: dict):
