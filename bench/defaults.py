@@ -2,6 +2,7 @@
 
     python bench/defaults.py                       # titanic, diabetes, otto, mnist from ../shared/datasets
     python bench/defaults.py --tasks titanic diabetes --seeds 0 1 2
+    python bench/defaults.py --tasks cifar10 --data cifar10=/tmp/cifar   # after ../shared/datasets/cifar10/materialize.py /tmp/cifar --layout kaggle
 
 Each run is the real CLI in a subprocess (imports and data loading included), writing into
 bench/out/ (git-ignored). Prints one markdown row per run and mean ± std per task.
@@ -41,10 +42,12 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", nargs="+", default=list(DATA))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--data", nargs="*", default=[], metavar="TASK=DIR", help="data folder for a task")
     args = ap.parse_args(argv)
+    data = {**DATA, **{k: Path(v) for k, _, v in (item.partition("=") for item in args.data)}}
     rows = []
     for task in args.tasks:
-        data_dir = DATA.get(task)
+        data_dir = data.get(task)
         if data_dir is not None and not data_dir.is_dir():
             print(f"skip {task}: {data_dir} not found")
             continue
