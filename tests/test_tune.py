@@ -56,7 +56,8 @@ def test_study_completes_resumes_and_replays(titanic_dir, runs_dir):
 
     # best params round-trip into train
     result = CliRunner().invoke(app, ["train", "titanic", "--params", "best", "--folds", "2", "--epochs", "1",
-                                      "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir)])
+                                      "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                                      "--out", str(runs_dir / "sub.csv")])
     assert result.exit_code == 0, result.output
     [run] = [p for p in (runs_dir / "titanic").iterdir() if p.name != "studies"]
     cfg = json.loads((run / "config.json").read_text())["config"]
