@@ -118,9 +118,9 @@ def encode_fold(task, cfg: TrainConfig, inp: "Inputs", tr, va, test) -> Encoded:
     if task.kind == "image":
         from features.images import ChannelStats, batch_transform
         stats = ChannelStats().fit(inp.train[tr])
-        to_dev = lambda a: torch.as_tensor(np.ascontiguousarray(a), device=device)   # stays uint8
-        return Encoded(stats, to_dev(inp.train[tr]), to_dev(inp.train[va]),
-                       to_dev(test) if test is not None and len(test) else None,
+        u8 = torch.uint8       # images stay uint8 on the device; batch_fn normalises per batch
+        return Encoded(stats, as_tensor(inp.train[tr], device, u8), as_tensor(inp.train[va], device, u8),
+                       as_tensor(test, device, u8) if test is not None and len(test) else None,
                        {"in_channels": task.channels, "image_size": task.size, "num_classes": task.out_features},
                        [str(c) for c in stats.get_feature_names_out()],
                        batch_transform(stats, device, task.flip, task.translate))
@@ -295,6 +295,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device) -> n
     `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
     from features.images import batch_transform
     total, n = None, 0
+    images = as_tensor(data, device, torch.uint8) if task.kind == "image" else None   # one copy for all folds
     for fold_dir in fold_dirs:
         try:
             encoder = joblib.load(fold_dir / "encoder.joblib")
@@ -302,7 +303,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device) -> n
             raise UsageError(f"{fold_dir / 'encoder.joblib'}: missing or corrupted ({type(e).__name__})") from None
         columns = runs.read_json(fold_dir / "columns.json")
         if task.kind == "image":
-            x = torch.as_tensor(np.ascontiguousarray(data), device=device)
+            x = images
             batch_fn = batch_transform(encoder, device, task.flip, task.translate)
         else:
             x, batch_fn = encoder.transform(data), None
