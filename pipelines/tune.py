@@ -106,7 +106,7 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     name = study or f"{task.name}-tune"
     # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search)
     base = task.config(**{**(fixed or {}), "seed": seed, "device": device, **({"folds": folds} if folds else {})})
-    inputs = prepare(base, data_dir)                     # bad data fails before a study is made
+    inputs = prepare(base, data_dir, root)               # bad data fails before a study is made
     folder = study_dir(root, task.name, name)
     created = not folder.exists()
     try:
