@@ -42,17 +42,21 @@ def _parse_set(items: list[str]) -> dict:
     return out
 
 
+def _progress(quiet: bool):
+    """A rich progress display on stderr: description, bar, n/N, elapsed, a free `info` field."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True, disable=quiet)
+
+
 class _Bars:
-    """Rich progress bars (folds, epochs) on stderr. The display starts at the first epoch,
-    so an error raised before training prints only its own line."""
+    """Progress bars for folds and epochs. The display starts at the first epoch, so an error
+    raised before training prints only its own line."""
 
     def __init__(self, quiet: bool, folds: int, epochs: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         self.epochs, self.started = epochs, False
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), TextColumn("{task.fields[info]}"),
-                            console=Console(stderr=True), transient=True, disable=quiet)
+        self.bar = _progress(quiet)
         self.fold_bar = self.bar.add_task("folds", total=folds, info="")
         self.epoch_bar = self.bar.add_task("epochs", total=epochs, info="")
 
@@ -144,11 +148,8 @@ def tune(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ):
     """Search the task's hyperparameters with Optuna (TPE + median pruning) on the k-fold CV score."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from pipelines.tune import tune as run_tune
-    bar = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True, disable=quiet)
+    bar = _progress(quiet)
     bar_id = bar.add_task("trials", total=trials, info="")
 
     def on_trial(st, trial):
