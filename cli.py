@@ -7,15 +7,18 @@
 """
 from __future__ import annotations
 
+import errno
 import json
+import signal
 import sys
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from core.config import load_params
+from core.config import TrainConfig, load_params
 from core.registry import UsageError
 from pipelines import TASKS
 
@@ -27,6 +30,13 @@ Device = Enum("Device", {n: n for n in ("auto", "cpu", "cuda")}, type=str)
 
 DataDir = Annotated[Optional[Path], typer.Option(help="Folder with the competition's files (plain, .gz or Kaggle .zip).")]
 RunsDir = Annotated[Optional[Path], typer.Option(help="Root of run directories (default: runs/).")]
+
+
+def _stop_on_sigterm() -> None:
+    """`kill PID` stops training like Ctrl-C: the run is marked interrupted and can be resumed."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _parse_set(items: list[str]) -> dict:
@@ -112,21 +122,51 @@ def train(
     set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (id, path or 'latest') from its last finished epoch, with its own config.")] = None,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
-    from pipelines.train import train as run_train
+    from pipelines import train as pipeline
     from pipelines.tune import resolve_params
+    _stop_on_sigterm()
     t = TASKS.create(task.value)
+    if resume is not None:
+        given = [f"--{k}" for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, params=params,
+                                           set=set_).items() if v]
+        if given:
+            raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
+        from pipelines import runs as r
+        run_dir = r.resolve_unfinished(runs_dir or r.RUNS_ROOT, t.name, resume)
+        cfg = TrainConfig(**r.read_json(run_dir / "config.json")["config"])
+        with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
+            result = pipeline.resume(t.name, str(run_dir), data_dir=data_dir, out=out, runs_root=runs_dir,
+                                     device=None if device is Device.auto else device.value,
+                                     on_epoch=bars.on_epoch, on_fold=bars.on_fold)
+        return _report_train(task.value, cfg, result)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **_parse_set(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
     cfg = t.config(**overrides, device=device.value)
-    with _Bars(quiet, cfg.folds, cfg.epochs) as bars:
-        result = run_train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
-                           on_fold=bars.on_fold)
+    with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
+        result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
+                                on_fold=bars.on_fold)
+    _report_train(task.value, cfg, result)
+
+
+@contextmanager
+def _interruptible():
+    """Ctrl-C or SIGTERM during training: one line naming the resume command, exit code 130."""
+    from pipelines.train import RunInterrupted
+    try:
+        yield
+    except RunInterrupted as e:
+        typer.echo(f"interrupted: {e}", err=True)
+        raise typer.Exit(130) from None
+
+
+def _report_train(task: str, cfg, result) -> None:
     scores = "  ".join(f"{k} {v:.5f}" for k, v in result.scores.items())
     kind = "CV" if cfg.folds > 1 else "holdout"
     test = "".join(f"  test {k} {v:.5f}" for k, v in (result.test_scores or {}).items())
-    typer.echo(f"{task.value}: {kind} {scores}{test}  ({result.seconds:.1f}s)")
+    typer.echo(f"{task}: {kind} {scores}{test}  ({result.seconds:.1f}s)")
     typer.echo(f"run: {result.run_dir}")
     if result.submission:
         typer.echo(f"submission: {result.submission}")
@@ -213,9 +253,10 @@ def list_runs(
     task: Annotated[Optional[TaskName], typer.Argument(help="Only this competition.")] = None,
     runs_dir: RunsDir = None,
 ):
-    """Table of finished runs, best CV score first."""
+    """Table of finished runs, best CV score first; unfinished runs are listed apart."""
     from pipelines import runs as r
     root = runs_dir or r.RUNS_ROOT
+    unfinished = r.list_runs(root, task.value if task else None, states=("interrupted", "failed", "running"))
     rows = []
     for run in r.list_runs(root, task.value if task else None):
         m = r.read_json(run / "metrics.json")
@@ -224,17 +265,25 @@ def list_runs(
                      m["maximize"], m["seconds_total"]))
     if not rows:
         typer.echo("no finished runs")
-        return
-    rows.sort(key=lambda x: (x[0], -x[5] if x[6] else x[5]))
-    typer.echo(f"{'task':9s} {'run':34s} {'model':16s} {'folds':>5s} {'metric':>9s} {'cv':>9s} {'seconds':>8s}")
-    for t, name, model, k, metric, cv, _, secs in rows:
-        typer.echo(f"{t:9s} {name:34s} {model:16s} {k:5d} {metric:>9s} {cv:9.5f} {secs:8.1f}")
+    else:
+        rows.sort(key=lambda x: (x[0], -x[5] if x[6] else x[5]))
+        typer.echo(f"{'task':9s} {'run':34s} {'model':16s} {'folds':>5s} {'metric':>9s} {'cv':>9s} {'seconds':>8s}")
+        for t, name, model, k, metric, cv, _, secs in rows:
+            typer.echo(f"{t:9s} {name:34s} {model:16s} {k:5d} {metric:>9s} {cv:9.5f} {secs:8.1f}")
+    if unfinished:
+        typer.echo("\nunfinished (continue with `train TASK --resume RUN`):")
+        for run in unfinished:
+            done = len(list(run.glob("fold*/bag*.json")))
+            typer.echo(f"{run.parent.name:9s} {run.name:34s} {r.state_of(run):12s} {done} fold model(s) finished")
+
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the app; bad input of any kind ends in one line on stderr and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)    # Typer returns 130 itself on Ctrl-C
     except UsageError as e:
         typer.echo(f"error: {e}", err=True)
         return 2
@@ -243,12 +292,17 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
+    except OSError as e:
+        if e.errno not in _DISK_ERRORS:
+            raise
+        typer.echo(f"error: cannot write {e.filename or 'output'}: {e.strerror}", err=True)
+        return 2
     except Exception as e:
         if not hasattr(e, "format_message"):     # Click's usage errors (Typer vendors Click)
             raise
         typer.echo(f"error: {e.format_message()}", err=True)
         return 2
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -5,19 +5,27 @@ seeded permutation (no per-sample Dataset/DataLoader), `batch_transform` turns a
 batch into model input (normalise/augment images; identity for encoded tables). The
 loop is plain: zero_grad, forward, backward, step, scheduler step. One hook per epoch
 (`on_epoch`) carries logging, early stopping is built in, and pruning raises from the hook.
+
+With `checkpoint`, the whole training state (weights, optimizer, schedule, shuffling and
+dropout RNG, early-stopping record, history) is written atomically after every epoch, and a
+`fit` that finds the file continues from it: a killed run resumes where it stopped and ends
+with the same weights as one that was never interrupted (bit for bit on the CPU).
 """
 from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
 
 from core.config import TrainConfig
+from core.registry import UsageError
 
 LossFn = Callable[[Tensor, Tensor], Tensor]           # (logits, targets) -> scalar loss
 ScoreFn = Callable[[Tensor, Tensor], float]           # (logits, targets) -> validation score
@@ -57,10 +65,38 @@ def predict_logits(model: nn.Module, x: Tensor, batch_size: int = 4096,
     return torch.cat(out) if out else torch.empty(0)
 
 
+def _rng_state(generator: torch.Generator, device: torch.device) -> dict:
+    state = {"generator": generator.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator, device: torch.device) -> None:
+    generator.set_state(state["generator"])
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)        # a kill mid-write leaves the previous checkpoint intact
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise UsageError(f"{path}: corrupted or truncated checkpoint ({type(e).__name__}); "
+                         "delete it to restart this fold from its first epoch") from None
+
+
 def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, *,
         cfg: TrainConfig, loss_fn: LossFn, score_fn: ScoreFn, maximize: bool,
         generator: torch.Generator, batch_transform: BatchFn = _identity,
-        on_epoch: EpochHook | None = None) -> FitResult:
+        on_epoch: EpochHook | None = None, checkpoint: Path | None = None) -> FitResult:
     """Train with AdamW + per-step schedule; stop after `cfg.patience` epochs without a better
     validation score and return the model with its best weights restored."""
     device = x_train.device
@@ -72,8 +108,18 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     best_score, best_epoch, best_state = -math.inf if maximize else math.inf, 0, None
     history: list[dict] = []
-    start = time.perf_counter()
-    for epoch in range(1, cfg.epochs + 1):
+    first, stopped, elapsed = 1, False, 0.0
+    if checkpoint is not None and checkpoint.exists():
+        ck = load_checkpoint(checkpoint)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        _set_rng_state(ck["rng"], generator, device)
+        best_score, best_epoch, best_state = ck["best_score"], ck["best_epoch"], ck["best_state"]
+        history, first, stopped = ck["history"], ck["epoch"] + 1, ck["stopped"]
+        elapsed = history[-1]["seconds"] if history else 0.0
+    start = time.perf_counter() - elapsed
+    for epoch in range(first, 0 if stopped else cfg.epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=generator).to(device)
         total, seen = 0.0, 0
@@ -99,9 +145,15 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
                "val_loss": loss_fn(logits, y_val).item(), "val_score": score,
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         history.append(row)
+        stopped = epoch - best_epoch >= cfg.patience
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, {
+                "epoch": epoch, "stopped": stopped, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(), "rng": _rng_state(generator, device), "best_score": best_score,
+                "best_epoch": best_epoch, "best_state": best_state, "history": history})
         if on_epoch is not None:
             on_epoch(row)
-        if epoch - best_epoch >= cfg.patience:
+        if stopped:
             break
     if best_state is not None:
         model.load_state_dict(best_state)

@@ -2,24 +2,32 @@
 
 Layout:
     config.json            the TrainConfig, task name, library versions
-    status.json            running | complete | failed | interrupted, with times
+    status.json            running | complete | failed | interrupted, with times, pid and host
     metrics.json           CV scores, per-fold scores, best epochs, timing
     history.csv            one row per (fold, bag, epoch)
     oof.csv                out-of-fold probabilities for every train row
     fold<k>/encoder.joblib fitted feature pipeline (fit on that fold's train rows only)
     fold<k>/columns.json   encoded column order
     fold<k>/model<b>.pt    {'model', 'model_args', 'state_dict'} (rebuilds itself)
+    fold<k>/bag<b>.json    that model's best epoch, score and per-epoch history
+    fold<k>/ckpt<b>.pt     while it trains: the full training state after the last epoch
+                           (`train --resume` continues from it; deleted once model<b>.pt is written)
+
+A run that did not finish (Ctrl-C, kill, crash) keeps its folder and checkpoints; it is listed
+apart from finished runs and `train TASK --resume ID` completes it.
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import joblib
 import torch
 from torch import nn
 
@@ -56,9 +64,52 @@ def new_run(root: Path, task: str, model: str, seed: int) -> Path:
     return path
 
 
+def dump_joblib(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    joblib.dump(obj, tmp)
+    os.replace(tmp, path)
+
+
 def set_status(run: Path, state: str) -> None:
     status = read_json(run / "status.json") if (run / "status.json").exists() else {"started": time.time()}
-    write_json(run / "status.json", {**status, "state": state, "updated": time.time()})
+    owner = {"pid": os.getpid(), "host": socket.gethostname()} if state == "running" else {}
+    write_json(run / "status.json", {**status, **owner, "state": state, "updated": time.time()})
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:      # exists, owned by someone else
+        return True
+    return True
+
+
+def state_of(run: Path) -> str:
+    """The run's state; a 'running' run whose process is gone (killed) reads as 'interrupted'."""
+    status = read_json(run / "status.json")
+    state = status.get("state", "unknown")
+    if state == "running" and status.get("host") == socket.gethostname() and not _alive(status.get("pid", -1)):
+        return "interrupted"
+    return state
+
+
+def resolve_unfinished(root: Path, task: str, run: str) -> Path:
+    """The run `train --resume` continues: an id, a path, or 'latest' (newest unfinished run)."""
+    if run == "latest":
+        runs = list_runs(root, task, states=("interrupted", "failed"))
+        if not runs:
+            raise UsageError(f"no interrupted or failed {task} run under {root / task} to resume")
+        path = runs[-1]
+    else:
+        path = resolve_run(root, task, run)
+    state = state_of(path)
+    if state == "complete":
+        raise UsageError(f"run {path.name} is already complete; nothing to resume")
+    if state == "running":
+        raise UsageError(f"run {path.name} is still running (pid {read_json(path / 'status.json').get('pid')})")
+    return path
 
 
 def discard(run: Path) -> None:
@@ -84,7 +135,7 @@ def load_model(path: Path, device: torch.device) -> nn.Module:
 def list_runs(root: Path, task: str | None = None, states=("complete",)) -> list[Path]:
     tasks = [root / task] if task else sorted(p for p in root.glob("*") if p.is_dir())
     runs = [r for t in tasks if t.is_dir() for r in t.iterdir() if (r / "status.json").is_file()]
-    runs = [r for r in runs if read_json(r / "status.json").get("state") in states]
+    runs = [r for r in runs if state_of(r) in states]
     return sorted(runs, key=lambda r: r.name)
 
 

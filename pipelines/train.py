@@ -18,7 +18,7 @@ import sklearn
 import torch
 import torch.nn.functional as F
 
-from core.config import TrainConfig
+from core.config import TrainConfig, override
 from core.registry import UsageError, first_line
 from core.runtime import resolve_device, seed_everything
 from data import ingest
@@ -30,7 +30,7 @@ from pipelines import TASKS, Task
 from pipelines.folds import make_folds
 from pipelines.metrics import METRICS
 from pipelines import runs
-from submissions.format import SUBMISSIONS_DIR, check_submission, write_atomic
+from submissions.format import SUBMISSIONS_DIR, check_submission, check_writable, write_atomic
 
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
 
@@ -174,9 +174,48 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
           runs_root: Path | None = None, on_epoch: FoldHook | None = None,
           on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
     start = time.perf_counter()
+    if out is not None:
+        check_writable(out)
     inp = prepare(cfg, data_dir, runs_root)
+    run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, inp.task.name, cfg.model, cfg.seed)
+    runs.write_json(run_dir / "config.json", {
+        "config": cfg.to_dict(),
+        # where the data came from and where the submission goes, so `--resume` needs neither again
+        "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+        "out": str(Path(out).resolve()) if out else None,
+        "versions": {"python": platform.python_version(), "torch": torch.__version__,
+                     "sklearn": sklearn.__version__, "pandas": pd.__version__}})
+    return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=False)
+
+
+def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | None = None,
+           runs_root: Path | None = None, device: str | None = None, on_epoch: FoldHook | None = None,
+           on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Continue an interrupted or failed run from its last finished epoch, with its own config.
+
+    Finished fold models are loaded, the fold in progress continues from its checkpoint; on the
+    CPU the OOF file and submission are byte-identical to those of an uninterrupted run."""
+    start = time.perf_counter()
+    task = TASKS.create(task_name)
+    run_dir = runs.resolve_unfinished(runs_root or runs.RUNS_ROOT, task.name, run)
+    saved = runs.read_json(run_dir / "config.json")
+    if saved["config"].get("task") != task.name:
+        raise UsageError(f"run {run_dir.name} is a {saved['config'].get('task')} run, not {task.name}")
+    cfg = TrainConfig(**saved["config"])
+    if device is not None:
+        cfg = override(cfg, {"device": device})
+    data_dir = data_dir or (Path(saved["data_dir"]) if saved.get("data_dir") else None)
+    out = out or (Path(saved["out"]) if saved.get("out") else None)
+    if out is not None:
+        check_writable(out)
+    inp = prepare(cfg, data_dir, runs_root)
+    runs.set_status(run_dir, "running")
+    return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=True)
+
+
+def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, start: float,
+              on_epoch, on_fold, resumed: bool) -> TrainResult:
     task = inp.task
-    run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, task.name, cfg.model, cfg.seed)
     try:
         result = cross_validate(inp, cfg, run_dir, on_epoch, on_fold)
         sub_path = None
@@ -185,7 +224,8 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
             check_submission(sub, inp.sample, task.id_col)
             sub_path = write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
         seconds = time.perf_counter() - start
-        metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds}
+        metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds,
+                   "resumed": resumed}
         test_proba = metrics.pop("test", None)
         if inp.test_y is not None and test_proba is not None:     # official test labels known
             metrics["test_scores"] = cv_scores(task, inp.test_y, test_proba)
@@ -193,14 +233,22 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         runs.set_status(run_dir, "complete")
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
-        runs.discard(run_dir)
+        if resumed:
+            runs.set_status(run_dir, "failed")
+        else:
+            runs.discard(run_dir)
         raise UsageError(first_line(e)) from None
     except KeyboardInterrupt:
         runs.set_status(run_dir, "interrupted")
-        raise
+        raise RunInterrupted(f"run {run_dir.name} interrupted; continue it with "
+                             f"`train {task.name} --resume {run_dir.name}`") from None
     except BaseException:
         runs.set_status(run_dir, "failed")
         raise
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during training; the run directory is kept for `--resume`."""
 
 
 def _ids(task: Task, df: pd.DataFrame) -> pd.Series:
@@ -215,42 +263,27 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     without (tuning), nothing is written."""
     task, y, folds = inp.task, inp.y, inp.folds
     test = inp.test if predict_test else None
-    if run_dir is not None:
-        runs.write_json(run_dir / "config.json", {
-            "config": cfg.to_dict(), "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                                                  "sklearn": sklearn.__version__, "pandas": pd.__version__}})
     oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
     test_sum = None
     fold_rows, history = [], []
-    loss, (score, maximize) = loss_fn(task, cfg.label_smoothing), score_fn(task)
     for k, (tr, va) in enumerate(folds):
         fold_start = time.perf_counter()
         enc = encode_fold(task, cfg, inp, tr, va, test)
         y_tr, y_va = as_tensor(y[tr], inp.device, torch.long), as_tensor(y[va], inp.device, torch.long)
         fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
         if fold_dir is not None:
-            fold_dir.mkdir()
-            joblib.dump(enc.encoder, fold_dir / "encoder.joblib")
+            # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
+            fold_dir.mkdir(exist_ok=True)
+            runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
             runs.write_json(fold_dir / "columns.json", enc.columns)
         fold_val, best_epochs = 0.0, []
         for b in range(cfg.bags):
-            gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
-            args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
-            net = build_model(cfg.model, args).to(inp.device)
-            if inp.device.type == "cuda" and task.kind == "image":
-                net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
-            model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
-            hook = (lambda row, k=k, b=b: on_epoch(k, b, row)) if on_epoch else None
-            extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
-            res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss, score_fn=score,
-                      maximize=maximize, generator=gen, on_epoch=hook, **extra)
-            history += [{"fold": k, "bag": b, **row} for row in res.history]
-            best_epochs.append(res.best_epoch)
-            if fold_dir is not None:
-                runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys
-            fold_val = fold_val + predict_proba(task, res.model, enc.x_val, enc.batch_fn) / cfg.bags
+            model, res = _fit_bag(inp, cfg, enc, k, b, y_tr, y_va, fold_dir, on_epoch)
+            history += [{"fold": k, "bag": b, **row} for row in res["history"]]
+            best_epochs.append(res["best_epoch"])
+            fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn) / cfg.bags
             if enc.x_test is not None:
-                p = predict_proba(task, res.model, enc.x_test, enc.batch_fn) / (cfg.bags * len(folds))
+                p = predict_proba(task, model, enc.x_test, enc.batch_fn) / (cfg.bags * len(folds))
                 test_sum = p if test_sum is None else test_sum + p
         oof[va] = fold_val
         row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
@@ -267,6 +300,36 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             "n_scored": int(done.sum()), "device": str(inp.device), "test": test_sum}
 
 
+def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,
+             fold_dir: Path | None, on_epoch: FoldHook | None):
+    """Train fold k's bag b, or load it when a resumed run finished it already.
+
+    In a run directory the trainer checkpoints every epoch to `ckpt<b>.pt`; the finished
+    model goes to `model<b>.pt` and its record to `bag<b>.json`, then the checkpoint is deleted."""
+    task = inp.task
+    done = fold_dir / f"bag{b}.json" if fold_dir is not None else None
+    if done is not None and done.is_file() and (fold_dir / f"model{b}.pt").is_file():
+        return runs.load_model(fold_dir / f"model{b}.pt", inp.device), runs.read_json(done)
+    gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
+    args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
+    net = build_model(cfg.model, args).to(inp.device)
+    if inp.device.type == "cuda" and task.kind == "image":
+        net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
+    model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
+    hook = (lambda row: on_epoch(k, b, row)) if on_epoch else None
+    extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
+    ckpt = fold_dir / f"ckpt{b}.pt" if fold_dir is not None else None
+    score, maximize = score_fn(task)
+    res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
+              score_fn=score, maximize=maximize, generator=gen, on_epoch=hook, checkpoint=ckpt, **extra)
+    record = {"best_epoch": res.best_epoch, "best_score": res.best_score, "history": res.history}
+    if fold_dir is not None:
+        runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys
+        runs.write_json(done, record)
+        ckpt.unlink(missing_ok=True)
+    return res.model, record
+
+
 def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
     ids = _ids(task, train).to_numpy() if isinstance(train, pd.DataFrame) else np.arange(1, len(y) + 1)
     cols = {"id": ids, "target": y}
@@ -281,6 +344,10 @@ def _load_run(task_name: str, run: str, runs_root: Path | None):
     task = TASKS.create(task_name)
     run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
     cfg = runs.read_json(run_dir / "config.json")["config"]
+    state = runs.state_of(run_dir)
+    if state != "complete":
+        raise UsageError(f"run {run_dir.name} is {state}, not complete; finish it with "
+                         f"`train {task.name} --resume {run_dir.name}`")
     if cfg["task"] != task.name:
         raise UsageError(f"run {run_dir.name} is a {cfg['task']} run, not {task.name}")
     fold_dirs = sorted(run_dir.glob("fold*"), key=lambda p: int(p.name[4:]))

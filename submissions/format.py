@@ -29,6 +29,20 @@ def check_submission(sub: pd.DataFrame, sample: pd.DataFrame | None, id_col: str
                          f"{sub[id_col].iloc[first]} vs {sample[id_col].iloc[first]}")
 
 
+def check_writable(path: Path) -> None:
+    """Fail before a long run, not after it, when the submission could not be written."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--out {path} is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+
+
 def write_atomic(df: pd.DataFrame, path: Path, float_format: str = "%.6f") -> Path:
     """Write CSV to a temp file beside `path`, then rename: a reader never sees half a file."""
     path = Path(path)

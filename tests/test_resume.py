@@ -1,0 +1,175 @@
+"""Interrupted runs: per-epoch checkpoints, `train --resume`, kill-and-resume, corrupted checkpoints."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cli import main
+from core.config import TrainConfig
+from core.registry import UsageError
+from models import build_model
+from models.trainer import fit
+from pipelines import runs
+from pipelines.train import RunInterrupted, train
+from tests.conftest import ROOT
+
+
+def _toy(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(200, 6, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    return x[:150], y[:150], x[150:], y[150:]
+
+
+def _fit(ckpt, on_epoch=None):
+    torch.manual_seed(0)
+    model = build_model("mlp", {"in_features": 6, "out_features": 2, "width": 16, "depth": 2, "dropout": 0.3})
+    cfg = TrainConfig(task="toy", epochs=6, batch_size=32, patience=100)
+    return fit(model, *_toy(), cfg=cfg, loss_fn=F.cross_entropy, maximize=False,
+               score_fn=lambda logits, y: F.cross_entropy(logits, y).item(),
+               generator=torch.Generator().manual_seed(1), on_epoch=on_epoch, checkpoint=ckpt)
+
+
+def test_fit_resumed_from_checkpoint_matches_uninterrupted(tmp_path):
+    straight = _fit(tmp_path / "a.pt")
+
+    def stop_at_3(row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path / "b.pt", on_epoch=stop_at_3)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == 3
+    resumed = _fit(tmp_path / "b.pt")           # a fresh model and generator: the checkpoint restores both
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4, 5, 6]
+    assert resumed.best_epoch == straight.best_epoch and resumed.best_score == straight.best_score
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
+    assert strip(resumed.history) == strip(straight.history)
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path):
+    _fit(tmp_path / "a.pt")
+    data = (tmp_path / "a.pt").read_bytes()
+    (tmp_path / "a.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UsageError, match=r"a\.pt: corrupted or truncated checkpoint"):
+        _fit(tmp_path / "a.pt")
+
+
+def _cfg(**kw):
+    base = dict(task="titanic", folds=3, epochs=4, patience=100, width=32, seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_interrupted_run_resumes_to_identical_files(titanic_dir, runs_dir, tmp_path, capsys):
+    done = train(_cfg(), data_dir=titanic_dir, out=tmp_path / "straight.csv", runs_root=runs_dir)
+
+    def stop(fold, bag, row):
+        if fold == 1 and row["epoch"] == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(RunInterrupted, match="--resume"):
+        train(_cfg(), data_dir=titanic_dir, out=tmp_path / "resumed.csv", runs_root=runs_dir, on_epoch=stop)
+    [cut] = [r for r in (runs_dir / "titanic").iterdir() if r != done.run_dir]
+    assert runs.state_of(cut) == "interrupted"
+    assert (cut / "fold0" / "model0.pt").is_file() and (cut / "fold1" / "ckpt0.pt").is_file()
+    assert not (tmp_path / "resumed.csv").exists()
+
+    # listed apart from finished runs; predict refuses it
+    assert main(["runs", "titanic", "--runs-dir", str(runs_dir)]) == 0
+    table = capsys.readouterr().out
+    finished, unfinished = table.split("unfinished")
+    assert done.run_dir.name in finished and cut.name in unfinished and cut.name not in finished
+    assert main(["predict", "titanic", "--run", cut.name, "--runs-dir", str(runs_dir)]) == 2
+    assert "interrupted, not complete" in capsys.readouterr().err
+
+    # resume takes data dir and --out from the run; 'latest' finds the newest unfinished run
+    assert main(["train", "titanic", "--resume", "latest", "--runs-dir", str(runs_dir), "--quiet"]) == 0
+    assert runs.state_of(cut) == "complete"
+    assert not list(cut.glob("fold*/ckpt*.pt"))
+    assert (cut / "oof.csv").read_bytes() == (done.run_dir / "oof.csv").read_bytes()
+    assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
+    assert json.loads((cut / "metrics.json").read_text())["resumed"] is True
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--resume", "latest"], "no interrupted or failed titanic run"),
+    (["--resume", "nope"], "run 'nope' not found"),
+    (["--resume", "latest", "--epochs", "3"], "drop --epochs"),
+])
+def test_resume_bad_input(args, message, runs_dir, capsys):
+    assert main(["train", "titanic", *args, "--runs-dir", str(runs_dir)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_of_a_complete_run_is_refused(titanic_dir, runs_dir, tmp_path, capsys):
+    done = train(_cfg(epochs=1), data_dir=titanic_dir, out=tmp_path / "s.csv", runs_root=runs_dir)
+    assert main(["train", "titanic", "--resume", done.run_dir.name, "--runs-dir", str(runs_dir)]) == 2
+    assert "already complete" in capsys.readouterr().err
+
+
+def test_unwritable_places_fail_before_training(titanic_dir, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(blocker / "runs"), "--out", str(tmp_path / "s.csv")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(tmp_path / "runs"), "--out", str(blocker / "s.csv")]) == 2
+    assert "cannot write" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "s.csv").exists()
+
+
+def _cli(*args):
+    return [sys.executable, str(ROOT / "cli.py"), *args]
+
+
+def _start(runs_dir, out, titanic_dir):
+    # enough epochs that fold 0 finishing leaves most of the run still to do
+    args = ["train", "titanic", "--folds", "4", "--epochs", "60", "--seed", "5", "--quiet",
+            "--set", "patience=1000", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(out)]
+    return args, subprocess.Popen(_cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(pattern, root, proc, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        hits = list(root.glob(pattern))
+        if hits:
+            return hits[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"{pattern} never appeared")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, titanic_dir, tmp_path):
+    straight_runs, cut_runs = tmp_path / "straight", tmp_path / "cut"
+    args, proc = _start(straight_runs, tmp_path / "straight.csv", titanic_dir)
+    assert proc.wait(timeout=300) == 0, proc.communicate()
+
+    _, proc = _start(cut_runs, tmp_path / "cut.csv", titanic_dir)
+    _wait_for("titanic/*/fold1/ckpt0.pt", cut_runs, proc)
+    os.kill(proc.pid, sig)
+    code = proc.wait(timeout=60)
+    err = proc.stderr.read()
+    [run] = list((cut_runs / "titanic").iterdir())
+    assert runs.state_of(run) == "interrupted"
+    assert not (tmp_path / "cut.csv").exists()
+    if sig == signal.SIGTERM:        # handled like Ctrl-C: a one-line hint, no traceback
+        assert code == 130 and "Traceback" not in err and f"--resume {run.name}" in err
+
+    resumed = subprocess.run(_cli("train", "titanic", "--resume", run.name, "--runs-dir", str(cut_runs), "--quiet"),
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    [straight] = list((straight_runs / "titanic").iterdir())
+    assert (run / "oof.csv").read_bytes() == (straight / "oof.csv").read_bytes()
+    assert (tmp_path / "cut.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
