@@ -297,7 +297,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
         _write_oof(task, inp.train, y, oof, run_dir / "oof.csv")
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
-            "n_scored": int(done.sum()), "device": str(inp.device), "test": test_sum}
+            "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device), "test": test_sum}
 
 
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,

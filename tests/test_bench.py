@@ -35,3 +35,53 @@ def test_tune_bench_reports_default_vs_best(tmp_path, capsys):
                      "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert "task titanic: default CV" in out and "trials 1: complete 1" in out
+
+
+# ---- bench/compare.py: every contender on a tiny slice ---------------------------------------
+
+import json  # noqa: E402
+
+import compare  # noqa: E402
+from tests.test_images import digits, write_idx  # noqa: E402
+
+
+def test_compare_tabular_every_contender_and_report(tmp_path, capsys):
+    results, md = tmp_path / "results", tmp_path / "BENCH.md"
+    md.write_text("# Benchmarks\n\n<!-- compare:start -->\nold\n<!-- compare:end -->\n\ntail\n")
+    compare.main(["tabular", "--tasks", "titanic", "--rows", "120", "--course-epochs", "2", "--results", str(results)])
+    rows = json.loads((results / "tabular.json").read_text())
+    assert [r["contender"] for r in rows] == ["ours", "course", "sklearn", "lightgbm"]
+    for r in rows:
+        assert r["rows"] == 120 and 0 <= r["score"] <= 1 and r["seconds"] > 0 and r["epochs_run"] >= 1
+    # a rerun replaces its own rows instead of appending duplicates
+    compare.main(["tabular", "--tasks", "titanic", "--rows", "120", "--course-epochs", "2", "--contenders", "course",
+                  "--results", str(results)])
+    assert len(json.loads((results / "tabular.json").read_text())) == 4
+    compare.main(["report", "--results", str(results), "--benchmarks-md", str(md)])
+    text = md.read_text()
+    assert text.count("<!-- compare:start -->") == 1 and "old" not in text and text.endswith("tail\n")
+    assert "| titanic | lightgbm | 1 | 120 | accuracy" in text
+    assert (results / "tabular_score_vs_time.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_compare_images_and_throughput(tmp_path, capsys):
+    data = tmp_path / "mnist"
+    (data / "MNIST" / "raw").mkdir(parents=True)
+    for split, n in (("train", 96), ("t10k", 48)):
+        x, y = digits(n, seed=n)
+        write_idx(data / "MNIST" / "raw" / f"{split}-images-idx3-ubyte", x, gz=False)
+        write_idx(data / "MNIST" / "raw" / f"{split}-labels-idx1-ubyte", y, gz=False)
+    results = tmp_path / "results"
+    compare.main(["images", "--tasks", "mnist", "--data", f"mnist={data}", "--epochs", "ours=2", "course=1",
+                  "ours_trainer_course_cnn=1", "--results", str(results)])
+    rows = {r["contender"]: r for r in json.loads((results / "images.json").read_text())}
+    assert set(rows) == {"ours", "course", "ours_trainer_course_cnn"}
+    assert len(rows["ours"]["curve"]) == 2 and len(rows["course"]["curve"]) == 1
+    for r in rows.values():
+        assert all(s > 0 and 0 <= a <= 1 for s, a in r["curve"])
+    compare.main(["throughput", "--tasks", "otto", "--n", "512", "--results", str(results)])
+    thr = json.loads((results / "throughput.json").read_text())
+    assert {r["model"] for r in thr} == {"mlp", "otto_course"} and all(r["ours"] > 0 and r["plain"] > 0 for r in thr)
+    compare.main(["report", "--results", str(results), "--benchmarks-md", str(tmp_path / "B.md")])
+    assert (results / "mnist_time_to_accuracy.png").is_file()
+    assert "| otto | mlp | 256 |" in (tmp_path / "B.md").read_text()
