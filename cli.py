@@ -123,6 +123,7 @@ def train(
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (id, path or 'latest') from its last finished epoch, with its own config.")] = None,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
     from pipelines import train as pipeline
@@ -140,14 +141,14 @@ def train(
         with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
             result = pipeline.resume(t.name, str(run_dir), data_dir=data_dir, out=out, runs_root=runs_dir,
                                      device=None if device is Device.auto else device.value,
-                                     on_epoch=bars.on_epoch, on_fold=bars.on_fold)
+                                     on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
         return _report_train(task.value, cfg, result)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **_parse_set(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
     cfg = t.config(**overrides, device=device.value)
     with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
         result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
-                                on_fold=bars.on_fold)
+                                on_fold=bars.on_fold, tensorboard=tensorboard)
     _report_train(task.value, cfg, result)
 
 
@@ -170,6 +171,8 @@ def _report_train(task: str, cfg, result) -> None:
     typer.echo(f"run: {result.run_dir}")
     if result.submission:
         typer.echo(f"submission: {result.submission}")
+    if (result.run_dir / "plots").is_dir():
+        typer.echo(f"plots: {result.run_dir / 'plots'}  (`report {task} --run {result.run_dir.name}`)")
 
 
 @app.command()
@@ -186,6 +189,7 @@ def tune(
     set_: Annotated[list[str], typer.Option("--set", help="Hold a config key fixed in every trial, KEY=VALUE.")] = [],
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
 ):
     """Search the task's hyperparameters with Optuna (TPE + median pruning) on the k-fold CV score."""
     from pipelines.tune import tune as run_tune
@@ -201,7 +205,7 @@ def tune(
     try:
         result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
                           data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=_parse_set(set_),
-                          on_trial=on_trial)
+                          on_trial=on_trial, tensorboard=tensorboard)
     finally:
         bar.stop()
     typer.echo(f"{task.value}: best {result.best_value:.5f}  complete {result.n_complete}  pruned {result.n_pruned}"
@@ -246,6 +250,18 @@ def predict_image(
     from pipelines.train import predict_images
     for path, label, prob in predict_images(run, task.value, files, runs_root=runs_dir, device=device.value):
         typer.echo(f"{path}\t{label}\t{prob:.4f}")
+
+
+@app.command()
+def report(
+    task: Annotated[Optional[TaskName], typer.Argument(help="Competition name (default: search every task).")] = None,
+    run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
+    runs_dir: RunsDir = None,
+):
+    """A run's summary (state, CV and per-fold scores, best epochs, timing) and its plots, made if missing."""
+    from pipelines.report import report as run_report
+    for line in run_report(run, task.value if task else None, runs_root=runs_dir):
+        typer.echo(line)
 
 
 @app.command("runs")

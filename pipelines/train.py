@@ -30,6 +30,7 @@ from pipelines import TASKS, Task
 from pipelines.folds import make_folds
 from pipelines.metrics import METRICS
 from pipelines import runs
+from pipelines.report import write_plots
 from submissions.format import SUBMISSIONS_DIR, check_submission, check_writable, write_atomic
 
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
@@ -172,7 +173,9 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
 
 def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = None,
           runs_root: Path | None = None, on_epoch: FoldHook | None = None,
-          on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
+          on_fold: Callable[[int, dict], None] | None = None, tensorboard: bool = False) -> TrainResult:
+    """A new run: ingest, k-fold training, metrics, submission, plots (`tensorboard`: event files
+    under <run>/tensorboard/, see pipelines/tblog.py)."""
     start = time.perf_counter()
     if out is not None:
         check_writable(out)
@@ -185,12 +188,12 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         "out": str(Path(out).resolve()) if out else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "sklearn": sklearn.__version__, "pandas": pd.__version__}})
-    return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=False)
+    return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=False, tensorboard=tensorboard)
 
 
 def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | None = None,
            runs_root: Path | None = None, device: str | None = None, on_epoch: FoldHook | None = None,
-           on_fold: Callable[[int, dict], None] | None = None) -> TrainResult:
+           on_fold: Callable[[int, dict], None] | None = None, tensorboard: bool = False) -> TrainResult:
     """Continue an interrupted or failed run from its last finished epoch, with its own config.
 
     Finished fold models are loaded, the fold in progress continues from its checkpoint; on the
@@ -210,13 +213,18 @@ def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | N
         check_writable(out)
     inp = prepare(cfg, data_dir, runs_root)
     runs.set_status(run_dir, "running")
-    return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=True)
+    return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=True, tensorboard=tensorboard)
 
 
 def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, start: float,
-              on_epoch, on_fold, resumed: bool) -> TrainResult:
+              on_epoch, on_fold, resumed: bool, tensorboard: bool = False) -> TrainResult:
     task = inp.task
+    tb = None
     try:
+        if tensorboard:      # inside the try: no tensorboard package discards the new run like a bad option
+            from pipelines.tblog import TrainLog
+            tb = TrainLog(run_dir)
+            on_epoch, on_fold = tb.hooks(on_epoch, on_fold)
         result = cross_validate(inp, cfg, run_dir, on_epoch, on_fold)
         sub_path = None
         if inp.test is not None and len(inp.test):
@@ -230,6 +238,9 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         if inp.test_y is not None and test_proba is not None:     # official test labels known
             metrics["test_scores"] = cv_scores(task, inp.test_y, test_proba)
         runs.write_json(run_dir / "metrics.json", metrics)
+        if tb is not None:
+            tb.finish(metrics, inp)
+        write_plots(run_dir)       # warns, never raises: `report` can make them later
         runs.set_status(run_dir, "complete")
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
@@ -245,6 +256,9 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
     except BaseException:
         runs.set_status(run_dir, "failed")
         raise
+    finally:
+        if tb is not None:
+            tb.close()
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -96,7 +96,8 @@ def _objective(inputs, base: TrainConfig, task, fixed: dict):
 def tune(task_name: str, trials: int, timeout: float | None = None, folds: int | None = None,
          study: str | None = None, storage: str | None = None, seed: int = 0, data_dir: Path | None = None,
          runs_root: Path | None = None, device: str = "auto", fixed: dict | None = None,
-         on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None) -> TuneResult:
+         on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+         tensorboard: bool = False) -> TuneResult:
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
@@ -127,8 +128,18 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     st.set_user_attr("task", task.name)
     if not st.trials:      # a new study starts from the task's defaults, so tuning can only improve on them
         st.enqueue_trial(dict(task.defaults), skip_if_exists=True)   # keys the space never suggests are unused
-    st.optimize(_objective(inputs, base, task, fixed or {}), n_trials=trials, timeout=timeout,
-                callbacks=[on_trial] if on_trial else None, catch=())
+    callbacks = [on_trial] if on_trial else []
+    tb = None
+    if tensorboard:      # this process's trials, one event file per process under <study>/tensorboard/
+        from pipelines.tblog import StudyLog
+        tb = StudyLog(folder)
+        callbacks.insert(0, tb.on_trial)
+    try:
+        st.optimize(_objective(inputs, base, task, fixed or {}), n_trials=trials, timeout=timeout,
+                    callbacks=callbacks or None, catch=())
+    finally:
+        if tb is not None:
+            tb.close()
     return summarize(st, task, folder, fixed or {})
 
 

@@ -1,0 +1,283 @@
+"""A run at a glance: plots made from its files, and the summary `cli.py report` prints.
+
+Everything here reads only the run directory (`config.json`, `status.json`, `metrics.json`,
+`history.csv`, `oof.csv`, and for an unfinished run `fold<k>/bag<b>.json`), so the plots of
+any run can be rebuilt at any time. They go to `<run>/plots/`:
+
+    loss.png           train (dashed) and validation (solid) loss per epoch, one colour per fold
+    val_score.png      the early-stopping score per epoch, per fold, best epoch marked
+    confusion.png      OOF argmax predictions against the targets (every classification task)
+    class_logloss.png  mean -log p(true class) per class, Kaggle clipping (multi-class)
+    calibration.png    OOF reliability curve and histogram of predicted probabilities (binary)
+
+Figures are built with `matplotlib.figure.Figure` and saved with the Agg renderer: no window,
+no pyplot figure left open.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.registry import UsageError, first_line
+from pipelines import runs
+
+log = logging.getLogger(__name__)
+
+PLOTS = "plots"
+EPS = 1e-15          # Kaggle's logloss clipping
+
+
+# ---- reading the run's files -------------------------------------------------------------
+
+def load_history(run_dir: Path) -> pd.DataFrame | None:
+    """One row per (fold, bag, epoch): history.csv, or for an unfinished run the finished bags' records."""
+    if (run_dir / "history.csv").is_file():
+        return pd.read_csv(run_dir / "history.csv")
+    rows = []
+    for rec in sorted(run_dir.glob("fold*/bag*.json")):
+        fold, bag = int(rec.parent.name[4:]), int(rec.stem[3:])
+        rows += [{"fold": fold, "bag": bag, **row} for row in runs.read_json(rec)["history"]]
+    return pd.DataFrame(rows) if rows else None
+
+
+def load_oof(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """(targets (n,), probabilities (n,) for binary or (n, C), class names) of the scored rows.
+
+    A holdout run (folds=1) scores only its holdout rows; the others are NaN and dropped."""
+    if not (run_dir / "oof.csv").is_file():
+        return None
+    df = pd.read_csv(run_dir / "oof.csv")
+    if "proba" in df.columns:
+        names, p = ["0", "1"], df["proba"].to_numpy(float)
+    else:
+        names = [c for c in df.columns if c not in ("id", "target")]
+        p = df[names].to_numpy(float)
+    scored = ~np.isnan(p.reshape(len(p), -1)).any(1)
+    return df["target"].to_numpy(int)[scored], p[scored], names
+
+
+def class_logloss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Mean -log p(true class) per class (C,), after Kaggle's clipping and row renormalisation;
+    the count-weighted mean is the competition's multi-class logloss. NaN for an absent class."""
+    p = np.clip(p, EPS, 1 - EPS)
+    p = p / p.sum(1, keepdims=True)
+    nll = -np.log(p[np.arange(len(y)), y])
+    return np.array([nll[y == c].mean() if (y == c).any() else np.nan for c in range(p.shape[1])])
+
+
+# ---- plots -------------------------------------------------------------------------------
+
+def _figure(size=(6.4, 4.4)):
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=size, layout="constrained")
+    return fig, fig.subplots()
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)       # a half-written PNG never sits under the final name
+    return path
+
+
+def _epoch_axis(ax) -> None:
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _curve_label(fold: int, bag: int) -> str:
+    return f"fold {fold}" + (f" bag {bag}" if bag else "")
+
+
+def plot_loss(history: pd.DataFrame, path: Path) -> Path:
+    fig, ax = _figure()
+    for (fold, bag), g in history.groupby(["fold", "bag"]):
+        color = f"C{fold % 10}"
+        ax.plot(g["epoch"], g["train_loss"], "--", color=color, alpha=0.6)
+        ax.plot(g["epoch"], g["val_loss"], "-", color=color, label=_curve_label(fold, bag))
+    ax.set(xlabel="epoch", ylabel="loss", title="train (dashed) and validation (solid) loss")
+    _epoch_axis(ax)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_val_score(history: pd.DataFrame, metrics: dict | None, path: Path) -> Path:
+    fig, ax = _figure()
+    best = {f["fold"]: f.get("best_epochs", []) for f in (metrics or {}).get("folds", [])}
+    for (fold, bag), g in history.groupby(["fold", "bag"]):
+        color = f"C{fold % 10}"
+        ax.plot(g["epoch"], g["val_score"], "-", color=color, label=_curve_label(fold, bag))
+        epochs = best.get(fold, [])
+        if bag < len(epochs) and (g["epoch"] == epochs[bag]).any():
+            ax.plot(epochs[bag], g.loc[g["epoch"] == epochs[bag], "val_score"].iloc[0], "o", color=color)
+    ax.set(xlabel="epoch", ylabel="val_score", title="validation score per epoch (dot: best epoch, kept)")
+    _epoch_axis(ax)
+    ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_confusion(y: np.ndarray, p: np.ndarray, names: list[str], path: Path) -> Path:
+    from sklearn.metrics import ConfusionMatrixDisplay
+    pred = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)    # binary: argmax of (1 - p, p)
+    side = max(4.8, 0.6 * len(names) + 2)
+    fig, ax = _figure((side, side - 0.6))
+    ConfusionMatrixDisplay.from_predictions(y, pred, labels=np.arange(len(names)), display_labels=names, ax=ax,
+                                            colorbar=False, xticks_rotation=45 if max(map(len, names)) > 3 else 0)
+    ax.set_title(f"OOF confusion matrix (accuracy {np.mean(pred == y):.4f}, n={len(y)})")
+    return _save(fig, path)
+
+
+def plot_class_logloss(y: np.ndarray, p: np.ndarray, names: list[str], path: Path) -> Path:
+    per_class = class_logloss(y, p)
+    counts = np.bincount(y, minlength=len(names))
+    overall = np.nansum(per_class * counts) / counts.sum()
+    fig, ax = _figure((max(6.4, 0.7 * len(names) + 2), 4.4))
+    bars = ax.bar(range(len(names)), np.nan_to_num(per_class), color="C0")
+    ax.bar_label(bars, labels=[f"n={c}" for c in counts], fontsize="small")
+    ax.axhline(overall, color="C3", ls="--", label=f"overall {overall:.4f}")
+    ax.set_xticks(range(len(names)), names, rotation=45 if max(map(len, names)) > 3 else 0)
+    ax.set(xlabel="true class", ylabel="mean -log p(true class)", title="OOF logloss per class")
+    ax.legend()
+    return _save(fig, path)
+
+
+def plot_calibration(y: np.ndarray, p: np.ndarray, path: Path) -> Path:
+    from sklearn.calibration import calibration_curve
+    frac, mean = calibration_curve(y, p, n_bins=10, strategy="uniform")
+    fig, ax = _figure()
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="perfectly calibrated")
+    ax.plot(mean, frac, "o-", color="C0", label="OOF")
+    hist = ax.twinx()
+    hist.hist(p, bins=20, range=(0, 1), color="C1", alpha=0.25)
+    hist.set_ylabel("rows")
+    ax.set_zorder(hist.get_zorder() + 1)      # the curve over the histogram
+    ax.patch.set_visible(False)
+    ax.set(xlabel="mean predicted probability", ylabel="fraction positive", xlim=(0, 1), ylim=(0, 1),
+           title=f"OOF calibration (n={len(y)})")
+    ax.legend(loc="upper left")
+    return _save(fig, path)
+
+
+def _use_agg() -> None:
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules:      # sklearn's displays import pyplot: keep it headless
+        matplotlib.use("Agg")
+
+
+def make_plots(run_dir: Path) -> list[Path]:
+    """Every plot the run's files allow, written to <run>/plots/; returns their paths."""
+    _use_agg()
+    run_dir, folder, out = Path(run_dir), Path(run_dir) / PLOTS, []
+    metrics = runs.read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
+    history = load_history(run_dir)
+    if history is not None and len(history):
+        out += [plot_loss(history, folder / "loss.png"), plot_val_score(history, metrics, folder / "val_score.png")]
+    oof = load_oof(run_dir)
+    if oof is not None and len(oof[0]):
+        y, p, names = oof
+        out.append(plot_confusion(y, p, names, folder / "confusion.png"))
+        out.append(plot_calibration(y, p, folder / "calibration.png") if p.ndim == 1
+                   else plot_class_logloss(y, p, names, folder / "class_logloss.png"))
+    return out
+
+
+def write_plots(run_dir: Path) -> list[Path]:
+    """`make_plots` at the end of `train`: the run's files are all written, so a plotting
+    failure only warns (`report` can make the plots later)."""
+    try:
+        return make_plots(run_dir)
+    except Exception as e:
+        log.warning("warning: %s: plots not written (%s: %s)", Path(run_dir).name, type(e).__name__, first_line(e))
+        return []
+
+
+def ensure_plots(run_dir: Path, state: str) -> list[Path]:
+    """The run's plots, made when missing. An unfinished run's plots are remade every time:
+    its history grows as bags finish."""
+    existing = sorted((run_dir / PLOTS).glob("*.png"))
+    if state == "complete" and existing and len(existing) == _expected_count(run_dir):
+        return existing
+    return make_plots(run_dir)
+
+
+def _expected_count(run_dir: Path) -> int:
+    history = (run_dir / "history.csv").is_file()
+    return 2 * history + 2 * (run_dir / "oof.csv").is_file()
+
+
+# ---- the summary -------------------------------------------------------------------------
+
+def find_run(root: Path, task: str | None, run: str) -> Path:
+    """A run id, 'latest' or a path, within one task or (no task) across all of them."""
+    if task is not None:
+        path = runs.resolve_run(root, task, run)
+    elif (Path(run) / "config.json").is_file():
+        path = Path(run)
+    elif run == "latest":
+        done = runs.list_runs(root) if root.is_dir() else []
+        if not done:
+            raise UsageError(f"no complete run under {root}; train one first")
+        path = max(done, key=lambda r: r.name)       # ids start with their UTC start time
+    else:
+        found = [t / run for t in (sorted(root.iterdir()) if root.is_dir() else []) if (t / run / "config.json").is_file()]
+        if not found:
+            raise UsageError(f"run {run!r} not found under {root}")
+        if len(found) > 1:
+            raise UsageError(f"run {run!r} exists for several tasks ({', '.join(p.parent.name for p in found)}); name the task")
+        path = found[0]
+    saved = runs.read_json(path / "config.json")["config"].get("task")
+    if task is not None and saved != task:
+        raise UsageError(f"run {path.name} is a {saved} run, not {task}")
+    return path
+
+
+def _scores(scores: dict) -> str:
+    return "  ".join(f"{k} {v:.5f}" for k, v in scores.items())
+
+
+def summary_lines(run_dir: Path, plots: bool = True) -> list[str]:
+    """What `cli.py report` prints: the run's config, state, scores and plot paths."""
+    cfg = runs.read_json(run_dir / "config.json")["config"]
+    state = runs.state_of(run_dir) if (run_dir / "status.json").is_file() else "unknown (no status.json)"
+    lines = [f"task:        {cfg['task']}", f"run:         {run_dir.name}  ({run_dir})", f"state:       {state}",
+             f"model:       {cfg['model']}  (folds {cfg['folds']}, bags {cfg.get('bags', 1)}, "
+             f"epochs {cfg['epochs']}, seed {cfg['seed']})"]
+    if (run_dir / "metrics.json").is_file():
+        m = runs.read_json(run_dir / "metrics.json")
+        lines.append(f"{'CV:' if cfg['folds'] > 1 else 'holdout:':12s} {_scores(m['cv'])}"
+                     f"  ({m.get('n_scored', m.get('n_rows'))} rows)")
+        if m.get("test_scores"):
+            lines.append(f"test:        {_scores(m['test_scores'])}")
+        for f in m.get("folds", []):
+            scores = {k: v for k, v in f.items() if isinstance(v, float) and k != "seconds"}
+            best = f.get("best_epochs", [])
+            lines.append(f"fold {f['fold']}:{'':5s} {_scores(scores)}  best epoch{'s' * (len(best) > 1)} "
+                         f"{', '.join(map(str, best))}  ({f.get('seconds', 0):.1f}s)")
+        lines.append(f"seconds:     {m.get('seconds_total', 0):.1f}")
+        lines.append(f"submission:  {m.get('submission') or '-'}")
+    else:
+        lines += _progress_lines(run_dir, cfg, state)
+    if plots:
+        lines += [f"plot:        {p}" for p in ensure_plots(run_dir, state)]
+    return lines
+
+
+def _progress_lines(run_dir: Path, cfg: dict, state: str) -> list[str]:
+    finished = sorted(run_dir.glob("fold*/bag*.json"))
+    in_progress = sorted(run_dir.glob("fold*/ckpt*.pt"))
+    lines = [f"progress:    {len(finished)} of {cfg['folds'] * cfg.get('bags', 1)} fold model(s) finished"
+             + (f", in progress: {', '.join(f'{p.parent.name}/{p.name}' for p in in_progress)}" if in_progress else ""),
+             "metrics:     none yet (metrics.json is written when the run completes)"]
+    if state in ("interrupted", "failed"):
+        lines.append(f"continue:    python cli.py train {cfg['task']} --resume {run_dir.name}")
+    return lines
+
+
+def report(run: str, task: str | None = None, runs_root: Path | None = None) -> list[str]:
+    return summary_lines(find_run(runs_root or runs.RUNS_ROOT, task, run))

@@ -1,0 +1,130 @@
+"""Run plots and `report`: PNGs after train, the summary, rebuilt plots, unfinished and unknown runs."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import log_loss
+from typer.testing import CliRunner
+
+from cli import app, main
+from pipelines import report
+from tests.conftest import tiny_titanic
+
+PNG = b"\x89PNG\r\n\x1a\n"
+FAST = ["--folds", "2", "--epochs", "2", "--quiet", "--set", "bags=1"]
+BINARY_PLOTS = ["loss.png", "val_score.png", "confusion.png", "calibration.png"]
+
+
+def is_png(path) -> bool:
+    return path.is_file() and path.stat().st_size > 100 and path.read_bytes()[:8] == PNG
+
+
+def run_ok(args) -> str:
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    return res.output
+
+
+@pytest.fixture(scope="module")
+def titanic_run(tmp_path_factory):
+    """One tiny finished Titanic run, shared: tests that change it work on a copy."""
+    root = tmp_path_factory.mktemp("report")
+    (root / "data").mkdir()
+    tiny_titanic(60).to_csv(root / "data" / "train.csv", index=False)
+    test = tiny_titanic(20, seed=1).drop(columns="Survived")
+    test["PassengerId"] += 1000
+    test.to_csv(root / "data" / "test.csv", index=False)
+    out = run_ok(["train", "titanic", *FAST, "--data-dir", str(root / "data"), "--runs-dir", str(root / "runs"),
+                  "--out", str(root / "sub.csv")])
+    [run] = list((root / "runs" / "titanic").iterdir())
+    assert f"plots: {run / 'plots'}" in out
+    return run
+
+
+def copy_run(run, tmp_path):
+    dest = tmp_path / "runs" / "titanic" / run.name
+    shutil.copytree(run, dest)
+    return dest
+
+
+def test_train_writes_plots_and_report_names_them(titanic_run):
+    plots = titanic_run / "plots"
+    assert sorted(p.name for p in plots.iterdir()) == sorted(BINARY_PLOTS)
+    assert all(is_png(plots / name) for name in BINARY_PLOTS)
+    assert not (titanic_run / "tensorboard").exists()                   # off unless asked for
+    cv = json.loads((titanic_run / "metrics.json").read_text())["cv"]["accuracy"]
+    out = run_ok(["report", "titanic", "--run", titanic_run.name, "--runs-dir", str(titanic_run.parent.parent)])
+    assert f"accuracy {cv:.5f}" in out and "state:       complete" in out
+    assert "fold 0:" in out and "fold 1:" in out and "best epoch" in out and "submission:" in out
+    assert all(str(plots / name) in out for name in BINARY_PLOTS)
+
+
+def test_report_rebuilds_missing_plots_and_finds_runs_without_a_task(titanic_run, tmp_path):
+    run = copy_run(titanic_run, tmp_path)
+    shutil.rmtree(run / "plots")
+    out = run_ok(["report", "--run", str(run)])                           # a path, no task
+    assert all(is_png(run / "plots" / name) and str(run / "plots" / name) in out for name in BINARY_PLOTS)
+    for spec in ("latest", run.name):                                     # 'latest' and an id across tasks
+        assert f"run:         {run.name}" in run_ok(["report", "--run", spec, "--runs-dir", str(tmp_path / "runs")])
+
+
+@pytest.mark.parametrize("args", [["titanic", "--run", "nope"], ["--run", "nope"], ["otto", "--run", "latest"]])
+def test_unknown_run_is_one_line_and_exit_2(args, runs_dir, capsys):
+    assert main(["report", *args, "--runs-dir", str(runs_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_report_of_another_tasks_run_is_refused(titanic_run, capsys):
+    assert main(["report", "otto", "--run", str(titanic_run)]) == 2
+    assert "is a titanic run, not otto" in capsys.readouterr().err
+
+
+def test_unfinished_run_says_its_state_and_what_exists(titanic_run, tmp_path):
+    run = copy_run(titanic_run, tmp_path)
+    for name in ("metrics.json", "history.csv", "oof.csv", "fold1/bag0.json", "fold1/model0.pt"):
+        (run / name).unlink()
+    shutil.rmtree(run / "plots")
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "interrupted"}))
+    out = run_ok(["report", "titanic", "--run", run.name, "--runs-dir", str(tmp_path / "runs")])
+    assert "state:       interrupted" in out and "1 of 2 fold model(s) finished" in out
+    assert f"--resume {run.name}" in out
+    assert is_png(run / "plots" / "loss.png") and not (run / "plots" / "confusion.png").exists()  # finished bags only
+
+
+def test_multiclass_holdout_plots_drop_unscored_rows(tmp_path):
+    """Otto-like: a confusion matrix and per-class logloss; folds=1 leaves NaN rows in oof.csv."""
+    rng = np.random.default_rng(0)
+    names = ["Class_1", "Class_2", "Class_3"]
+    y = rng.integers(0, 3, 40)
+    p = rng.dirichlet(np.ones(3), 40)
+    p[:10] = np.nan                                                        # rows the holdout never scored
+    oof = pd.DataFrame({"id": np.arange(1, 41), "target": y, **{n: p[:, i] for i, n in enumerate(names)}})
+    oof.to_csv(tmp_path / "oof.csv", index=False)
+    pd.DataFrame({"fold": 0, "bag": 0, "epoch": [1, 2, 3], "train_loss": [1.1, 0.9, 0.8], "val_loss": [1.0, 0.95, 0.97],
+                  "val_score": [1.0, 0.95, 0.97], "lr": 1e-3, "seconds": [1, 2, 3]}).to_csv(tmp_path / "history.csv", index=False)
+    paths = report.make_plots(tmp_path)
+    assert sorted(p.name for p in paths) == ["class_logloss.png", "confusion.png", "loss.png", "val_score.png"]
+    assert all(is_png(path) for path in paths)
+    ys, ps, got_names = report.load_oof(tmp_path)
+    assert len(ys) == 30 and got_names == names
+    per_class = report.class_logloss(ys, ps)                              # count-weighted mean = Kaggle's logloss
+    assert np.average(per_class, weights=np.bincount(ys, minlength=3)) == pytest.approx(log_loss(ys, ps, labels=[0, 1, 2]))
+
+
+def test_a_plotting_failure_warns_and_the_run_completes(titanic_dir, runs_dir, tmp_path, monkeypatch, caplog):
+    def broken(run_dir):
+        raise RuntimeError("no fonts")
+    monkeypatch.setattr(report, "make_plots", broken)
+    with caplog.at_level(logging.WARNING, logger="pipelines.report"):
+        run_ok(["train", "titanic", *FAST, "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                "--out", str(tmp_path / "sub.csv")])
+    assert any("plots not written (RuntimeError: no fonts)" in r.getMessage() for r in caplog.records)
+    [run] = list((runs_dir / "titanic").iterdir())
+    assert json.loads((run / "status.json").read_text())["state"] == "complete" and (tmp_path / "sub.csv").is_file()
