@@ -29,6 +29,8 @@ class TrainConfig:
     patience: int = 8             # epochs without a better validation score before a fold stops
     bags: int = 1                 # models per fold from different seeds, probabilities averaged
     label_smoothing: float = 0.0  # multi-class targets mixed with uniform; 0.1-0.2 helps image nets
+    ema: float = 0.0              # decay of an exponential moving average of the weights, updated every
+                                  # step, validated and kept instead of the raw weights; 0 = off
     # MLP family (ignored by fixed-architecture models such as the course nets)
     width: int = 256              # units in the first hidden layer
     depth: int = 2                # hidden layers
@@ -80,6 +82,8 @@ def _validate(cfg: TrainConfig) -> None:
             raise UsageError(f"{key} must be at least 1, got {getattr(cfg, key)}")
     if cfg.lr <= 0 or cfg.weight_decay < 0:
         raise UsageError("lr must be > 0 and weight_decay >= 0")
+    if not 0 <= cfg.ema < 1:
+        raise UsageError(f"ema must lie in [0, 1), got {cfg.ema}")
     if not 0 <= cfg.label_smoothing < 1:
         raise UsageError(f"label_smoothing must lie in [0, 1), got {cfg.label_smoothing}")
     if not 0 <= cfg.dropout < 1 or not 0 <= cfg.input_dropout < 1:

@@ -23,6 +23,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from core.config import TrainConfig
 from core.registry import UsageError
@@ -106,6 +107,9 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     sched = make_schedule(opt, cfg, cfg.epochs * steps_per_epoch)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    # EMA of weights and BN buffers (torch's AveragedModel); evaluated and kept in place of the raw weights
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
+    scored = ema.module if ema is not None else model
     best_score, best_epoch, best_state = -math.inf if maximize else math.inf, 0, None
     history: list[dict] = []
     first, stopped, elapsed = 1, False, 0.0
@@ -114,6 +118,8 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
+        if ema is not None:
+            ema.load_state_dict(ck["ema"])
         _set_rng_state(ck["rng"], generator, device)
         best_score, best_epoch, best_state = ck["best_score"], ck["best_epoch"], ck["best_state"]
         history, first, stopped = ck["history"], ck["epoch"] + 1, ck["stopped"]
@@ -133,14 +139,16 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total += loss.item() * len(idx)
             seen += len(idx)
-        logits = predict_logits(model, x_val, batch_transform=batch_transform)
+        logits = predict_logits(scored, x_val, batch_transform=batch_transform)
         score = score_fn(logits, y_val)
         improved = score > best_score if maximize else score < best_score
         if improved:
             best_score, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
         row = {"epoch": epoch, "train_loss": total / max(seen, 1),
                "val_loss": loss_fn(logits, y_val).item(), "val_score": score,
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
@@ -149,8 +157,9 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
                 "epoch": epoch, "stopped": stopped, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "rng": _rng_state(generator, device), "best_score": best_score,
-                "best_epoch": best_epoch, "best_state": best_state, "history": history})
+                "scheduler": sched.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                "rng": _rng_state(generator, device), "best_score": best_score, "best_epoch": best_epoch,
+                "best_state": best_state, "history": history})
         if on_epoch is not None:
             on_epoch(row)
         if stopped:

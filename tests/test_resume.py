@@ -29,31 +29,40 @@ def _toy(seed=0):
     return x[:150], y[:150], x[150:], y[150:]
 
 
-def _fit(ckpt, on_epoch=None):
+def _fit(ckpt, on_epoch=None, ema=0.0):
     torch.manual_seed(0)
     model = build_model("mlp", {"in_features": 6, "out_features": 2, "width": 16, "depth": 2, "dropout": 0.3})
-    cfg = TrainConfig(task="toy", epochs=6, batch_size=32, patience=100)
+    cfg = TrainConfig(task="toy", epochs=6, batch_size=32, patience=100, ema=ema)
     return fit(model, *_toy(), cfg=cfg, loss_fn=F.cross_entropy, maximize=False,
                score_fn=lambda logits, y: F.cross_entropy(logits, y).item(),
                generator=torch.Generator().manual_seed(1), on_epoch=on_epoch, checkpoint=ckpt)
 
 
-def test_fit_resumed_from_checkpoint_matches_uninterrupted(tmp_path):
-    straight = _fit(tmp_path / "a.pt")
+@pytest.mark.parametrize("ema", [0.0, 0.9], ids=["raw", "ema"])
+def test_fit_resumed_from_checkpoint_matches_uninterrupted(tmp_path, ema):
+    straight = _fit(tmp_path / "a.pt", ema=ema)
 
     def stop_at_3(row):
         if row["epoch"] == 3:
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        _fit(tmp_path / "b.pt", on_epoch=stop_at_3)
+        _fit(tmp_path / "b.pt", on_epoch=stop_at_3, ema=ema)
     assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == 3
-    resumed = _fit(tmp_path / "b.pt")           # a fresh model and generator: the checkpoint restores both
+    resumed = _fit(tmp_path / "b.pt", ema=ema)   # a fresh model and generator: the checkpoint restores both
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4, 5, 6]
     assert resumed.best_epoch == straight.best_epoch and resumed.best_score == straight.best_score
     for key, value in straight.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
     assert strip(resumed.history) == strip(straight.history)
+
+
+def test_ema_weights_are_what_fit_keeps(tmp_path):
+    """With ema, the validated and returned weights are the average, not the last step's."""
+    raw, avg = _fit(None), _fit(None, ema=0.9)
+    assert raw.history[0]["train_loss"] == avg.history[0]["train_loss"]      # same optimisation path
+    assert raw.history[-1]["val_score"] != avg.history[-1]["val_score"]      # scored on different weights
+    assert not all(torch.equal(a, b) for a, b in zip(raw.model.state_dict().values(), avg.model.state_dict().values()))
 
 
 def test_truncated_checkpoint_is_a_clear_error(tmp_path):
