@@ -4,11 +4,13 @@
     python cli.py train otto --folds 5 --data-dir DIR
     python cli.py predict otto --run latest --data-dir DIR
     python cli.py runs otto
+    python cli.py submit titanic --run latest -m "mlp, 5 folds"
 """
 from __future__ import annotations
 
 import errno
 import json
+import logging
 import signal
 import sys
 from contextlib import contextmanager
@@ -30,6 +32,50 @@ Device = Enum("Device", {n: n for n in ("auto", "cpu", "cuda")}, type=str)
 
 DataDir = Annotated[Optional[Path], typer.Option(help="Folder with the competition's files (plain, .gz or Kaggle .zip).")]
 RunsDir = Annotated[Optional[Path], typer.Option(help="Root of run directories (default: runs/).")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug lines (every epoch) and library warnings.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; errors only.")]
+
+log = logging.getLogger("cli")      # not __name__: that is '__main__' under `python cli.py`
+OUR_LOGGERS = ("cli", "core", "data", "features", "models", "pipelines", "submissions")
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to sys.stderr as it is at each record: rich's live display (and pytest) swap it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Our loggers: INFO (summary lines) by default, DEBUG with --verbose, errors only with
+    --quiet. Libraries, and Python warnings (routed here by `main`), speak only with --verbose."""
+    if verbose and quiet:
+        raise UsageError("--verbose and --quiet exclude each other")
+    ours = logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO
+    libraries = logging.WARNING if verbose else logging.ERROR
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, _Stderr)]:
+        root.removeHandler(handler)
+    handler = _Stderr()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    # optuna and others set their own logger levels, so the handler filters too
+    handler.addFilter(lambda r: r.levelno >= (ours if r.name.split(".")[0] in OUR_LOGGERS else libraries))
+    root.addHandler(handler)
+    root.setLevel(libraries)
+    for name in OUR_LOGGERS:
+        logging.getLogger(name).setLevel(ours)
+
+
+@contextmanager
+def _warnings_to_logging():
+    """warnings.warn -> the 'py.warnings' logger, a library logger: shown with --verbose only."""
+    logging.captureWarnings(False)      # re-arm: pytest or catch_warnings may have swapped showwarning since
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
 
 
 def _stop_on_sigterm() -> None:
@@ -78,10 +124,14 @@ class _Bars:
             self.bar.reset(self.epoch_bar, total=self.epochs, info="")
         self.bar.update(self.epoch_bar, completed=row["epoch"], description=f"fold {fold} bag {bag}",
                         info=f"val {row['val_score']:.4f}")
+        log.debug("fold %d bag %d epoch %d: train_loss %.5f  val_loss %.5f  val_score %.5f  lr %.3g",
+                  fold, bag, row["epoch"], row["train_loss"], row["val_loss"], row["val_score"], row["lr"])
 
     def on_fold(self, fold: int, row: dict) -> None:
         scores = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "seconds")
         self.bar.update(self.fold_bar, advance=1, info=scores)
+        log.info("fold %d: %s  best epoch(s) %s  (%.1fs)", fold, scores,
+                 ",".join(map(str, row.get("best_epochs", []))), row.get("seconds", 0.0))
 
     def __enter__(self):
         return self
@@ -121,13 +171,15 @@ def train(
     params: Annotated[Optional[str], typer.Option(help="'best' (tuned params of `tune TASK`), 'best:STUDY', or a JSON file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],
     runs_dir: RunsDir = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (id, path or 'latest') from its last finished epoch, with its own config.")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
     from pipelines import train as pipeline
     from pipelines.tune import resolve_params
+    _logging(verbose, quiet)
     _stop_on_sigterm()
     t = TASKS.create(task.value)
     if resume is not None:
@@ -188,11 +240,16 @@ def tune(
     device: Annotated[Device, typer.Option()] = Device.auto,
     set_: Annotated[list[str], typer.Option("--set", help="Hold a config key fixed in every trial, KEY=VALUE.")] = [],
     runs_dir: RunsDir = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
 ):
     """Search the task's hyperparameters with Optuna (TPE + median pruning) on the k-fold CV score."""
+    import optuna
     from pipelines.tune import tune as run_tune
+    _logging(verbose, quiet)
+    optuna.logging.disable_default_handler()     # optuna's own records go through ours (see _logging)
+    optuna.logging.enable_propagation()
     bar = _progress(quiet)
     bar_id = bar.add_task("trials", total=trials, info="")
 
@@ -202,6 +259,8 @@ def tune(
         done = [t for t in st.trials if t.value is not None]
         best = f"best {st.best_value:.5f}" if done else ""
         bar.update(bar_id, advance=1, info=f"{best}  last: {trial.state.name.lower()}")
+        log.info("trial %d: %s%s", trial.number, trial.state.name.lower(),
+                 f"  value {trial.value:.5f}" if trial.value is not None else "")
     try:
         result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
                           data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=_parse_set(set_),
@@ -230,9 +289,12 @@ def predict(
     out: Annotated[Optional[Path], typer.Option(help="Output CSV path.")] = None,
     device: Annotated[Device, typer.Option()] = Device.auto,
     runs_dir: RunsDir = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
 ):
     """Rebuild a run's fold models from its directory and predict a test file."""
     from pipelines.train import predict as run_predict
+    _logging(verbose, quiet)
     path = run_predict(run, task.value, data_dir=data_dir, input_path=input, out=out, runs_root=runs_dir,
                        device=device.value)
     typer.echo(f"submission: {path}")
@@ -293,13 +355,41 @@ def list_runs(
             typer.echo(f"{run.parent.name:9s} {run.name:34s} {r.state_of(run):12s} {done} fold model(s) finished")
 
 
+@app.command()
+def download(
+    task: Annotated[TaskName, typer.Argument(help="Kaggle competition (see `tasks`).")],
+    data_dir: Annotated[Optional[Path], typer.Option(help="Where the files go (default: data/<task>/).")] = None,
+):
+    """Fetch the competition's files with the Kaggle API and unzip them (needs API credentials)."""
+    from submissions import kaggle
+    for path in kaggle.download(TASKS.create(task.value), data_dir):
+        typer.echo(f"downloaded: {path}")
+
+
+@app.command()
+def submit(
+    task: Annotated[TaskName, typer.Argument(help="Kaggle competition (see `tasks`).")],
+    message: Annotated[str, typer.Option("--message", "-m", help="Description Kaggle shows beside the score.")],
+    run: Annotated[str, typer.Option(help="Upload this run's submission: id, 'latest' or a run directory.")] = "latest",
+    file: Annotated[Optional[Path], typer.Option(help="Upload this CSV instead (wins over --run).")] = None,
+    runs_dir: RunsDir = None,
+):
+    """Check a submission file against the competition's format, then upload it with the Kaggle API."""
+    from submissions import kaggle
+    t = TASKS.create(task.value)
+    path, reply = kaggle.submit(t, message, run=run, file=file, runs_root=runs_dir)
+    typer.echo(f"submitted: {path} to {t.kaggle}" + (f"  ({reply})" if reply else ""))
+
+
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the app; bad input of any kind ends in one line on stderr and exit code 2."""
+    _logging()              # until a command's --verbose / --quiet says otherwise
     try:
-        code = app(args=argv, standalone_mode=False)    # Typer returns 130 itself on Ctrl-C
+        with _warnings_to_logging():
+            code = app(args=argv, standalone_mode=False)    # Typer returns 130 itself on Ctrl-C
     except UsageError as e:
         typer.echo(f"error: {e}", err=True)
         return 2

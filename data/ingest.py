@@ -1,12 +1,13 @@
 """Find, read and validate a task's files; every problem is a one-line UsageError naming file and column.
 
 Search order for each file: --data-dir (plain, .gz, or inside the Kaggle .zip), the
-bundled copy under data/<task>/, then the Kaggle API when credentials exist.
+bundled copy under data/<task>/, then the Kaggle API when credentials exist (submissions/kaggle.py).
 """
 from __future__ import annotations
 
-import os
+import logging
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,9 @@ import pandas as pd
 
 from core.registry import UsageError, first_line
 from pipelines.task import Task
+from submissions import kaggle
+
+log = logging.getLogger(__name__)
 
 
 def _candidates(folder: Path, name: str, task: Task) -> list[Path]:
@@ -28,33 +32,14 @@ def find_in(folder: Path, name: str, task: Task) -> Path | str | None:
             continue
         if path.suffix != ".zip":
             return path
-        with zipfile.ZipFile(path) as zf:   # Kaggle ships one zip holding every file
-            members = [m for m in zf.namelist() if Path(m).name in (name, f"{name}.zip")]
+        try:
+            with zipfile.ZipFile(path) as zf:   # Kaggle ships one zip holding every file
+                members = [m for m in zf.namelist() if Path(m).name in (name, f"{name}.zip")]
+        except (zipfile.BadZipFile, OSError) as e:
+            raise UsageError(f"{path}: cannot read as zip: {first_line(e)}") from None
         if members:
             return f"{path}::{members[0]}"
     return None
-
-
-def kaggle_credentials() -> bool:
-    home = Path(os.environ.get("KAGGLE_CONFIG_DIR", Path.home() / ".kaggle"))
-    return (home / "kaggle.json").is_file() or {"KAGGLE_USERNAME", "KAGGLE_KEY"} <= set(os.environ)
-
-
-def kaggle_download(task: Task, dest: Path) -> None:
-    """Download the competition's files with the `kaggle` package (needs credentials and network)."""
-    if not task.kaggle:
-        raise UsageError(f"task {task.name!r} is not a Kaggle competition; nothing to download")
-    try:
-        from kaggle.api.kaggle_api_extended import KaggleApi
-    except ImportError:
-        raise UsageError("the Kaggle API needs the `kaggle` package: pip install kaggle") from None
-    api = KaggleApi()
-    try:
-        api.authenticate()
-        dest.mkdir(parents=True, exist_ok=True)
-        api.competition_download_files(task.kaggle, path=str(dest), quiet=True)
-    except Exception as e:  # network, credentials, rules not accepted: all user-fixable
-        raise UsageError(f"Kaggle download of {task.kaggle!r} failed: {first_line(e)}") from None
 
 
 def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
@@ -68,8 +53,8 @@ def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
         if found:
             return found
         looked.append(str(folder))
-    if task.kaggle and kaggle_credentials():
-        kaggle_download(task, task.bundled)
+    if task.kaggle and kaggle.has_credentials():
+        kaggle.download(task, task.bundled)
         found = find_in(task.bundled, name, task)
         if found:
             return found
@@ -81,25 +66,53 @@ def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
 
 def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
     """Read one of the task's files, turning parser failures into one-line errors."""
-    kw = {} if task.header else {"header": None, "names": list(task.column_names)}
     try:
         if isinstance(source, str) and "::" in source:
             archive, member = source.split("::", 1)
             with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
-                df = pd.read_csv(fh, compression="zip" if member.endswith(".zip") else None, **kw)
+                df = pd.read_csv(fh, compression="zip" if member.endswith(".zip") else None,
+                                 header=0 if task.header else None)
         else:
-            df = pd.read_csv(source, **kw)
+            df = pd.read_csv(source, header=0 if task.header else None)
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile) as e:
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, zlib.error,
+            EOFError) as e:      # EOFError: a truncated .gz (Click would call it an abort)
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
+    first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
+    if len(df.columns) == 1 and any(sep in str(first) for sep in ";\t|"):
+        raise UsageError(f"{source}: one column {_show(first)}: not comma-separated?")
+    if not task.header:
+        df.columns = _headerless_names(task, source, len(df.columns))
     if df.empty:
-        raise UsageError(f"{source}: file has a header but no rows")
+        raise UsageError(f"{source}: file has {'a header but ' if task.header else ''}no rows")
     return df
 
 
+def _headerless_names(task: Task, source, width: int) -> list[str]:
+    """Column names for a headerless file: all of `column_names`, or all but the target (rows to predict)."""
+    names = list(task.column_names)
+    without_target = [c for c in names if c != task.target]
+    for candidate in (names, without_target):
+        if width == len(candidate):
+            return candidate
+    raise UsageError(f"{source}: {width} column(s); expected {len(names)} ({', '.join(names)}) "
+                     f"or {len(without_target)} without {task.target}")
+
+
+def _show(value, limit: int = 40) -> str:
+    """A cell value for an error line: plain Python repr, cut short (cells can be megabytes)."""
+    text = repr(value.item() if isinstance(value, np.generic) else value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# models compute in float32: a larger finite value would become inf on the way in
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
-    """Check the columns the task needs; return the frame with numeric columns as float."""
+    """Check the columns the task needs; return the frame with numeric columns as float,
+    text columns as text and integer ids."""
     need = list(task.numeric) + list(task.required)
     need += [task.target] if role == "train" else []
     need += [task.id_col] if task.id_col else []
@@ -107,29 +120,72 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise UsageError(f"{source}: missing column(s) {', '.join(map(str, missing[:5]))}{more}")
-    if task.id_col and df[task.id_col].duplicated().any():
-        dup = df.loc[df[task.id_col].duplicated(), task.id_col].iloc[0]
-        raise UsageError(f"{source}: column {task.id_col}: duplicated id {dup!r}")
     df = df.copy()
+    if task.id_col:
+        df[task.id_col] = _check_ids(df[task.id_col], source, task.id_col)
     for col in task.numeric:
-        values = pd.to_numeric(df[col], errors="coerce")
+        values = _numbers(df[col])
         bad = values.isna() & df[col].notna()
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise UsageError(f"{source}: column {col}: non-numeric value {df[col].iloc[row]!r} in data row {row + 1}")
-        if np.isinf(values.to_numpy(dtype=float)).any():
-            raise UsageError(f"{source}: column {col}: infinite value")
-        df[col] = values.astype(float)
+            raise UsageError(f"{source}: column {col}: non-numeric value {_show(df[col][bad].iloc[0])} "
+                             f"in data row {_row(bad)}")
+        huge = values.abs() > FLOAT32_MAX
+        if huge.any():
+            raise UsageError(f"{source}: column {col}: value {_show(df[col][huge].iloc[0])} in data row "
+                             f"{_row(huge)} is infinite or beyond ±3.4e38")
+        df[col] = values
+    for col in task.required:
+        # text columns stay text: a column that is empty or all digits in one file must not
+        # reach the feature code as floats or ints when the training file had strings
+        df[col] = df[col].astype(str).where(df[col].notna(), np.nan)
     if role == "train":
         target = df[task.target]
         if target.isna().any():
-            raise UsageError(f"{source}: column {task.target}: missing target value")
+            raise UsageError(f"{source}: column {task.target}: missing target value in data row {_row(target.isna())}")
         known = {str(c) for c in task.classes}
-        unknown = sorted({str(v) for v in target.unique()} - known, key=str)
+        unknown = sorted({v for v in target.unique() if str(v) not in known}, key=str)
         if unknown:
-            raise UsageError(f"{source}: column {task.target}: unknown target value(s) {', '.join(unknown[:5])}; "
-                             f"expected {', '.join(sorted(known))}")
+            raise UsageError(f"{source}: column {task.target}: unknown target value(s) "
+                             f"{', '.join(_show(v) for v in unknown[:5])}; expected {', '.join(sorted(known))}")
     return df
+
+
+def _row(mask: pd.Series) -> int:
+    return int(np.flatnonzero(mask.to_numpy())[0]) + 1
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """Floats, NaN where a cell is not a number. The parser keeps integers too long for int64 as
+    Python ints, on which pd.to_numeric raises OverflowError even with errors='coerce'."""
+    try:
+        return pd.to_numeric(values, errors="coerce").astype(float)
+    except OverflowError:
+        return values.map(_number).astype(float)
+
+
+def _number(value) -> float:
+    try:
+        return float(value)
+    except OverflowError:           # an int beyond float range
+        return np.inf if value > 0 else -np.inf
+    except (TypeError, ValueError):
+        return np.nan
+
+
+def _check_ids(ids: pd.Series, source, col: str) -> pd.Series:
+    """Row ids must be present, unique whole numbers: every competition here numbers its rows,
+    and the submission writers cast ids to int."""
+    if ids.isna().any():
+        raise UsageError(f"{source}: column {col}: missing id in data row {_row(ids.isna())}")
+    values = _numbers(ids)
+    bad = values.isna() | (values % 1 != 0) | (values.abs() >= 2 ** 63)
+    if bad.any():
+        raise UsageError(f"{source}: column {col}: id {_show(ids[bad].iloc[0])} in data row {_row(bad)} "
+                         "is not a 64-bit integer")
+    dup = values.duplicated()
+    if dup.any():
+        raise UsageError(f"{source}: column {col}: duplicated id {_show(ids[dup].iloc[0])} in data row {_row(dup)}")
+    return values.astype(np.int64)
 
 
 def load(task: Task, role: str, data_dir: Path | None = None, path: Path | None = None) -> pd.DataFrame:
@@ -138,6 +194,7 @@ def load(task: Task, role: str, data_dir: Path | None = None, path: Path | None 
         raise UsageError(f"{path}: file not found")
     source = path if path is not None else locate(task, role, data_dir)
     df = read_csv(task, source)
+    log.debug("%s %s: %s (%d rows, %d columns)", task.name, role, source, len(df), len(df.columns))
     return df if role == "sample" else validate(task, df, source, role)
 
 

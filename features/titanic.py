@@ -61,7 +61,8 @@ class TitanicFeatures(TransformerMixin, BaseEstimator):
         out["Title"] = title
         out["Deck"] = X["Cabin"].astype(str).str[0].where(X["Cabin"].notna(), "U")
         out["PclassSex"] = X["Pclass"].astype(str) + "_" + out["Sex"]
-        out["Surname"] = X["Name"].astype(str).str.split(",").str[0].str.strip()
+        # partition, not split().str[0]: the latter is a float column when every name is missing
+        out["Surname"] = X["Name"].astype(str).str.partition(",")[0].str.strip()
         out["Ticket"] = X["Ticket"].astype(str)
         return out[NUMERIC + CATEGORICAL + GROUPS]
 

@@ -43,6 +43,7 @@ def cifar10() -> ImageTask:
         read_layout=read_layout,
         download=lambda root: torchvision_download("CIFAR10", root),
         submission=submission, search_space=search_space,
+        kaggle="cifar-10", kaggle_ids=range(1, 300001),    # 300,000 test images (10,000 scored)
         defaults=dict(model="fastnet", folds=1, holdout=0.05, epochs=10, batch_size=256, lr=1e-2,
                       weight_decay=5e-4, width=32, label_smoothing=0.2, patience=100),
     )

@@ -40,6 +40,7 @@ class Task:
     extra_metrics: tuple[str, ...] = ()  # reported beside the primary metric
     monitor: str | None = None           # early-stopping signal: 'loss' or a METRICS name (None: `metric`)
     kaggle: str | None = None            # competition slug for the Kaggle API
+    kaggle_ids: range | None = None      # ids of the competition's test rows, in submission order (`submit` checks)
     defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
     kind = "tabular"
@@ -85,6 +86,8 @@ class ImageTask:
     extra_metrics: tuple[str, ...] = ()
     monitor: str | None = None
     id_col: str | None = None
+    kaggle: str | None = None            # competition slug for the Kaggle API
+    kaggle_ids: range | None = None      # ids of the competition's test images, in submission order
     defaults: dict = field(default_factory=dict)
     min_folds: int = 1                   # 1 = train on the official train split with a held-out slice
     kind = "image"

@@ -50,6 +50,7 @@ def titanic() -> Task:
         submission=submission,
         search_space=search_space,
         kaggle="titanic",
+        kaggle_ids=range(892, 1310),     # 418 test passengers
         defaults=dict(model="mlp", epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2, width=64,
                       depth=2, dropout=0.3, patience=15, bags=3),
     )

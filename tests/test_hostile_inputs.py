@@ -1,0 +1,346 @@
+"""Property-based tests: malformed CSVs fed to ingest, to `predict` and to `train`.
+
+Whatever the file holds (mixed types, missing or extra columns, duplicated ids, unicode,
+huge values, NaN/inf, blank lines, another delimiter, binary garbage, nothing at all), the
+outcome is a clean result or one line `error: …` naming the file, exit code 2 and nothing
+left behind; never a traceback, a partial submission or a stray run directory.
+Examples are derandomized (the same every run) and few; ingest takes most of them, the CLI
+a handful, full training fewer still.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import re
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from cli import main
+from core.registry import UsageError
+from data import ingest
+from pipelines import TASKS
+from tests.conftest import ROOT, files_under, tiny_titanic
+
+SETTINGS = dict(deadline=None, derandomize=True, database=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large])
+
+CELLS = st.one_of(
+    st.text(max_size=12),                                    # any unicode: quotes, commas, newlines, NUL
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.integers(-10**30, 10**30).map(str),
+    st.sampled_from(["", "nan", "NaN", "inf", "-inf", "Infinity", "1e308", "-1e308", "1e39", "3.4e38",
+                     "null", "None", "True", "0x1A", "1,5", "١٢٣", " 7 ", "é", "🚢", "\x00", "x" * 5000, "9" * 400]),
+)
+ROW_OPS = ["cell", "cell", "column", "drop column", "extra column", "rename column", "duplicate row",
+           "duplicate id"]
+TEXT_OPS = ["blank lines", "semicolons", "tabs", "truncate", "bom", "crlf", "garbage", "latin-1",
+            "binary file", "empty file", "header only", "long line"]
+
+
+@st.composite
+def hostile_csv(draw, base: pd.DataFrame, header: bool = True, min_edits: int = 1) -> bytes:
+    """`base` as CSV after `min_edits` to 3 hostile edits of its cells, columns, rows or raw bytes."""
+    df = base.astype(object).copy()
+    ops = draw(st.lists(st.sampled_from(ROW_OPS + TEXT_OPS), min_size=min_edits, max_size=3))
+    row = lambda: draw(st.integers(0, len(df) - 1))
+    col = lambda: draw(st.integers(0, len(df.columns) - 1))
+    for op in [o for o in ops if o in ROW_OPS]:
+        if len(df) == 0 or len(df.columns) == 0:
+            break
+        if op == "cell":
+            df.iat[row(), col()] = draw(CELLS)
+        elif op == "column":
+            df[df.columns[col()]] = draw(CELLS)
+        elif op == "drop column":
+            df = df.drop(columns=df.columns[col()])
+        elif op == "extra column":
+            df[draw(st.text(min_size=1, max_size=8))] = draw(CELLS)
+        elif op == "rename column":
+            df = df.rename(columns={df.columns[col()]: draw(st.text(max_size=8))})
+        elif op == "duplicate row":
+            df = pd.concat([df, df.iloc[[row()]]], ignore_index=True)
+        elif op == "duplicate id":
+            df.iat[row(), 0] = df.iat[0, 0]
+    text = df.to_csv(index=False, header=header)
+    data = text.encode("utf-8")
+    for op in [o for o in ops if o in TEXT_OPS]:
+        if op == "blank lines":
+            lines = text.split("\n")
+            lines.insert(draw(st.integers(0, len(lines))), "\n" * draw(st.integers(1, 3)))
+            text = "\n".join(lines)
+        elif op == "semicolons":
+            text = text.replace(",", ";")
+        elif op == "tabs":
+            text = text.replace(",", "\t")
+        elif op == "bom":
+            text = "\ufeff" + text
+        elif op == "crlf":
+            text = text.replace("\n", "\r\n")
+        elif op == "header only":
+            text = text.split("\n")[0] + "\n"
+        elif op == "long line":
+            text += ",".join(["9" * 20_000] * 3) + "\n"
+        data = text.encode("utf-8")
+        if op == "truncate":
+            data = data[:draw(st.integers(0, len(data)))]
+        elif op == "garbage":
+            at = draw(st.integers(0, len(data)))
+            data = data[:at] + draw(st.binary(min_size=1, max_size=64)) + data[at:]
+        elif op == "latin-1":
+            data = text.encode("latin-1", errors="replace")
+        elif op == "binary file":
+            data = draw(st.binary(max_size=300))
+        elif op == "empty file":
+            data = b""
+    return data
+
+
+def titanic_train() -> pd.DataFrame:
+    return tiny_titanic(12, seed=5)
+
+
+def titanic_test() -> pd.DataFrame:
+    return tiny_titanic(6, seed=6).drop(columns="Survived").assign(PassengerId=lambda d: d.PassengerId + 1000)
+
+
+def diabetes_rows(with_label: bool) -> pd.DataFrame:
+    rows = pd.read_csv(ROOT / "data" / "diabetes" / "diabetes.csv.gz", header=None).iloc[:6]
+    return rows if with_label else rows.iloc[:, :8]
+
+
+# ---- ingest: most of the examples ----------------------------------------------------------
+
+def check_loaded(task, df: pd.DataFrame, role: str) -> None:
+    """What `validate` promises the feature code."""
+    for col in task.numeric:
+        values = df[col].dropna()
+        assert df[col].dtype == float and np.isfinite(values).all(), col
+        assert (values.abs() <= ingest.FLOAT32_MAX).all(), col
+    if task.id_col:
+        assert df[task.id_col].dtype == np.int64 and df[task.id_col].is_unique
+    for col in task.required:
+        assert all(isinstance(v, str) or pd.isna(v) for v in df[col]), col
+    if role == "train":
+        assert set(df[task.target].astype(str)) <= {str(c) for c in task.classes}
+
+
+def load_or_error(task, role: str, data: bytes, folder: Path):
+    path = folder / f"{role}.csv"
+    path.write_bytes(data)
+    try:
+        df = ingest.load(task, role, path=path)
+    except UsageError as e:
+        message = str(e)
+        assert "\n" not in message and message.startswith(str(path)), message
+        event("UsageError")      # --hypothesis-show-statistics: how the examples ended
+        return None
+    check_loaded(task, df, role)
+    event("loaded")
+    return df
+
+
+INGEST_CASES = {
+    "titanic train": ("titanic", "train", titanic_train(), True),
+    "titanic test": ("titanic", "test", titanic_test(), True),
+    "diabetes train": ("diabetes", "train", diabetes_rows(True), False),
+    "diabetes rows to predict": ("diabetes", "test", diabetes_rows(False), False),
+}
+
+
+@pytest.mark.parametrize("case", INGEST_CASES)
+def test_ingest_returns_valid_data_or_one_line_naming_the_file(case):
+    name, role, base, header = INGEST_CASES[case]
+    task = TASKS.create(name)
+    folder = Path(tempfile.mkdtemp())
+
+    @settings(max_examples=60, **SETTINGS)
+    @given(hostile_csv(base, header))
+    def check(data):
+        load_or_error(task, role, data, folder)
+    try:
+        check()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.assign(Age=d.Age.astype(object).where(d.index != 2, "old")), "column Age: non-numeric value 'old' in data row 3"),
+    (lambda d: d.assign(Fare=np.where(d.index == 1, np.inf, d.Fare)), "column Fare: value inf in data row 2 is infinite or beyond"),
+    (lambda d: d.assign(Fare=np.where(d.index == 1, 1e308, d.Fare)), r"column Fare: value 1e\+308 in data row 2 is infinite or beyond"),
+    (lambda d: d.assign(PassengerId=np.where(d.index == 4, 1, d.PassengerId)), "column PassengerId: duplicated id 1 in data row 5"),
+    (lambda d: d.assign(PassengerId=d.PassengerId.where(d.index != 0, np.nan)), "column PassengerId: missing id in data row 1"),
+    (lambda d: d.assign(PassengerId=d.PassengerId.astype(object).where(d.index != 3, "P4")), "id 'P4' in data row 4 is not a 64-bit integer"),
+    (lambda d: d.assign(Age=d.Age.astype(object).where(d.index != 0, "x" * 10_000)), r"non-numeric value 'xxxxx.*\.\.\. in data row 1$"),
+    (lambda d: d.drop(columns=["Sex"]), "missing column.*Sex"),
+    # integers too long for int64 stay Python ints, on which pd.to_numeric raised OverflowError
+    (lambda d: d.assign(SibSp=d.SibSp.astype(object).where(d.index != 1, 10**300)),
+     r"column SibSp: value 1000+\.\.\. in data row 2 is infinite or beyond"),
+    (lambda d: d.assign(PassengerId=d.PassengerId.astype(object).where(d.index != 1, -10**300)),
+     r"column PassengerId: id -1000+\.\.\. in data row 2 is not a 64-bit integer"),
+])
+def test_ingest_names_file_column_and_problem(edit, message, tmp_path):
+    path = tmp_path / "train.csv"
+    edit(titanic_train()).to_csv(path, index=False)
+    with pytest.raises(UsageError, match=message) as info:
+        ingest.load(TASKS.create("titanic"), "train", path=path)
+    assert str(info.value).startswith(str(path)) and len(str(info.value)) < 200
+
+
+@pytest.mark.parametrize("width, ok", [(7, False), (8, True), (9, True), (10, False)])
+def test_headerless_rows_must_have_the_tasks_width(width, ok, tmp_path):
+    """Too many fields used to become the index silently, too few a missing column."""
+    path = tmp_path / "rows.csv"
+    path.write_text(",".join(["0.1"] * width) + "\n")
+    task = TASKS.create("diabetes")
+    if ok:
+        assert list(ingest.load(task, "test", path=path).columns[:8]) == list(task.numeric)
+    else:
+        with pytest.raises(UsageError, match=f"{width} column"):
+            ingest.load(task, "test", path=path)
+
+
+@pytest.mark.parametrize("name", ["train.csv.zip", "otto-group-product-classification-challenge.zip"])
+def test_a_broken_zip_in_the_data_folder_is_one_line(name, tmp_path, capsys):
+    (tmp_path / name).write_bytes(b"PK\x03\x04 truncated")
+    code = main(["train", "otto", "--data-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: {tmp_path / name}: cannot read as zip: File is not a zip file\n", err
+
+
+def _damaged_zip(csv: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("train.csv", csv)
+    data = bytearray(buf.getvalue())
+    data[200:260] = b"x" * 60                      # inside the deflated member
+    return bytes(data)
+
+
+@pytest.mark.parametrize("name, damage, message", [
+    ("train.csv.gz", lambda csv: gzip.compress(csv)[:3000], "Compressed file ended"),     # truncated download
+    ("train.csv.zip", _damaged_zip, "Error -3 while decompressing|Bad CRC"),
+])
+def test_a_damaged_compressed_file_is_one_line(name, damage, message, tmp_path, capsys):
+    """A truncated .gz used to end as 'aborted' (Click's reading of EOFError), a bad zip member as a traceback."""
+    (tmp_path / name).write_bytes(damage((ROOT / "data" / "titanic" / "train.csv").read_bytes()))
+    shutil.copy(ROOT / "data" / "titanic" / "test.csv", tmp_path)
+    code = main(["train", "titanic", "--data-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith(f"error: {tmp_path / name}") and err.count("\n") == 1, err
+    assert re.search(message, err) and not (tmp_path / "runs").exists()
+
+
+def test_text_columns_stay_text_when_a_file_has_no_strings(tmp_path):
+    """An all-missing Name column read as floats broke the Titanic features with a traceback."""
+    path = tmp_path / "test.csv"
+    titanic_test().assign(Name=np.nan, Sex=1, Ticket=12345).to_csv(path, index=False)
+    df = ingest.load(TASKS.create("titanic"), "test", path=path)
+    assert df["Name"].isna().all() and set(df["Sex"]) == {"1"} and set(df["Ticket"]) == {"12345"}
+
+
+# ---- through the CLI: predict on a trained tiny run, and a few full trainings --------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """Tiny titanic and diabetes runs to predict with (one bag per fold: faster)."""
+    root = tmp_path_factory.mktemp("hostile")
+    data = root / "titanic_data"
+    data.mkdir()
+    tiny_titanic(40).to_csv(data / "train.csv", index=False)
+    titanic_test().to_csv(data / "test.csv", index=False)
+    fast = ["--folds", "2", "--epochs", "1", "--quiet", "--set", "bags=1", "--runs-dir", str(root / "runs")]
+    assert main(["train", "titanic", "--data-dir", str(data), "--out", str(root / "t.csv"), *fast]) == 0
+    assert main(["train", "diabetes", "--out", str(root / "d.csv"), *fast]) == 0
+    return root / "runs"
+
+
+def assert_clean_or_one_line(code: int, err: str, out: Path, expect_rows: int | None = None) -> None:
+    if code == 0:
+        sub = pd.read_csv(out)
+        assert len(sub) == expect_rows if expect_rows is not None else len(sub) > 0
+        assert np.isfinite(sub.select_dtypes("number").to_numpy(dtype=float)).all()
+    else:
+        assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, (code, err)
+        assert not out.exists()
+    assert "Traceback" not in err
+    assert not [p for p in files_under(out.parent) if p.suffix == ".tmp"]
+
+
+@pytest.mark.parametrize("task, base, header", [("diabetes", diabetes_rows(False), False),
+                                                ("titanic", titanic_test(), True)])
+def test_predict_on_hostile_input_is_clean_or_one_line(task, base, header, trained, tmp_path, capsys):
+    runs_before = files_under(trained)
+
+    @settings(max_examples=25 if task == "diabetes" else 12, **SETTINGS)
+    @given(hostile_csv(base, header))
+    def check(data):
+        path, out = tmp_path / "input.csv", tmp_path / "out" / "pred.csv"
+        path.write_bytes(data)
+        out.unlink(missing_ok=True)
+        code = main(["predict", task, "--input", str(path), "--runs-dir", str(trained), "--out", str(out)])
+        err = capsys.readouterr().err
+        try:
+            rows = len(ingest.load(TASKS.create(task), "test", path=path))
+        except UsageError:
+            rows = None
+        assert_clean_or_one_line(code, err, out, rows)
+        event(f"exit {code}")
+        if code == 2:
+            # ingest names the file; values that pass it (< 3.4e38) can still overflow a float32
+            # model, and then the check of the predictions stops the run (one line, no file)
+            assert str(path) in err or "non-finite" in err, err
+    check()
+    assert files_under(trained) == runs_before
+
+
+def test_train_on_hostile_files_is_clean_or_one_line_and_leaves_nothing(tmp_path, capsys):
+    base_train, base_test = tiny_titanic(30, seed=2), titanic_test()
+
+    @settings(max_examples=6, **SETTINGS)
+    @given(hostile_csv(base_train, min_edits=0), hostile_csv(base_test, min_edits=0))
+    def check(train_data, test_data):
+        folder, runs, out = tmp_path / "data", tmp_path / "runs", tmp_path / "out" / "sub.csv"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(runs, ignore_errors=True)
+        folder.mkdir()
+        (folder / "train.csv").write_bytes(train_data)
+        (folder / "test.csv").write_bytes(test_data)
+        out.unlink(missing_ok=True)
+        code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--set", "bags=1",
+                     "--data-dir", str(folder), "--runs-dir", str(runs), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert_clean_or_one_line(code, err, out)
+        event(f"exit {code}")
+        if code == 2:
+            assert files_under(runs) == []
+    check()
+
+
+# ---- corrupted run files -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, damage", [
+    ("fold0/model0.pt", lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2])),   # truncated
+    ("fold0/encoder.joblib", lambda p: p.write_bytes(b"\x80\x04garbage" + bytes(range(256)))),
+    ("fold1/columns.json", lambda p: p.write_text("[1, 2")),
+])
+def test_predict_with_a_damaged_run_file_names_it(name, damage, trained, tmp_path, capsys):
+    [src] = list((trained / "diabetes").iterdir())
+    run = tmp_path / src.name
+    shutil.copytree(src, run)
+    damage(run / name)
+    rows = tmp_path / "rows.csv"
+    diabetes_rows(False).to_csv(rows, header=False, index=False)
+    out = tmp_path / "pred.csv"
+    code = main(["predict", "diabetes", "--run", str(run), "--input", str(rows), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
+    assert str(run / name) in err and not out.exists()

@@ -1,0 +1,56 @@
+"""--verbose / --quiet: our summary lines by default, debug lines and library warnings only with
+--verbose, errors only with --quiet; results stay on stdout whatever the level."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from cli import main
+
+HEARTBEAT = "Heartbeat of storage is supposed to be used with Study.optimize"
+
+
+def _predict_that_warns(tmp_path: Path):
+    """Stands in for the pipeline's predict and makes Optuna raise its real heartbeat UserWarning."""
+    def predict(*args, **kwargs):
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=60)
+        optuna.create_study(storage=storage).ask()      # ask() outside optimize() warns
+        return tmp_path / "sub.csv"
+    return predict
+
+
+@pytest.mark.parametrize("flags, shown", [([], False), (["--quiet"], False), (["--verbose"], True), (["-v"], True)])
+def test_library_warnings_only_with_verbose(flags, shown, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("pipelines.train.predict", _predict_that_warns(tmp_path))
+    assert main(["predict", "titanic", *flags]) == 0
+    out, err = capsys.readouterr()
+    assert out == f"submission: {tmp_path / 'sub.csv'}\n"
+    assert (HEARTBEAT in err) == shown, err
+
+
+def test_train_levels(titanic_dir, tmp_path, capsys):
+    def train(*flags):
+        args = ["train", "titanic", "--folds", "2", "--epochs", "2", "--set", "bags=1", "--data-dir", str(titanic_dir),
+                "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "sub.csv"), *flags]
+        assert main(args) == 0
+        out, err = capsys.readouterr()
+        assert "CV accuracy" in out and "submission: " in out        # results: stdout, every level
+        return err
+
+    epoch = re.compile(r"fold \d bag \d epoch \d+: train_loss")
+    fold = re.compile(r"^fold \d: accuracy ", re.M)
+    default = train()
+    assert len(fold.findall(default)) == 2 and not epoch.search(default), default
+    verbose = train("--verbose")
+    assert len(epoch.findall(verbose)) == 4 and len(fold.findall(verbose)) == 2, verbose
+    assert train("--quiet") == ""
+
+
+def test_verbose_and_quiet_exclude_each_other(capsys):
+    assert main(["predict", "titanic", "-v", "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --verbose and --quiet exclude each other\n"
