@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import sys
@@ -37,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,13 +97,6 @@ def course_epoch(model, loader, opt, criterion) -> None:
         opt.step()
 
 
-def course_criterion(binary: bool):
-    # the course's Sigmoid + BCELoss, in its stable fused form (our course nets emit logits)
-    if binary:
-        return lambda logits, y: F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
-    return F.cross_entropy
-
-
 # ---- tabular -----------------------------------------------------------------------------
 
 def _fold_data(inp, cfg, k):
@@ -135,12 +126,14 @@ def tabular_contender(name: str, inp, cfg, seed: int, course_epochs: int | None 
             model = build_model(COURSE_NET[task.name], {"in_features": x_tr.shape[1], "out_features": task.out_features})
             loader = DataLoader(RowDataset(x_tr, y_tr), batch_size=32, shuffle=True)
             opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
-            for _ in range(course_epochs or COURSE_EPOCHS[task.name]):
-                course_epoch(model, loader, opt, course_criterion(task.binary))
+            # the course's Sigmoid + BCELoss / CrossEntropyLoss, as our task loss (the course nets emit logits)
+            criterion, n_epochs = loss_fn(task), course_epochs or COURSE_EPOCHS[task.name]
+            for _ in range(n_epochs):
+                course_epoch(model, loader, opt, criterion)
             model.eval()
             with torch.no_grad():
                 proba = to_proba(task, model(torch.from_numpy(x_va)))
-            epochs_run += course_epochs or COURSE_EPOCHS[task.name]
+            epochs_run += n_epochs
         elif name == "sklearn":
             from sklearn.neural_network import MLPClassifier
             widths = tuple(max(8, round(cfg.width * cfg.shrink ** i)) for i in range(cfg.depth))
@@ -198,12 +191,6 @@ def bench_tabular(tasks, seeds, contenders, data: dict, rows: int | None = None,
 
 # ---- images: time to accuracy ------------------------------------------------------------
 
-def _test_accuracy(model, x_test: torch.Tensor, y_test: np.ndarray, batch_fn) -> float:
-    from models.trainer import predict_logits
-    logits = predict_logits(model, x_test, batch_size=1024, batch_transform=batch_fn)
-    return float((logits.argmax(1).cpu().numpy() == y_test).mean())
-
-
 def image_contender(name: str, task, imgs, seed: int, epochs: int) -> list[tuple[float, float]]:
     """[(wall seconds, test accuracy)] after every epoch; the clock includes each epoch's test
     evaluation for every contender (the course's loop runs test() after each epoch too)."""
@@ -220,7 +207,7 @@ def image_contender(name: str, task, imgs, seed: int, epochs: int) -> list[tuple
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.5)
         start = time.perf_counter()
         for _ in range(epochs):
-            course_epoch(model, train, opt, F.cross_entropy)
+            course_epoch(model, train, opt, loss_fn(task))
             model.eval()
             correct = 0
             with torch.no_grad():
