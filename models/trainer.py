@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from core.config import TrainConfig
+from core.files import replace_atomically
 from core.registry import UsageError
 
 LossFn = Callable[[Tensor, Tensor], Tensor]           # (logits, targets) -> scalar loss
@@ -81,9 +81,7 @@ def _set_rng_state(state: dict, generator: torch.Generator, device: torch.device
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)        # a kill mid-write leaves the previous checkpoint intact
+    replace_atomically(path, lambda tmp: torch.save(state, tmp))   # a kill mid-write keeps the previous one
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -16,13 +16,13 @@ no pyplot figure left open.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from core.files import replace_atomically
 from core.registry import UsageError, first_line
 from pipelines import runs
 
@@ -80,9 +80,8 @@ def _figure(size=(6.4, 4.4)):
 
 def _save(fig, path: Path) -> Path:
     path.parent.mkdir(exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    os.replace(tmp, path)       # a half-written PNG never sits under the final name
+    # a half-written PNG never sits under the final name (format given: the temp name ends in .tmp)
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
     return path
 
 

@@ -31,6 +31,7 @@ import joblib
 import torch
 from torch import nn
 
+from core.files import replace_atomically
 from core.registry import UsageError
 from models import build_model
 
@@ -38,9 +39,7 @@ RUNS_ROOT = Path(os.environ.get("KAGGLE_PIPELINE_RUNS", Path(__file__).resolve()
 
 
 def write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n"))
 
 
 def read_json(path: Path) -> Any:
@@ -65,9 +64,7 @@ def new_run(root: Path, task: str, model: str, seed: int) -> Path:
 
 
 def dump_joblib(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    joblib.dump(obj, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: joblib.dump(obj, tmp))
 
 
 def set_status(run: Path, state: str) -> None:
@@ -117,7 +114,8 @@ def discard(run: Path) -> None:
 
 
 def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:
-    torch.save({"model": name, "model_args": args, "state_dict": model.state_dict()}, path)
+    replace_atomically(path, lambda tmp: torch.save({"model": name, "model_args": args,
+                                                      "state_dict": model.state_dict()}, tmp))
 
 
 def load_model(path: Path, device: torch.device) -> nn.Module:

@@ -1,0 +1,19 @@
+"""One way to write a file so that a reader (or a resumed run) never sees half of it."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+
+def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
+    """`write` a temp file beside `path`, then rename it over `path`: a kill mid-write leaves the
+    previous file (or none), never a truncated one."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
