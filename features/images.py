@@ -44,6 +44,17 @@ def random_translate(x: Tensor, pixels: int) -> Tensor:
     return out.permute(0, 3, 1, 2)
 
 
+def shift_images(x: Tensor, pixels: int) -> Tensor:
+    """Every image moved `pixels` down and right (negative: up and left), zero-filled like
+    `random_translate`: the fixed shifts test-time augmentation averages over."""
+    if pixels == 0:
+        return x
+    p, (h, w) = abs(pixels), x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (p,) * 4)
+    start = 0 if pixels > 0 else 2 * p
+    return padded[..., start:start + h, start:start + w]
+
+
 def batch_transform(stats: ChannelStats, device: torch.device, flip: bool, translate: int):
     """(uint8 batch, training?) -> normalised float batch, augmented when training."""
     mean = torch.as_tensor(stats.mean_, device=device)[None, :, None, None]

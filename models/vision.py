@@ -310,6 +310,13 @@ class FastNet(nn.Module):
     def forward(self, x):
         return self.head(self.body(self.whiten(x))) * self.scale
 
+    @torch.no_grad()
+    def init_from_data(self, images: torch.Tensor) -> None:
+        """airbench's stem: whiten the training images' 2x2 patches, then freeze those filters
+        (the bias still trains). `images` are normalised training images (N, C, H, W)."""
+        init_whitening(self.whiten, images.float())
+        self.whiten.weight.requires_grad_(False)
+
 
 @register_model(kind="image")
 def fastnet(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, width: int = 32) -> nn.Module:
@@ -331,7 +338,8 @@ def init_whitening(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4, chu
     if conv.in_channels != c or conv.out_channels != 2 * dim or conv.kernel_size != (k, k):
         raise ValueError(f"whitening {c}-channel {k}x{k} patches needs Conv2d({c}, {2 * dim}, {k}), "
                          f"got {conv}")
-    total, moment, n = torch.zeros(dim, dtype=torch.float64), torch.zeros(dim, dim, dtype=torch.float64), 0
+    f64 = dict(dtype=torch.float64, device=images.device)
+    total, moment, n = torch.zeros(dim, **f64), torch.zeros(dim, dim, **f64), 0
     for batch in images.split(chunk):               # chunks keep the (patches, dim) matrix small
         patches = F.unfold(batch.double(), k).transpose(1, 2).reshape(-1, dim)   # rows: (C, kh, kw) flat
         total += patches.sum(0)

@@ -39,7 +39,7 @@ def cifar10() -> ImageTask:
     return ImageTask(
         name="cifar10",
         title="CIFAR-10: class of a 32x32 colour image (10), accuracy",
-        classes=CLASSES, channels=3, size=32, flip=True, translate=2,
+        classes=CLASSES, channels=3, size=32, flip=True, translate=2, tta_translate=1,
         read_layout=read_layout,
         download=lambda root: torchvision_download("CIFAR10", root),
         submission=submission, search_space=search_space,

@@ -82,6 +82,7 @@ class ImageTask:
     search_space: Callable[[Any], dict]
     flip: bool = False                   # horizontal-flip augmentation and TTA (not for digits)
     translate: int = 2                   # max random shift in pixels per training image
+    tta_translate: int = 0               # TTA: also average views shifted by +-this many pixels (0 = off)
     metric: str = "accuracy"
     extra_metrics: tuple[str, ...] = ()
     monitor: str | None = None

@@ -23,6 +23,7 @@ from core.registry import UsageError, first_line
 from core.runtime import resolve_device, seed_everything
 from data import ingest
 from data.images import load_images
+from features.images import shift_images
 from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit, predict_logits
@@ -33,6 +34,7 @@ from pipelines import runs
 from pipelines.report import write_plots
 from submissions.format import SUBMISSIONS_DIR, check_submission, check_writable, write_atomic
 
+DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
 
 
@@ -93,11 +95,24 @@ def as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
 
 
 def predict_proba(task, model, x: torch.Tensor, batch_fn=None) -> np.ndarray:
-    """Probabilities for `x`; image tasks with flips average the logits of x and its mirror (TTA)."""
+    """Probabilities for `x`. Image tasks average test-time views (airbench's TTA): x and its
+    mirror when the task flips; with `tta_translate`, half the weight goes to those views shifted
+    diagonally by +-tta_translate pixels."""
     bf = batch_fn or (lambda xb, training: xb)
-    logits = predict_logits(model, x, batch_transform=bf)
-    if getattr(task, "flip", False):
-        logits = (logits + predict_logits(model, x, batch_transform=lambda xb, t: bf(xb, t).flip(3))) / 2
+
+    def views(shift: int) -> torch.Tensor:
+        def view(xb, training, mirror=False):
+            out = shift_images(bf(xb, training), shift)
+            return out.flip(3) if mirror else out
+        logits = predict_logits(model, x, batch_transform=view)
+        if getattr(task, "flip", False):
+            logits = (logits + predict_logits(model, x, batch_transform=lambda xb, t: view(xb, t, True))) / 2
+        return logits
+
+    logits = views(0)
+    pixels = getattr(task, "tta_translate", 0)
+    if pixels:
+        logits = (logits + (views(pixels) + views(-pixels)) / 2) / 2
     return to_proba(task, logits)
 
 
@@ -327,6 +342,8 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, 
     gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
     args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
     net = build_model(cfg.model, args).to(inp.device)
+    if enc.batch_fn is not None and hasattr(net, "init_from_data"):   # data-dependent init (fastnet's whitening)
+        net.init_from_data(enc.batch_fn(enc.x_train[:DATA_INIT_IMAGES], False))
     if inp.device.type == "cuda" and task.kind == "image":
         net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
     model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters

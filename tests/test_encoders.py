@@ -112,3 +112,14 @@ def test_image_channel_stats_fit_on_given_rows_only():
     assert out.shape == (10, 3, 8, 8) and abs(out.mean().item()) < 1e-5          # eval: normalise only
     shifted = random_translate(torch.ones(4, 1, 6, 6), 2)
     assert shifted.shape == (4, 1, 6, 6) and set(shifted.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_shift_images_moves_content_and_zero_fills():
+    import torch
+    from features.images import shift_images
+    x = torch.arange(1, 17, dtype=torch.float32).reshape(1, 1, 4, 4)
+    down = shift_images(x, 1)
+    assert torch.equal(down[0, 0, 1:, 1:], x[0, 0, :3, :3]) and down[0, 0, 0].abs().sum() == 0
+    up = shift_images(x, -1)
+    assert torch.equal(up[0, 0, :3, :3], x[0, 0, 1:, 1:]) and up[0, 0, 3].abs().sum() == 0
+    assert torch.equal(shift_images(x, 0), x)

@@ -9,6 +9,7 @@ import struct
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -178,6 +179,10 @@ def test_cifar_end_to_end(layout, cifar_kaggle, cifar_imagefolder, tmp_path):
     assert res.exit_code == 0, res.output + repr(res.exception)
     sub = pd.read_csv(tmp_path / "sub.csv")
     assert list(sub.columns) == ["id", "label"] and set(sub["label"]) <= set(CIFAR_CLASSES)
+    # fastnet's stem was whitened on the training images before training: filters come in +/- pairs
+    stem = torch.load(next((tmp_path / "runs").rglob("model0.pt")), weights_only=True)["state_dict"]["whiten.weight"]
+    half = len(stem) // 2
+    assert torch.allclose(stem[half:], -stem[:half])
     img = Image.fromarray(np.zeros((64, 64), np.uint8))
     img.save(tmp_path / "grey.png")
     res = CliRunner().invoke(app, ["predict-image", "cifar10", str(tmp_path / "grey.png"),
@@ -210,3 +215,20 @@ def test_real_mnist_slice_learns(tmp_path):
     assert res.exit_code == 0, res.output + repr(res.exception)
     [run_dir] = list((tmp_path / "runs" / "mnist").iterdir())
     assert json.loads((run_dir / "metrics.json").read_text())["test_scores"]["accuracy"] > 0.9
+
+
+def test_tta_averages_mirror_and_shifted_views():
+    """CIFAR-10's prediction: 1/2 (x, mirror) + 1/4 each (shifted +1 px, shifted -1 px), each with its mirror."""
+    from features.images import shift_images
+    from pipelines.train import predict_proba
+    torch.manual_seed(0)
+    task = TASKS.create("cifar10")
+    assert task.flip and task.tta_translate == 1
+    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+    x = torch.randn(5, 3, 32, 32)
+
+    def pair(v):
+        return (net(v) + net(v.flip(3))) / 2
+    with torch.no_grad():
+        want = torch.softmax(pair(x) / 2 + (pair(shift_images(x, 1)) + pair(shift_images(x, -1))) / 4, 1)
+    assert np.allclose(predict_proba(task, net, x), want.double().numpy(), atol=1e-6)

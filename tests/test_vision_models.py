@@ -133,3 +133,21 @@ def test_vgg16_loads_torchvision_weights_and_freezes_features(tmp_path):
     assert out.shape == (2, 10)
     out.sum().backward()
     assert all(p.grad is not None for p in model.head.parameters())
+
+
+def test_fastnet_init_from_data_whitens_and_freezes_the_stem():
+    """What the pipeline calls before training: the stem whitens the data and does not train."""
+    torch.manual_seed(0)
+    images = _correlated_images()
+    model = MODELS.create("fastnet", in_channels=3, num_classes=10, image_size=32)
+    model.init_from_data(images)
+    frozen = model.whiten.weight.detach().clone()
+    bias = model.whiten.bias.detach().clone()
+    assert not model.whiten.weight.requires_grad and model.whiten.bias.requires_grad
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(images[:16]), torch.arange(16) % 10).backward()
+        opt.step()
+    assert torch.equal(model.whiten.weight, frozen)             # AdamW skips a parameter without grad
+    assert not torch.equal(model.whiten.bias, bias)
