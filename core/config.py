@@ -29,6 +29,8 @@ class TrainConfig:
     patience: int = 8             # epochs without a better validation score before a fold stops
     bags: int = 1                 # models per fold from different seeds, probabilities averaged
     label_smoothing: float = 0.0  # multi-class targets mixed with uniform; 0.1-0.2 helps image nets
+    calibrate: bool = False       # temperature-scale the probabilities, T cross-fitted on the OOF rows
+                                  # (pipelines/calibrate.py): improves logloss; accuracy never moves
     ema: float = 0.0              # decay of an exponential moving average of the weights, updated every
                                   # step, validated and kept instead of the raw weights; 0 = off
     # MLP family (ignored by fixed-architecture models such as the course nets)

@@ -251,6 +251,10 @@ def summary_lines(run_dir: Path, plots: bool = True) -> list[str]:
         m = runs.read_json(run_dir / "metrics.json")
         lines.append(f"{'CV:' if cfg['folds'] > 1 else 'holdout:':12s} {_scores(m['cv'])}"
                      f"  ({m.get('n_scored', m.get('n_rows'))} rows)")
+        if m.get("calibration"):
+            c = m["calibration"]
+            lines.append(f"calibration: temperature {c['temperature']:.4f} (each fold's fitted on the other folds' "
+                         f"OOF rows); before: {_scores(c['cv_uncalibrated'])}")
         if m.get("test_scores"):
             lines.append(f"test:        {_scores(m['test_scores'])}")
         for f in m.get("folds", []):

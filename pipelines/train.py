@@ -28,6 +28,7 @@ from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit, predict_logits
 from pipelines import TASKS, Task
+from pipelines.calibrate import apply_temperature, cross_fit
 from pipelines.folds import make_folds
 from pipelines.metrics import METRICS
 from pipelines import runs
@@ -293,7 +294,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     task, y, folds = inp.task, inp.y, inp.folds
     test = inp.test if predict_test else None
     oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
-    test_sum = None
+    test_parts = []          # each model's test probabilities, averaged once calibration is known
     fold_rows, history = [], []
     for k, (tr, va) in enumerate(folds):
         fold_start = time.perf_counter()
@@ -312,8 +313,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             best_epochs.append(res["best_epoch"])
             fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn) / cfg.bags
             if enc.x_test is not None:
-                p = predict_proba(task, model, enc.x_test, enc.batch_fn) / (cfg.bags * len(folds))
-                test_sum = p if test_sum is None else test_sum + p
+                test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn))
         oof[va] = fold_val
         row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
                **cv_scores(task, y[va], fold_val), "seconds": time.perf_counter() - fold_start}
@@ -321,12 +321,23 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
         if on_fold:
             on_fold(k, row)
     done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
+    calibration, temperature = None, 1.0
+    if cfg.calibrate and len(folds) > 1:
+        raw = cv_scores(task, y, oof)
+        oof, fold_t, temperature = cross_fit(oof, y, folds)
+        calibration = {"temperature": temperature, "fold_temperatures": fold_t, "cv_uncalibrated": raw}
+        for row, (_, va), t in zip(fold_rows, folds, fold_t):
+            row |= {"temperature": t, **cv_scores(task, y[va], oof[va])}
+    test = (sum(apply_temperature(p, temperature) for p in test_parts) / len(test_parts)) if test_parts else None
     if run_dir is not None:
+        if calibration is not None:
+            runs.write_json(run_dir / "calibration.json", calibration)
         pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
         _write_oof(task, inp.train, y, oof, run_dir / "oof.csv")
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
-            "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device), "test": test_sum}
+            "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device),
+            "calibration": calibration, "test": test}
 
 
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,
@@ -387,8 +398,14 @@ def _load_run(task_name: str, run: str, runs_root: Path | None):
     return task, run_dir, fold_dirs
 
 
-def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device) -> np.ndarray:
-    """Average the probabilities of every fold's models, each fold with its own fitted encoder.
+def _temperature(run_dir: Path) -> float:
+    path = run_dir / "calibration.json"
+    return float(runs.read_json(path)["temperature"]) if path.is_file() else 1.0
+
+
+def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temperature: float = 1.0) -> np.ndarray:
+    """Average the probabilities of every fold's models, each fold with its own fitted encoder,
+    each model's temperature-scaled first (the run's calibration.json, when it has one).
 
     `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
     from features.images import batch_transform
@@ -409,7 +426,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device) -> n
                 raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
             x = as_tensor(x, device)
         for path in sorted(fold_dir.glob("model*.pt")):
-            p = predict_proba(task, runs.load_model(path, device), x, batch_fn)
+            p = apply_temperature(predict_proba(task, runs.load_model(path, device), x, batch_fn), temperature)
             total = p if total is None else total + p
             n += 1
     if n == 0:
@@ -428,13 +445,13 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         if not len(imgs.test_x):
             raise UsageError(f"{task.name}: the data has no test images")
-        sub = task.submission(imgs.test_ids, ensemble_proba(task, fold_dirs, imgs.test_x, dev), task)
+        sub = task.submission(imgs.test_ids, ensemble_proba(task, fold_dirs, imgs.test_x, dev, _temperature(run_dir)), task)
         check_submission(sub, None, task.id_col)
         return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
     if input_path is None and "test" not in task.files:
         raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
     test_df = ingest.load(task, "test", data_dir, path=input_path)
-    sub = task.submission(_ids(task, test_df).to_numpy(), ensemble_proba(task, fold_dirs, test_df, dev), task)
+    sub = task.submission(_ids(task, test_df).to_numpy(), ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir)), task)
     check_submission(sub, load_sample(task, data_dir) if input_path is None else None, task.id_col)
     return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
 
@@ -450,5 +467,5 @@ def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path 
         if not Path(f).is_file():
             raise UsageError(f"{f}: file not found")
     x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
-    proba = ensemble_proba(task, fold_dirs, x, resolve_device(device))
+    proba = ensemble_proba(task, fold_dirs, x, resolve_device(device), _temperature(run_dir))
     return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]

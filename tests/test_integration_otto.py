@@ -1,4 +1,6 @@
 """Otto end to end on a subsample of the real Kaggle files (skipped when ../shared is absent)."""
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -37,3 +39,12 @@ def test_otto_subsample_trains_and_writes_a_valid_submission(otto_dir, tmp_path)
     assert np.allclose(sub.iloc[:, 1:].sum(1), 1, atol=1e-5)
     logloss = float(result.output.split("logloss ")[1].split()[0])
     assert logloss < 0.9 * np.log(9)       # clearly better than the uniform guess (2.197)
+    # the default calibrates: metrics say so, and `predict` rebuilds the same file from the run folder
+    run_dir = next((tmp_path / "runs" / "otto").iterdir())
+    cal = json.loads((run_dir / "metrics.json").read_text())["calibration"]
+    assert 0.25 < cal["temperature"] < 4 and len(cal["fold_temperatures"]) == 3
+    again = tmp_path / "again.csv"
+    res = CliRunner().invoke(app, ["predict", "otto", "--run", "latest", "--data-dir", str(otto_dir),
+                                   "--runs-dir", str(tmp_path / "runs"), "--out", str(again)])
+    assert res.exit_code == 0, res.output
+    assert again.read_bytes() == out.read_bytes()
