@@ -142,6 +142,9 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
         target = df[task.target]
         if target.isna().any():
             raise UsageError(f"{source}: column {task.target}: missing target value in data row {_row(target.isna())}")
+        if all(isinstance(c, int) for c in task.classes) and pd.api.types.is_float_dtype(target) \
+                and (target == target.round()).all():
+            target = df[task.target] = target.astype(np.int64)   # 0.0/1.0 as a spreadsheet writes 0/1
         known = {str(c) for c in task.classes}
         unknown = sorted({v for v in target.unique() if str(v) not in known}, key=str)
         if unknown:

@@ -6,11 +6,13 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from cli import app, main
+from core.registry import UsageError
 from tests.conftest import ROOT, files_under
 
 FAST = ["--folds", "2", "--epochs", "1", "--quiet"]
@@ -147,3 +149,17 @@ def test_kaggle_credentials_without_package_or_network_is_a_clear_error(tmp_path
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Kaggle" in err, err
     assert files_under(runs_dir) == []
+
+
+def test_float_written_binary_target_is_read_as_its_integer_class(titanic_dir):
+    """A spreadsheet that saved Survived as 0.0/1.0 means 0/1; 0.5 is still an unknown class."""
+    from data import ingest
+    from pipelines import TASKS
+    task = TASKS.create("titanic")
+    df = pd.read_csv(titanic_dir / "train.csv")
+    _write(titanic_dir, "train.csv", df.assign(Survived=df["Survived"].astype(float)))
+    loaded = ingest.load(task, "train", titanic_dir)
+    assert (ingest.encode_target(task, loaded["Survived"]) == df["Survived"].to_numpy()).all()
+    _write(titanic_dir, "train.csv", df.assign(Survived=np.where(df.index == 3, 0.5, df["Survived"])))
+    with pytest.raises(UsageError, match="unknown target value"):
+        ingest.load(task, "train", titanic_dir)
