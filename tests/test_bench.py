@@ -85,3 +85,10 @@ def test_compare_images_and_throughput(tmp_path, capsys):
     compare.main(["report", "--results", str(results), "--benchmarks-md", str(tmp_path / "B.md")])
     assert (results / "mnist_time_to_accuracy.png").is_file()
     assert "| otto | mlp | 256 |" in (tmp_path / "B.md").read_text()
+
+
+def test_machine_report_names_the_cpu_and_measures_matmul():
+    import machine
+    info = machine.cpu_info()
+    assert info["cores"] >= 1 and info["torch_threads"] >= 1 and info["cpu"]
+    assert machine.sgemm_gflops(64, 64, 64, seconds=0.05) > 0
