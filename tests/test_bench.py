@@ -92,3 +92,12 @@ def test_machine_report_names_the_cpu_and_measures_matmul():
     info = machine.cpu_info()
     assert info["cores"] >= 1 and info["torch_threads"] >= 1 and info["cpu"]
     assert machine.sgemm_gflops(64, 64, 64, seconds=0.05) > 0
+
+
+def test_diabetes_ceiling_bench_runs(capsys):
+    import diabetes_ceiling
+    raw, marked, y = diabetes_ceiling.load()
+    assert marked.isna().sum().sum() > 0 and raw.isna().sum().sum() == 0 and set(y) == {0, 1}
+    diabetes_ceiling.main(["--seeds", "0", "--models", "logistic C=1"])
+    rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| logistic")]
+    assert len(rows) == 2 and all(0.6 < float(r.split("|")[3].split()[0]) < 0.9 for r in rows)
