@@ -268,7 +268,7 @@ def tune(
     finally:
         bar.stop()
     typer.echo(f"{task.value}: best {result.best_value:.5f}  complete {result.n_complete}  pruned {result.n_pruned}"
-               f"  failed {result.n_failed}  (~{result.seconds_saved:.0f}s saved by pruning)")
+               f"  failed {result.n_failed}  (~{result.seconds_saved:.0f}s saved by pruning, at each pruned trial's own pace)")
     keys = list(dict.fromkeys(k for row in result.top for k in row if k not in ("trial", "value", "seconds")))
     typer.echo("trial      value  seconds  " + "  ".join(keys))
     for row in result.top:

@@ -24,7 +24,13 @@ from pipelines.train import cross_validate, prepare, score_fn
 
 HEARTBEAT_S = 30      # a RUNNING trial whose process stops beating this long ...
 GRACE_S = 90          # ... plus this grace is marked FAILED when any worker next starts a trial
-FOLD_STEP = 10_000    # intermediate steps: fold-0 epochs are 1..E, fold k's running CV is FOLD_STEP + k
+# Intermediate steps. Fold 0 reports at fixed fractions of its own schedule (step q after q/QUARTERS of
+# its epochs), not at epoch numbers: under a one-cycle schedule epoch 3 of a 40-epoch trial is still
+# warming up while a 10-epoch trial is annealing, and comparing them there prunes long schedules for
+# being long. Fold k's running CV is step FOLD_STEP + k.
+QUARTERS = 4
+WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
+FOLD_STEP = 10_000
 
 
 @dataclass
@@ -35,7 +41,7 @@ class TuneResult:
     n_complete: int
     n_pruned: int
     n_failed: int
-    seconds_saved: float          # estimated: pruned trials x mean complete-trial time - their own time
+    seconds_saved: float          # estimated from each pruned trial's own pace (see `summarize`)
     top: list[dict]
     plots: list[Path]
 
@@ -76,17 +82,29 @@ def _objective(inputs, base: TrainConfig, task, fixed: dict):
     def objective(trial: optuna.Trial) -> float:
         overrides = task.search_space(trial)
         cfg = task.config(**{**base.to_dict(), **overrides, **fixed})   # fixed keys win
+        n_models = len(inputs.folds) * cfg.bags
+        reported = [0]         # fold 0's last quarter step reported
+
+        def prune(done: float):
+            """Stop here if the pruner says so; `done` (fraction of the whole trial's training) is
+            kept on the trial so the summary can estimate what pruning saved."""
+            if trial.should_prune():
+                trial.set_user_attr("done", done)
+                raise optuna.TrialPruned()
 
         def on_epoch(fold, bag, row):
             if fold == 0 and bag == 0:
-                trial.report(-row["val_score"] if flip else row["val_score"], row["epoch"])
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
+                quarter = QUARTERS * row["epoch"] // cfg.epochs
+                if quarter > reported[0]:
+                    value = -row["val_score"] if flip else row["val_score"]
+                    for q in range(reported[0] + 1, quarter + 1):    # a short schedule crosses several at once
+                        trial.report(value, q)
+                    reported[0] = quarter
+                    prune(row["epoch"] / cfg.epochs / n_models)
 
         def on_fold(fold, row):
             trial.report(row[task.metric], FOLD_STEP + fold)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+            prune((fold + 1) / len(inputs.folds))
 
         result = cross_validate(inputs, cfg, on_epoch=on_epoch, on_fold=on_fold, predict_test=False)
         return result["cv"][task.metric]
@@ -117,7 +135,7 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
             sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(trials // 3, 3))),
             # prune once 2 trials (the default config and one more) have finished: on expensive tasks
             # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=3))
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=WARMUP_STEPS))
     except ValueError as e:     # e.g. an existing study with the other direction
         raise UsageError(f"study {name!r}: {e}") from None
     except UsageError:
@@ -151,8 +169,7 @@ def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5)
     if not done:
         raise UsageError(f"study {st.study_name!r} has no complete trial yet (pruned {len(pruned)}, failed {len(failed)})")
     secs = lambda t: (t.datetime_complete - t.datetime_start).total_seconds()
-    mean_done = sum(map(secs, done)) / len(done)
-    saved = sum(max(mean_done - secs(t), 0.0) for t in pruned)
+    saved = sum(pruned_saving(t, secs(t)) for t in pruned)
     folder.mkdir(parents=True, exist_ok=True)
     best = st.best_trial
     params = {**best.params, **fixed}       # the config the best trial actually trained with
@@ -162,6 +179,14 @@ def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5)
     top_rows = [{"trial": t.number, "value": t.value, "seconds": secs(t), **t.params} for t in top]
     return TuneResult(folder, best.value, params, len(done), len(pruned), len(failed), saved, top_rows,
                       write_plots(st, folder))
+
+
+def pruned_saving(trial: optuna.trial.FrozenTrial, seconds: float) -> float:
+    """Seconds a pruned trial would still have trained at its own pace: it did the fraction `done`
+    of its work in `seconds`. An upper estimate, since early stopping may have ended folds sooner.
+    Trials pruned before this attribute existed count nothing rather than a guess."""
+    done = trial.user_attrs.get("done")
+    return seconds * (1 / done - 1) if done else 0.0
 
 
 def write_plots(st: optuna.Study, folder: Path) -> list[Path]:

@@ -98,3 +98,38 @@ def test_tune_bad_input(args, msg, runs_dir, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and re.search(msg, err), err
     assert not (runs_dir / "titanic" / "studies").exists()
+
+
+class _PruneAtHalf(optuna.pruners.BasePruner):
+    """Prunes every trial after the first the moment fold 0 reaches half of its schedule."""
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def prune(self, study, trial) -> bool:
+        return trial.number > 0 and trial.last_step == 2
+
+
+def test_fold0_reports_at_fractions_of_its_own_schedule_and_pruning_records_progress(
+        titanic_dir, runs_dir, monkeypatch):
+    from pipelines.tune import FOLD_STEP, QUARTERS, pruned_saving
+    monkeypatch.setattr("pipelines.tune.optuna.pruners.MedianPruner", _PruneAtHalf)
+    result = _tiny(runs_dir, titanic_dir, 3)
+    trials = optuna.load_study(study_name="titanic-tune",
+                               storage=f"sqlite:///{result.study_dir / 'study.db'}").trials
+    first, *pruned = trials
+    # the complete trial reported each quarter of fold 0 (whatever its epoch count) and each fold's CV
+    assert sorted(first.intermediate_values) == [1, 2, 3, 4, FOLD_STEP, FOLD_STEP + 1]
+    assert result.n_pruned == 2 and all(t.state == optuna.trial.TrialState.PRUNED for t in pruned)
+    for t in pruned:
+        epochs = t.params["epochs"]
+        assert sorted(t.intermediate_values) == [1, 2]                  # stopped at half of fold 0
+        half = next(e for e in range(1, epochs + 1) if QUARTERS * e // epochs >= 2)
+        assert t.user_attrs["done"] == pytest.approx(half / epochs / 2)  # of 2 folds x 1 bag
+    # saved time: what the trial would still have needed at its own pace
+    secs = sum((t.datetime_complete - t.datetime_start).total_seconds() * (1 / t.user_attrs["done"] - 1)
+               for t in pruned)
+    assert result.seconds_saved == pytest.approx(secs)
+    legacy = optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, intermediate_values={3: 0.5})
+    assert pruned_saving(legacy, 10.0) == 0.0
+    assert pruned_saving(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={"done": 0.25},
+                                                   intermediate_values={2: 0.5}), 10.0) == pytest.approx(30.0)
