@@ -305,10 +305,14 @@ def bench_throughput(cases: list[tuple[str, str, int]], n: int, seed: int, repea
             if r:
                 ours.append(ours_rate)
                 plain.append(plain_rate)
-        row = {"task": task_name, "model": model_name, "batch_size": batch_size, "n": n,
-               "ours": statistics.median(ours), "plain": statistics.median(plain)}
+        # rounds alternate ours/plain, so a ratio within a round pairs runs that saw the same machine
+        # load; the median of those ratios and their range say more than a ratio of medians
+        ratios = [o / p for o, p in zip(ours, plain)]
+        row = {"task": task_name, "model": model_name, "batch_size": batch_size, "n": n, "repeats": repeats,
+               "ours": statistics.median(ours), "plain": statistics.median(plain),
+               "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios)}
         print(f"| {task_name} | {model_name} | {batch_size} | {row['ours']:.0f} | {row['plain']:.0f} | "
-              f"{row['ours'] / row['plain']:.2f} |", flush=True)
+              f"{_ratio(row)} |", flush=True)
         out.append(row)
     return out
 
@@ -328,6 +332,13 @@ def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESU
     merged = [r for r in old if tuple(r.get(k) for k in keys) not in fresh] + rows
     path.write_text(json.dumps(merged, indent=1) + "\n")
     return path
+
+
+def _ratio(r: dict) -> str:
+    """Median paired ratio ours/plain with its range over rounds (older result files: ratio of medians)."""
+    if "ratio" not in r:
+        return f"{r['ours'] / r['plain']:.2f}"
+    return f"{r['ratio']:.2f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}, {r['repeats']} rounds)"
 
 
 def _mean_sd(vals: list[float]) -> str:
@@ -380,9 +391,10 @@ def report(folder: Path = RESULTS) -> str:
         lines += ["", f"![{task}](bench/results/{task}_time_to_accuracy.png)", ""]
     thr = json.loads((folder / "throughput.json").read_text()) if (folder / "throughput.json").is_file() else []
     if thr:
-        lines += ["| task | model | batch | ours samples/s | plain loop samples/s | ours / plain |", "|---|---|---|---|---|---|"]
+        lines += ["| task | model | batch | ours samples/s (median) | plain loop samples/s (median) "
+                  "| ours / plain, paired per round: median (range) |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['task']} | {r['model']} | {r['batch_size']} | {r['ours']:.0f} | {r['plain']:.0f} | "
-                  f"{r['ours'] / r['plain']:.2f} |" for r in thr]
+                  f"{_ratio(r)} |" for r in thr]
     if tab:
         fig, axes = plt.subplots(1, len({r['task'] for r in tab}), figsize=(4 * len({r['task'] for r in tab}), 3.5))
         for ax, task in zip(np.atleast_1d(axes), dict.fromkeys(r["task"] for r in tab)):
@@ -432,6 +444,7 @@ def main(argv=None) -> int:
     ap.add_argument("--course-epochs", type=int, help="override the course loop's epoch count")
     ap.add_argument("--epochs", nargs="*", default=[], metavar="CONTENDER=N", help="images: epochs per contender")
     ap.add_argument("--n", type=int, default=20_000, help="throughput: samples per epoch")
+    ap.add_argument("--repeats", type=int, default=5, help="throughput: timed rounds per case (after one warm-up)")
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--benchmarks-md", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
@@ -452,7 +465,7 @@ def main(argv=None) -> int:
     elif args.kind == "throughput":
         cases = [c for c in THROUGHPUT_CASES if not args.tasks or c[0] in args.tasks]
         print("| task | model | batch | ours samples/s | plain samples/s | ratio |\n|---|---|---|---|---|---|")
-        rows = bench_throughput(cases, args.n, args.seeds[0])
+        rows = bench_throughput(cases, args.n, args.seeds[0], args.repeats)
         print(f"saved {save('throughput', rows, ('task', 'model', 'batch_size'), args.results)}")
     else:
         write_report(args.results, args.benchmarks_md)

@@ -79,12 +79,13 @@ def test_compare_images_and_throughput(tmp_path, capsys):
     assert len(rows["ours"]["curve"]) == 2 and len(rows["course"]["curve"]) == 1
     for r in rows.values():
         assert all(s > 0 and 0 <= a <= 1 for s, a in r["curve"])
-    compare.main(["throughput", "--tasks", "otto", "--n", "512", "--results", str(results)])
+    compare.main(["throughput", "--tasks", "otto", "--n", "512", "--repeats", "2", "--results", str(results)])
     thr = json.loads((results / "throughput.json").read_text())
     assert {r["model"] for r in thr} == {"mlp", "otto_course"} and all(r["ours"] > 0 and r["plain"] > 0 for r in thr)
+    assert all(r["repeats"] == 2 and 0 < r["ratio_min"] <= r["ratio"] <= r["ratio_max"] for r in thr)
     compare.main(["report", "--results", str(results), "--benchmarks-md", str(tmp_path / "B.md")])
     assert (results / "mnist_time_to_accuracy.png").is_file()
-    assert "| otto | mlp | 256 |" in (tmp_path / "B.md").read_text()
+    assert "| otto | mlp | 256 |" in (tmp_path / "B.md").read_text() and "2 rounds)" in (tmp_path / "B.md").read_text()
 
 
 def test_machine_report_names_the_cpu_and_measures_matmul():
