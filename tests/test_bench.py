@@ -76,7 +76,10 @@ def test_compare_images_and_throughput(tmp_path, capsys):
                   "ours_trainer_course_cnn=1", "--results", str(results)])
     rows = {r["contender"]: r for r in json.loads((results / "images.json").read_text())}
     assert set(rows) == {"ours", "course", "ours_trainer_course_cnn"}
-    assert len(rows["ours"]["curve"]) == 2 and len(rows["course"]["curve"]) == 1
+    # ours: 2 epochs, then the TTA prediction train makes; the others: one point per epoch
+    assert len(rows["ours"]["curve"]) == 3 and len(rows["course"]["curve"]) == 1
+    assert len(rows["ours_trainer_course_cnn"]["curve"]) == 1
+    assert rows["ours"]["curve"][2][0] > rows["ours"]["curve"][1][0]
     for r in rows.values():
         assert all(s > 0 and 0 <= a <= 1 for s, a in r["curve"])
     compare.main(["throughput", "--tasks", "otto", "--n", "512", "--repeats", "2", "--results", str(results)])
