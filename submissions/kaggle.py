@@ -123,10 +123,37 @@ def unzip(archive: Path, dest: Path) -> list[Path]:
     except (zipfile.BadZipFile, OSError) as e:
         raise UsageError(f"{archive}: cannot unzip ({first_line(e)}); delete it and download again") from None
     archive.unlink()
-    for f in files:
-        if f.suffix == ".7z":
-            log.info("%s is a 7-Zip archive: extract it with `7z x %s`", f.name, f)
-    return sorted(files)
+    return sorted(p for f in files for p in (un7z(f) if f.suffix == ".7z" else [f]))
+
+
+def un7z(archive: Path) -> list[Path]:
+    """Extract a 7-Zip archive beside itself (Kaggle's CIFAR-10 ships train.7z and test.7z of
+    PNGs) with py7zr, then delete it. Returns the top-level entries it made (the `train/`
+    folder, not its 50,000 files). A damaged archive leaves none of its entries behind."""
+    import lzma
+    import shutil
+    import zlib
+
+    import py7zr
+    from py7zr.exceptions import AbsolutePathError, ArchiveError
+    made: list[Path] = []
+    try:
+        with py7zr.SevenZipFile(archive) as z:          # reads and checks the header
+            tops = sorted({archive.parent / Path(n).parts[0] for n in z.getnames()})
+            made = [t for t in tops if not t.exists()]
+            log.info("extracting %s (a large archive takes minutes)", archive)
+            z.extractall(archive.parent)
+    # damaged (py7zr's errors, or the codec's own when the packed data is corrupt), truncated, '..' member
+    except (ArchiveError, AbsolutePathError, lzma.LZMAError, zlib.error, EOFError, OSError) as e:
+        for t in made:
+            if t.is_dir():
+                shutil.rmtree(t, ignore_errors=True)
+            else:
+                t.unlink(missing_ok=True)
+        raise UsageError(f"{archive}: cannot extract the 7-Zip archive ({first_line(e)}); "
+                         "delete it and download again") from None
+    archive.unlink()
+    return tops
 
 
 # ---- the competition's submission format ---------------------------------------------------

@@ -262,3 +262,51 @@ def test_diabetes_is_not_a_kaggle_competition(command, api, capsys):
     code, _, err = run(command, capsys)
     assert_one_line_error(code, err, "diabetes is not a Kaggle competition")
     assert api.calls == []
+
+
+def _7z(files: dict[str, bytes], path: Path) -> bytes:
+    import py7zr
+    with py7zr.SevenZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(data, name)
+    data = path.read_bytes()
+    path.unlink()
+    return data
+
+
+def test_download_extracts_kaggles_7z_archives_into_the_layout_train_reads(api, tmp_path, capsys):
+    """Kaggle's CIFAR-10: cifar-10.zip holds train.7z / test.7z of PNGs beside trainLabels.csv."""
+    from PIL import Image
+    png = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 10, 10)).save(png, format="PNG")
+    pngs = {f"train/{i}.png": png.getvalue() for i in (1, 2)}
+    api.files = {"train.7z": _7z(pngs, tmp_path / "a.7z"),
+                 "test.7z": _7z({"test/1.png": png.getvalue()}, tmp_path / "b.7z"),
+                 "trainLabels.csv": b"id,label\n1,frog\n2,ship\n"}
+    dest = tmp_path / "cifar"
+    code, out, err = run(["download", "cifar10", "--data-dir", str(dest)], capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in dest.iterdir()) == ["test", "train", "trainLabels.csv"]    # archives removed
+    assert sorted(p.name for p in (dest / "train").iterdir()) == ["1.png", "2.png"]
+    assert (dest / "train" / "1.png").read_bytes() == png.getvalue()
+    # one line per top-level entry, not one per image
+    assert out.splitlines() == [f"downloaded: {dest / n}" for n in ("test", "train", "trainLabels.csv")]
+    from data.images import _cifar_kaggle
+    from pipelines.cifar10 import CLASSES
+    assert _cifar_kaggle(dest, CLASSES) is not None       # the Kaggle layout reader finds it
+
+
+def test_a_damaged_7z_is_one_line(api, tmp_path, capsys):
+    api.files = {"train.7z": b"7z\xbc\xaf\x27\x1c" + b"\x00" * 40, "trainLabels.csv": b"id,label\n"}
+    code, _, err = run(["download", "cifar10", "--data-dir", str(tmp_path)], capsys)
+    assert_one_line_error(code, err, "train.7z: cannot extract the 7-Zip archive")
+
+
+def test_a_7z_that_fails_mid_extraction_leaves_nothing_behind(api, tmp_path, capsys):
+    good = bytearray(_7z({f"train/{i}.png": bytes(range(256)) * 8 for i in range(3)}, tmp_path / "a.7z"))
+    good[100] ^= 0xFF                        # inside the packed data: the header reads, the CRC fails
+    api.files = {"train.7z": bytes(good), "trainLabels.csv": b"id,label\n"}
+    dest = tmp_path / "cifar"
+    code, _, err = run(["download", "cifar10", "--data-dir", str(dest), ], capsys)
+    assert code == 2 and err.splitlines()[-1].startswith("error: ") and "train.7z: cannot extract" in err, err
+    assert not (dest / "train").exists()
