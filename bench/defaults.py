@@ -3,6 +3,7 @@
     python bench/defaults.py                       # titanic, diabetes, otto, mnist from ../shared/datasets
     python bench/defaults.py --tasks titanic diabetes --seeds 0 1 2
     python bench/defaults.py --tasks cifar10 --data cifar10=/tmp/cifar   # after ../shared/datasets/cifar10/materialize.py /tmp/cifar --layout kaggle
+    python bench/defaults.py --tasks mnist --set width=16 epochs=3          # a candidate default, measured the same way
 
 Each run is the real CLI in a subprocess (imports and data loading included), writing into
 bench/out/ (git-ignored). Prints one markdown row per run and mean ± std per task.
@@ -22,10 +23,11 @@ SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}  # None: bundled
 
 
-def run(task: str, seed: int, data_dir: Path | None, out: Path) -> dict:
+def run(task: str, seed: int, data_dir: Path | None, out: Path, overrides: list[str] = ()) -> dict:
     cmd = [sys.executable, "cli.py", "train", task, "--seed", str(seed), "--quiet",
            "--runs-dir", str(out / "runs"), "--out", str(out / f"{task}-s{seed}.csv")]
     cmd += ["--data-dir", str(data_dir)] if data_dir else []
+    cmd += [a for kv in overrides for a in ("--set", kv)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -43,6 +45,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--data", nargs="*", default=[], metavar="TASK=DIR", help="data folder for a task")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
     args = ap.parse_args(argv)
     data = {**DATA, **{k: Path(v) for k, _, v in (item.partition("=") for item in args.data)}}
     rows = []
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
             print(f"skip {task}: {data_dir} not found")
             continue
         for seed in args.seeds:
-            rows.append(row := run(task, seed, data_dir, args.out))
+            rows.append(row := run(task, seed, data_dir, args.out, args.set))
             scores = "  ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("task", "seed", "wall_s"))
             print(f"| {task} | {seed} | {scores} | {row['wall_s']:.1f} s |", flush=True)
     for task in dict.fromkeys(r["task"] for r in rows):

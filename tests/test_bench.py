@@ -8,7 +8,7 @@ import defaults  # noqa: E402
 
 
 def test_defaults_bench_runs_and_reports(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(defaults, "run", lambda task, seed, data_dir, out: {
+    monkeypatch.setattr(defaults, "run", lambda task, seed, data_dir, out, overrides: {
         "task": task, "seed": seed, "wall_s": 1.0 + seed, "accuracy": 0.8 + seed / 100})
     defaults.main(["--tasks", "titanic", "--seeds", "0", "1", "--out", str(tmp_path)])
     out = capsys.readouterr().out
@@ -23,10 +23,14 @@ def test_defaults_bench_real_subprocess_on_bundled_data(tmp_path, monkeypatch):
 
     def fast(cmd, **kw):
         calls.append(cmd)
-        return real_run(cmd + ["--folds", "2", "--epochs", "1", "--set", "bags=1"], **kw)
+        return real_run(cmd + ["--folds", "2", "--epochs", "1"], **kw)
     monkeypatch.setattr(defaults.subprocess, "run", fast)
-    row = defaults.run("titanic", 0, None, tmp_path)
-    assert calls and 0 <= row["accuracy"] <= 1 and row["wall_s"] > 0
+    row = defaults.run("titanic", 0, None, tmp_path, ["bags=1", "width=8"])
+    assert calls and calls[0].count("--set") == 2
+    assert 0 <= row["accuracy"] <= 1 and row["wall_s"] > 0
+    [run_dir] = (tmp_path / "runs" / "titanic").iterdir()
+    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    assert (cfg["bags"], cfg["width"], cfg["folds"]) == (1, 8, 2)
 
 
 def test_tune_bench_reports_default_vs_best(tmp_path, capsys):
