@@ -41,7 +41,7 @@ class TuneResult:
     n_complete: int
     n_pruned: int
     n_failed: int
-    seconds_saved: float          # estimated from each pruned trial's own pace (see `summarize`)
+    seconds_saved: float          # estimated from each pruned trial's own pace (see `pruned_saving`)
     top: list[dict]
     plots: list[Path]
 
