@@ -47,7 +47,7 @@ from models.registry import model_args  # noqa: E402
 from models.trainer import fit  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 from pipelines.metrics import METRICS  # noqa: E402
-from pipelines.train import (DATA_INIT_IMAGES, as_tensor, cross_validate, encode_fold, loss_fn,  # noqa: E402
+from pipelines.train import (as_tensor, cross_validate, encode_fold, init_from_data, loss_fn,  # noqa: E402
                              predict_proba, prepare, score_fn, to_proba)
 
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -228,8 +228,7 @@ def image_contender(name: str, task, imgs, seed: int, epochs: int) -> list[tuple
     score, _ = score_fn(task)
     start = time.perf_counter()            # the clock includes what `train` does before epoch 1
     model = build_model(cfg.model, args)
-    if hasattr(model, "init_from_data"):   # as pipelines.train._fit_bag: fastnet's whitened stem
-        model.init_from_data(batch_fn(x_tr[:DATA_INIT_IMAGES], False))
+    init_from_data(model, x_tr, batch_fn)  # as `train` does: fastnet's whitened stem
     setup = time.perf_counter() - start
     tta: list[tuple[float, float]] = []
 

@@ -340,6 +340,13 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             "calibration": calibration, "test": test}
 
 
+def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:
+    """A model's data-dependent init (fastnet's whitened stem), on the first DATA_INIT_IMAGES
+    training images as the model sees them; models without one are left as built."""
+    if hasattr(net, "init_from_data"):
+        net.init_from_data(batch_fn(x_train[:DATA_INIT_IMAGES], False))
+
+
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,
              fold_dir: Path | None, on_epoch: FoldHook | None):
     """Train fold k's bag b, or load it when a resumed run finished it already.
@@ -353,8 +360,8 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, 
     gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
     args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
     net = build_model(cfg.model, args).to(inp.device)
-    if enc.batch_fn is not None and hasattr(net, "init_from_data"):   # data-dependent init (fastnet's whitening)
-        net.init_from_data(enc.batch_fn(enc.x_train[:DATA_INIT_IMAGES], False))
+    if enc.batch_fn is not None:
+        init_from_data(net, enc.x_train, enc.batch_fn)
     if inp.device.type == "cuda" and task.kind == "image":
         net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
     model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters

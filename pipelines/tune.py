@@ -83,7 +83,7 @@ def _objective(inputs, base: TrainConfig, task, fixed: dict):
         overrides = task.search_space(trial)
         cfg = task.config(**{**base.to_dict(), **overrides, **fixed})   # fixed keys win
         n_models = len(inputs.folds) * cfg.bags
-        reported = [0]         # fold 0's last quarter step reported
+        reported = 0           # fold 0's last quarter step reported
 
         def prune(done: float):
             """Stop here if the pruner says so; `done` (fraction of the whole trial's training) is
@@ -93,13 +93,14 @@ def _objective(inputs, base: TrainConfig, task, fixed: dict):
                 raise optuna.TrialPruned()
 
         def on_epoch(fold, bag, row):
+            nonlocal reported
             if fold == 0 and bag == 0:
                 quarter = QUARTERS * row["epoch"] // cfg.epochs
-                if quarter > reported[0]:
+                if quarter > reported:
                     value = -row["val_score"] if flip else row["val_score"]
-                    for q in range(reported[0] + 1, quarter + 1):    # a short schedule crosses several at once
+                    for q in range(reported + 1, quarter + 1):    # a short schedule crosses several at once
                         trial.report(value, q)
-                    reported[0] = quarter
+                    reported = quarter
                     prune(row["epoch"] / cfg.epochs / n_models)
 
         def on_fold(fold, row):
