@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import signal
 import sys
@@ -20,7 +19,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.config import TrainConfig, load_params
+from core.config import TrainConfig, load_params, parse_overrides
 from core.registry import UsageError
 from pipelines import TASKS
 
@@ -83,19 +82,6 @@ def _stop_on_sigterm() -> None:
     def handler(signum, frame):
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, handler)
-
-
-def _parse_set(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise UsageError(f"--set wants KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            out[key] = raw
-    return out
 
 
 def _progress(quiet: bool):
@@ -195,7 +181,7 @@ def train(
                                      device=None if device is Device.auto else device.value,
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
         return _report_train(task.value, cfg, result)
-    overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **_parse_set(set_)}
+    overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **parse_overrides(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
     cfg = t.config(**overrides, device=device.value)
     with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
@@ -263,7 +249,7 @@ def tune(
                  f"  value {trial.value:.5f}" if trial.value is not None else "")
     try:
         result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
-                          data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=_parse_set(set_),
+                          data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=parse_overrides(set_),
                           on_trial=on_trial, tensorboard=tensorboard)
     finally:
         bar.stop()

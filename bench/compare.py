@@ -12,6 +12,12 @@ Tabular contenders share each fold's encoded features (our encoder, fit on the f
   course    the course's loop: per-sample Dataset + DataLoader(batch_size=32, shuffle=True),
             SGD(lr=0.01, momentum=0.5), its nets (8-6-4-1 sigmoid; 93-64-32-9 ReLU), fixed epochs,
             the last epoch's weights;
+  course_raw  the same loop fed the file's numeric columns as read, as the course's exercises do
+            (no count transform, no scaling): the course as written, where `course` isolates the
+            loop and net from our features. Tasks with missing or text columns (Titanic) have no
+            raw form and are refused;
+  ours_course_net  our `train` (defaults, features, AdamW one-cycle, batch slicing) running the
+            course's net: what the trainer gives, apart from the model;
   sklearn   MLPClassifier with our default's hidden widths, adam, early stopping on 10% of the fold;
   lightgbm  LGBMClassifier, early stopping on the validation fold (as ours stops on it).
 Images: test accuracy against wall seconds, evaluated after every epoch, for our default net in
@@ -41,6 +47,7 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from core.config import parse_overrides  # noqa: E402
 from core.runtime import seed_everything  # noqa: E402
 from models import build_model  # noqa: E402
 from models.registry import model_args  # noqa: E402
@@ -106,10 +113,22 @@ def _fold_data(inp, cfg, k):
     return tr, va, enc
 
 
+def raw_features(inp) -> np.ndarray:
+    """The task's numeric columns exactly as the file has them, as float32."""
+    task = inp.task
+    x = inp.train[list(task.numeric)]
+    if len(task.numeric) != len(inp.train.columns) - 1 - bool(task.id_col) or x.isna().any().any():
+        raise ValueError(f"course_raw: {task.name} has text or missing values, no raw numeric form "
+                         "(use `course`, which gets our encoded features)")
+    return x.to_numpy(np.float32)
+
+
 def tabular_contender(name: str, inp, cfg, seed: int, course_epochs: int | None = None) -> dict:
     """CV score, wall seconds and seconds per epoch of one contender on every fold."""
     task = inp.task
-    if name == "ours":
+    if name in ("ours", "ours_course_net"):
+        if name == "ours_course_net":
+            cfg = replace(cfg, model=COURSE_NET[task.name])
         start = time.perf_counter()
         result = cross_validate(inp, cfg, predict_test=False)
         seconds = time.perf_counter() - start
@@ -117,12 +136,17 @@ def tabular_contender(name: str, inp, cfg, seed: int, course_epochs: int | None 
                 "epochs_run": result.get("epochs_run"), "scores": result["cv"]}
     oof = np.full((len(inp.y),) if task.binary else (len(inp.y), task.out_features), np.nan)
     seconds, epochs_run = 0.0, 0
+    raw = raw_features(inp) if name == "course_raw" else None
     for k in range(len(inp.folds)):
-        tr, va, enc = _fold_data(inp, cfg, k)       # encoding is not timed: it is shared
-        x_tr, x_va = enc.x_train.cpu().numpy(), enc.x_val.cpu().numpy()
+        if name == "course_raw":
+            tr, va = inp.folds[k]
+            x_tr, x_va = raw[tr], raw[va]
+        else:
+            tr, va, enc = _fold_data(inp, cfg, k)       # encoding is not timed: it is shared
+            x_tr, x_va = enc.x_train.cpu().numpy(), enc.x_val.cpu().numpy()
         y_tr, y_va = inp.y[tr], inp.y[va]
         start = time.perf_counter()
-        if name == "course":
+        if name in ("course", "course_raw"):
             seed_everything(seed * 101 + k)
             model = build_model(COURSE_NET[task.name], {"in_features": x_tr.shape[1], "out_features": task.out_features})
             loader = DataLoader(RowDataset(x_tr, y_tr), batch_size=32, shuffle=True)
@@ -167,12 +191,12 @@ def tabular_contender(name: str, inp, cfg, seed: int, course_epochs: int | None 
 
 
 def bench_tabular(tasks, seeds, contenders, data: dict, rows: int | None = None,
-                  course_epochs: int | None = None) -> list[dict]:
+                  course_epochs: int | None = None, overrides: dict | None = None) -> list[dict]:
     out = []
     for name in tasks:
         task = TASKS.create(name)
         for seed in seeds:
-            cfg = task.config(seed=seed, device="cpu")
+            cfg = task.config(**{**(overrides or {}), "seed": seed, "device": "cpu"})
             inp = prepare(cfg, data.get(name))
             if rows:      # a slice, for the test suite: keep stratified folds over the slice
                 from pipelines.folds import make_folds
@@ -380,7 +404,7 @@ def report(folder: Path = RESULTS) -> str:
                 others = ", ".join(f"{k} {_mean_sd([r['scores'][k] for r in rs])}" for k in rs[0]["scores"] if k != metric)
                 secs = statistics.mean(r["seconds"] for r in rs)
                 per_epoch = [r["seconds"] / r["epochs_run"] for r in rs if r.get("epochs_run")]
-                pe = f"{statistics.mean(per_epoch):.3f}" if per_epoch and c in ("ours", "course", "sklearn") else "–"
+                pe = f"{statistics.mean(per_epoch):.3f}" if per_epoch and c in ("ours", "ours_course_net", "course", "course_raw", "sklearn") else "–"
                 ratio = f"{secs / statistics.mean(ours_s):.1f}×" if ours_s and c != "ours" else "–"
                 lines.append(f"| {task} | {c} | {len(rs)} | {rs[0]['rows']} | {metric} {_mean_sd([r['score'] for r in rs])}"
                              f" | {others or '–'} | {secs:.1f} | {pe} | {ratio} |")
@@ -458,6 +482,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, help="tabular: a stratified slice of this many rows (tests)")
     ap.add_argument("--limit", type=int, help="images: first N train and test images (tests)")
     ap.add_argument("--course-epochs", type=int, help="override the course loop's epoch count")
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="tabular: config overrides for our contenders, as train --set")
     ap.add_argument("--epochs", nargs="*", default=[], metavar="CONTENDER=N", help="images: epochs per contender")
     ap.add_argument("--n", type=int, default=20_000, help="throughput: samples per epoch")
     ap.add_argument("--repeats", type=int, default=5, help="throughput: timed rounds per case (after one warm-up)")
@@ -470,7 +496,7 @@ def main(argv=None) -> int:
         tasks = [t for t in tasks if data.get(t) is None or data[t].is_dir() or print(f"skip {t}: {data[t]} not found")]
         print("| task | contender | seed | CV | wall |\n|---|---|---|---|---|")
         rows = bench_tabular(tasks, args.seeds, args.contenders or ["ours", "course", "sklearn", "lightgbm"], data,
-                             args.rows, args.course_epochs)
+                             args.rows, args.course_epochs, parse_overrides(args.set))
         print(f"saved {save('tabular', rows, ('task', 'contender', 'seed'), args.results)}")
     elif args.kind == "images":
         tasks = args.tasks or ["mnist"]

@@ -65,6 +65,21 @@ def _check(key: str, value: Any) -> Any:
     return value
 
 
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`KEY=VALUE` strings (the CLI's --set) to a dict; VALUE is read as JSON when it parses
+    (numbers, true/false), else kept as text. Types are checked later, by `override`."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise UsageError(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
 def override(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """Return a copy of `cfg` with `overrides` applied; unknown keys and wrong types raise."""
     unknown = sorted(set(overrides) - set(_TYPES))

@@ -1,6 +1,9 @@
 """The benchmark scripts run in the suite on tiny inputs so they cannot rot."""
 import sys
 
+import numpy as np
+import pytest
+
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -66,6 +69,28 @@ def test_compare_tabular_every_contender_and_report(tmp_path, capsys):
     assert text.count("<!-- compare:start -->") == 1 and "old" not in text and text.endswith("tail\n")
     assert "| titanic | lightgbm | 1 | 120 | accuracy" in text
     assert (results / "tabular_score_vs_time.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_course_raw_feeds_the_files_numbers_and_ours_course_net_trains_the_course_net(tmp_path, capsys):
+    results = tmp_path / "results"
+    compare.main(["tabular", "--tasks", "diabetes", "--rows", "120", "--course-epochs", "2",
+                  "--contenders", "course_raw", "--results", str(results)])
+    compare.main(["tabular", "--tasks", "titanic", "--rows", "120", "--contenders", "ours_course_net",
+                  "--set", "epochs=3", "bags=1", "--results", str(results)])
+    rows = {r["contender"]: r for r in json.loads((results / "tabular.json").read_text())}
+    assert set(rows) == {"course_raw", "ours_course_net"}
+    assert rows["course_raw"]["task"] == "diabetes" and rows["ours_course_net"]["task"] == "titanic"
+    assert rows["course_raw"]["epochs_run"] == 5 * 2                  # 5 folds x the course's 2 epochs
+    assert rows["ours_course_net"]["epochs_run"] == 5 * 3                # --set reached our config
+    assert 0 <= rows["ours_course_net"]["score"] <= 1
+    # the raw form is the file's own numbers, untouched by our encoder
+    task = compare.TASKS.create("diabetes")
+    inp = compare.prepare(task.config(device="cpu"), None)
+    raw = compare.raw_features(inp)
+    assert raw.shape == (len(inp.y), 8)
+    np.testing.assert_array_equal(raw, inp.train[list(task.numeric)].to_numpy(np.float32))
+    with pytest.raises(ValueError, match="titanic has text or missing values"):
+        compare.raw_features(compare.prepare(compare.TASKS.create("titanic").config(device="cpu"), None))
 
 
 def test_compare_images_and_throughput(tmp_path, capsys):
