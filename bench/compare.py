@@ -2,6 +2,7 @@
 
     python bench/compare.py tabular --tasks titanic diabetes --seeds 0 1 2
     python bench/compare.py tabular --tasks otto
+    python bench/compare.py tabular --tasks otto --contenders course_raw ours_course_net
     python bench/compare.py images --tasks mnist
     python bench/compare.py images --tasks cifar10 --data cifar10=/tmp/cifar
     python bench/compare.py throughput
@@ -207,7 +208,7 @@ def bench_tabular(tasks, seeds, contenders, data: dict, rows: int | None = None,
             for contender in contenders:
                 res = tabular_contender(contender, inp, cfg, seed, course_epochs)
                 row = {"task": name, "contender": contender, "seed": seed, "rows": len(inp.y),
-                       "metric": task.metric, **res}
+                       "metric": task.metric, **res, **({"set": _label(overrides)} if overrides else {})}
                 print(f"| {name} | {contender} | {seed} | " + ", ".join(f"{k} {v:.4f}" for k, v in res["scores"].items())
                       + f" | {res['seconds']:.1f} s |", flush=True)
                 out.append(row)
@@ -216,7 +217,8 @@ def bench_tabular(tasks, seeds, contenders, data: dict, rows: int | None = None,
 
 # ---- images: time to accuracy ------------------------------------------------------------
 
-def image_contender(name: str, task, imgs, seed: int, epochs: int) -> list[tuple[float, float]]:
+def image_contender(name: str, task, imgs, seed: int, epochs: int,
+                    overrides: dict | None = None) -> list[tuple[float, float]]:
     """[(wall seconds, test accuracy)] after every epoch; the clock includes each epoch's test
     evaluation for every contender (the course's loop runs test() after each epoch too)."""
     from features.images import ChannelStats, batch_transform
@@ -241,7 +243,8 @@ def image_contender(name: str, task, imgs, seed: int, epochs: int) -> list[tuple
             curve.append((time.perf_counter() - start, correct / len(imgs.test_y)))
         return curve
     model_name = task.defaults["model"] if name == "ours" else COURSE_CNN[task.name]
-    cfg = task.config(model=model_name, epochs=epochs, seed=seed, device="cpu", patience=10_000)
+    cfg = task.config(**{**(overrides or {}), "model": model_name, "epochs": epochs, "seed": seed,
+                         "device": "cpu", "patience": 10_000})
     batch_fn = batch_transform(stats, device, task.flip, task.translate)
     gen = seed_everything(seed)
     args = model_args(cfg.model, cfg.to_dict(), in_channels=task.channels, image_size=task.size, num_classes=10)
@@ -274,7 +277,7 @@ IMAGE_EPOCHS = {"mnist": {"ours": None, "course": 10, "ours_trainer_course_cnn":
 
 
 def bench_images(tasks, seed: int, data: dict, contenders, epochs: dict | None = None, limit: int | None = None,
-                 cache: Path = RESULTS / ".cache"):
+                 cache: Path = RESULTS / ".cache", overrides: dict | None = None):
     from data.images import load_images
     out = []
     for name in tasks:
@@ -285,10 +288,11 @@ def bench_images(tasks, seed: int, data: dict, contenders, epochs: dict | None =
                            test_x=imgs.test_x[:limit], test_y=imgs.test_y[:limit])
         for contender in contenders:
             n = (epochs or {}).get(contender) or IMAGE_EPOCHS[name][contender] or task.defaults["epochs"]
-            curve = image_contender(contender, task, imgs, seed, n)
+            curve = image_contender(contender, task, imgs, seed, n, overrides if contender != "course" else None)
             print(f"| {name} | {contender} | " + "  ".join(f"{s:.0f}s:{a:.4f}" for s, a in curve) + " |", flush=True)
             out.append({"task": name, "contender": contender, "seed": seed, "epochs": n,
-                        "n_train": len(imgs.train_y), "curve": curve})
+                        "n_train": len(imgs.train_y), "curve": curve,
+                        **({"set": _label(overrides)} if overrides and contender != "course" else {})})
     return out
 
 
@@ -361,12 +365,17 @@ THROUGHPUT_CASES = [("otto", "mlp", 256), ("otto", "otto_course", 32), ("mnist",
 
 # ---- results and report ------------------------------------------------------------------
 
+def _label(overrides: dict) -> str:
+    """How a row's config overrides are shown and keyed: `lr=0.001 width=16`."""
+    return " ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+
+
 def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS) -> Path:
     """Merge rows into bench/results/<kind>.json; a rerun replaces rows with the same keys."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{kind}.json"
     old = json.loads(path.read_text()) if path.is_file() else []
-    fresh = {tuple(r[k] for k in keys) for r in rows}
+    fresh = {tuple(r.get(k) for k in keys) for r in rows}
     merged = [r for r in old if tuple(r.get(k) for k in keys) not in fresh] + rows
     path.write_text(json.dumps(merged, indent=1) + "\n")
     return path
@@ -397,16 +406,17 @@ def report(folder: Path = RESULTS) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for task in dict.fromkeys(r["task"] for r in tab):
             mine = [r for r in tab if r["task"] == task]
-            ours_s = [r["seconds"] for r in mine if r["contender"] == "ours"]
-            for c in dict.fromkeys(r["contender"] for r in mine):
-                rs = [r for r in mine if r["contender"] == c]
+            ours_s = [r["seconds"] for r in mine if r["contender"] == "ours" and not r.get("set")]
+            for c, variant in dict.fromkeys((r["contender"], r.get("set")) for r in mine):
+                rs = [r for r in mine if (r["contender"], r.get("set")) == (c, variant)]
                 metric = rs[0]["metric"]
                 others = ", ".join(f"{k} {_mean_sd([r['scores'][k] for r in rs])}" for k in rs[0]["scores"] if k != metric)
                 secs = statistics.mean(r["seconds"] for r in rs)
                 per_epoch = [r["seconds"] / r["epochs_run"] for r in rs if r.get("epochs_run")]
                 pe = f"{statistics.mean(per_epoch):.3f}" if per_epoch and c in ("ours", "ours_course_net", "course", "course_raw", "sklearn") else "–"
-                ratio = f"{secs / statistics.mean(ours_s):.1f}×" if ours_s and c != "ours" else "–"
-                lines.append(f"| {task} | {c} | {len(rs)} | {rs[0]['rows']} | {metric} {_mean_sd([r['score'] for r in rs])}"
+                ratio = f"{secs / statistics.mean(ours_s):.1f}×" if ours_s and (c, variant) != ("ours", None) else "–"
+                label = " ".join(filter(None, (c, variant)))
+                lines.append(f"| {task} | {label} | {len(rs)} | {rs[0]['rows']} | {metric} {_mean_sd([r['score'] for r in rs])}"
                              f" | {others or '–'} | {secs:.1f} | {pe} | {ratio} |")
         lines.append("")
     img = json.loads((folder / "images.json").read_text()) if (folder / "images.json").is_file() else []
@@ -418,9 +428,10 @@ def report(folder: Path = RESULTS) -> str:
                   "| contender | epochs | final test accuracy | seconds | curve (s: acc) |", "|---|---|---|---|---|"]
         for r in (r for r in img if r["task"] == task):
             s, a = zip(*r["curve"])
-            ax.plot(s, a, marker="o", label=r["contender"])
+            ax.plot(s, a, marker="o", label=" ".join(filter(None, (r["contender"], r.get("set")))))
             pts = " ".join(f"{x:.0f}: {y:.4f}" for x, y in r["curve"])
-            lines.append(f"| {r['contender']} | {r['epochs']} | {a[-1]:.4f} | {s[-1]:.0f} | {pts} |")
+            label = " ".join(filter(None, (r["contender"], r.get("set"))))
+            lines.append(f"| {label} | {r['epochs']} | {a[-1]:.4f} | {s[-1]:.0f} | {pts} |")
         ax.set(xlabel="wall seconds (2 CPU cores)", ylabel="test accuracy", title=f"{task}: time to accuracy")
         ax.set_ylim(max(0.0, min(a for r in img if r["task"] == task for _, a in r["curve"]) - 0.02), 1.0)
         ax.grid(alpha=0.3)
@@ -439,10 +450,9 @@ def report(folder: Path = RESULTS) -> str:
         fig, axes = plt.subplots(1, len({r['task'] for r in tab}), figsize=(4 * len({r['task'] for r in tab}), 3.5))
         for ax, task in zip(np.atleast_1d(axes), dict.fromkeys(r["task"] for r in tab)):
             mine = [r for r in tab if r["task"] == task]
-            cs = list(dict.fromkeys(r["contender"] for r in mine))
-            for c in cs:
-                rs = [r for r in mine if r["contender"] == c]
-                ax.scatter([r["seconds"] for r in rs], [r["score"] for r in rs], label=c)
+            for key in dict.fromkeys((r["contender"], r.get("set")) for r in mine):
+                rs = [r for r in mine if (r["contender"], r.get("set")) == key]
+                ax.scatter([r["seconds"] for r in rs], [r["score"] for r in rs], label=" ".join(filter(None, key)))
             ax.set(xscale="log", xlabel="wall seconds (log)", ylabel=mine[0]["metric"], title=task)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
@@ -483,7 +493,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, help="images: first N train and test images (tests)")
     ap.add_argument("--course-epochs", type=int, help="override the course loop's epoch count")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                    help="tabular: config overrides for our contenders, as train --set")
+                    help="config overrides for our contenders, as train --set (tabular: also the shared features)")
     ap.add_argument("--epochs", nargs="*", default=[], metavar="CONTENDER=N", help="images: epochs per contender")
     ap.add_argument("--n", type=int, default=20_000, help="throughput: samples per epoch")
     ap.add_argument("--repeats", type=int, default=5, help="throughput: timed rounds per case (after one warm-up)")
@@ -497,13 +507,13 @@ def main(argv=None) -> int:
         print("| task | contender | seed | CV | wall |\n|---|---|---|---|---|")
         rows = bench_tabular(tasks, args.seeds, args.contenders or ["ours", "course", "sklearn", "lightgbm"], data,
                              args.rows, args.course_epochs, parse_overrides(args.set))
-        print(f"saved {save('tabular', rows, ('task', 'contender', 'seed'), args.results)}")
+        print(f"saved {save('tabular', rows, ('task', 'contender', 'seed', 'set'), args.results)}")
     elif args.kind == "images":
         tasks = args.tasks or ["mnist"]
         epochs = {k: int(v) for k, _, v in (item.partition("=") for item in args.epochs)}
         rows = bench_images(tasks, args.seeds[0], data, args.contenders or ["ours", "course", "ours_trainer_course_cnn"],
-                            epochs, args.limit, args.results / ".cache")
-        print(f"saved {save('images', rows, ('task', 'contender'), args.results)}")
+                            epochs, args.limit, args.results / ".cache", parse_overrides(args.set))
+        print(f"saved {save('images', rows, ('task', 'contender', 'set'), args.results)}")
     elif args.kind == "throughput":
         cases = [c for c in THROUGHPUT_CASES if not args.tasks or c[0] in args.tasks]
         print("| task | model | batch | ours samples/s | plain samples/s | ratio |\n|---|---|---|---|---|---|")

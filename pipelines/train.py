@@ -9,7 +9,7 @@ import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import joblib
 import numpy as np
@@ -92,7 +92,10 @@ def score_fn(task: Task):
 
 
 def as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:     # IDX bytes read with np.frombuffer: torch would share a read-only buffer
+        x = x.copy()
+    return torch.as_tensor(x, dtype=dtype, device=device)
 
 
 def predict_proba(task, model, x: torch.Tensor, batch_fn=None) -> np.ndarray:
@@ -287,16 +290,19 @@ def _ids(task: Task, df: pd.DataFrame) -> pd.Series:
 
 def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
                    on_epoch: FoldHook | None = None, on_fold: Callable[[int, dict], None] | None = None,
-                   predict_test: bool = True) -> dict:
+                   predict_test: bool = True, only_folds: Collection[int] | None = None) -> dict:
     """Stages 2-3 over every fold: fit encoders on the fold's train rows, train `cfg.bags` models,
     collect OOF and averaged test probabilities. With `run_dir`, every artifact is saved there;
-    without (tuning), nothing is written."""
+    without (tuning), nothing is written. `only_folds` trains just those folds, seeded as in the
+    full run (bench/fold.py); CV is then over their rows and calibration, which needs all, is skipped."""
     task, y, folds = inp.task, inp.y, inp.folds
     test = inp.test if predict_test else None
     oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
     test_parts = []          # each model's test probabilities, averaged once calibration is known
     fold_rows, history = [], []
     for k, (tr, va) in enumerate(folds):
+        if only_folds is not None and k not in only_folds:
+            continue
         fold_start = time.perf_counter()
         enc = encode_fold(task, cfg, inp, tr, va, test)
         y_tr, y_va = as_tensor(y[tr], inp.device, torch.long), as_tensor(y[va], inp.device, torch.long)
@@ -322,7 +328,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             on_fold(k, row)
     done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
     calibration, temperature = None, 1.0
-    if cfg.calibrate and len(folds) > 1:
+    if cfg.calibrate and len(folds) > 1 and only_folds is None:
         raw = cv_scores(task, y, oof)
         oof, fold_t, temperature = cross_fit(oof, y, folds)
         calibration = {"temperature": temperature, "fold_temperatures": fold_t, "cv_uncalibrated": raw}

@@ -111,12 +111,19 @@ def test_compare_images_and_throughput(tmp_path, capsys):
     assert rows["ours"]["curve"][2][0] > rows["ours"]["curve"][1][0]
     for r in rows.values():
         assert all(s > 0 and 0 <= a <= 1 for s, a in r["curve"])
+    # a variant with config overrides is kept beside the default row, not in its place
+    compare.main(["images", "--tasks", "mnist", "--data", f"mnist={data}", "--contenders", "ours_trainer_course_cnn",
+                  "--epochs", "ours_trainer_course_cnn=1", "--set", "lr=0.001", "--results", str(results)])
+    saved = json.loads((results / "images.json").read_text())
+    assert sorted((r["contender"], r.get("set") or "") for r in saved) == [
+        ("course", ""), ("ours", ""), ("ours_trainer_course_cnn", ""), ("ours_trainer_course_cnn", "lr=0.001")]
     compare.main(["throughput", "--tasks", "otto", "--n", "512", "--repeats", "2", "--results", str(results)])
     thr = json.loads((results / "throughput.json").read_text())
     assert {r["model"] for r in thr} == {"mlp", "otto_course"} and all(r["ours"] > 0 and r["plain"] > 0 for r in thr)
     assert all(r["repeats"] == 2 and 0 < r["ratio_min"] <= r["ratio"] <= r["ratio_max"] for r in thr)
     compare.main(["report", "--results", str(results), "--benchmarks-md", str(tmp_path / "B.md")])
     assert (results / "mnist_time_to_accuracy.png").is_file()
+    assert "| ours_trainer_course_cnn lr=0.001 | 1 |" in (tmp_path / "B.md").read_text()
     assert "| otto | mlp | 256 |" in (tmp_path / "B.md").read_text() and "2 rounds)" in (tmp_path / "B.md").read_text()
 
 
@@ -134,3 +141,20 @@ def test_diabetes_ceiling_bench_runs(capsys):
     diabetes_ceiling.main(["--seeds", "0", "--models", "logistic C=1"])
     rows = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| logistic")]
     assert len(rows) == 2 and all(0.6 < float(r.split("|")[3].split()[0]) < 0.9 for r in rows)
+
+
+def test_fold_bench_trains_one_fold_as_train_does(capsys):
+    import fold
+    r = fold.run_fold("titanic", 1, {"epochs": 2, "bags": 1}, None)
+    assert r["fold"] == 1 and r["epochs_run"] == 2 and r["set"] == "epochs=2 bags=1"
+    assert 0.5 < r["score"] <= 1 and r["best_epochs"][0] in (1, 2)
+    # the same fold and seeds as train's k-fold run: fold 1 of a full cross-validation scores the same
+    from pipelines import TASKS
+    from pipelines.train import cross_validate, prepare
+    cfg = TASKS.create("titanic").config(epochs=2, bags=1, seed=0, device="cpu")
+    full = cross_validate(prepare(cfg, None), cfg, predict_test=False)
+    assert full["folds"][1]["accuracy"] == r["score"]
+    fold.main(["titanic", "--fold", "0", "--data-dir", str(ROOT / "data" / "titanic"), "--set", "epochs=1", "bags=1"])
+    assert "| titanic | fold 0 | epochs=1 bags=1 | accuracy " in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--fold must be in 0..4"):
+        fold.run_fold("titanic", 5, {"epochs": 1}, None)

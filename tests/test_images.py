@@ -232,3 +232,16 @@ def test_tta_averages_mirror_and_shifted_views():
     with torch.no_grad():
         want = torch.softmax(pair(x) / 2 + (pair(shift_images(x, 1)) + pair(shift_images(x, -1))) / 4, 1)
     assert np.allclose(predict_proba(task, net, x), want.double().numpy(), atol=1e-6)
+
+
+def test_read_only_idx_arrays_become_writable_tensors_without_a_warning():
+    """read_idx returns np.frombuffer views (read-only); the trainer's tensors must not share them."""
+    from pipelines.train import as_tensor
+    raw = np.frombuffer(bytes(range(6)), dtype=np.uint8)
+    assert not raw.flags.writeable
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # torch's "not writable" UserWarning would fail here
+        t = as_tensor(raw, torch.device("cpu"), torch.uint8)
+    t[0] = 7
+    assert raw[0] == 0 and t.tolist() == [7, 1, 2, 3, 4, 5]
