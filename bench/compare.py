@@ -48,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import parse_overrides  # noqa: E402
+from core.config import format_overrides, parse_overrides  # noqa: E402
 from core.runtime import seed_everything  # noqa: E402
 from models import build_model  # noqa: E402
 from models.registry import model_args  # noqa: E402
@@ -288,11 +288,11 @@ def bench_images(tasks, seed: int, data: dict, contenders, epochs: dict | None =
                            test_x=imgs.test_x[:limit], test_y=imgs.test_y[:limit])
         for contender in contenders:
             n = (epochs or {}).get(contender) or IMAGE_EPOCHS[name][contender] or task.defaults["epochs"]
-            curve = image_contender(contender, task, imgs, seed, n, overrides if contender != "course" else None)
+            mine = overrides if contender != "course" else None     # the course loop has no config
+            curve = image_contender(contender, task, imgs, seed, n, mine)
             print(f"| {name} | {contender} | " + "  ".join(f"{s:.0f}s:{a:.4f}" for s, a in curve) + " |", flush=True)
             out.append({"task": name, "contender": contender, "seed": seed, "epochs": n,
-                        "n_train": len(imgs.train_y), "curve": curve,
-                        **({"set": _label(overrides)} if overrides and contender != "course" else {})})
+                        "n_train": len(imgs.train_y), "curve": curve, **({"set": _label(mine)} if mine else {})})
     return out
 
 
@@ -366,8 +366,13 @@ THROUGHPUT_CASES = [("otto", "mlp", 256), ("otto", "otto_course", 32), ("mnist",
 # ---- results and report ------------------------------------------------------------------
 
 def _label(overrides: dict) -> str:
-    """How a row's config overrides are shown and keyed: `lr=0.001 width=16`."""
-    return " ".join(f"{k}={v}" for k, v in sorted(overrides.items()))
+    """A row's config overrides as saved and keyed, in key order: `lr=0.001 width=16`."""
+    return format_overrides(dict(sorted(overrides.items())))
+
+
+def _name(row: dict) -> str:
+    """A result row's contender, followed by its overrides when it has any."""
+    return " ".join(filter(None, (row["contender"], row.get("set"))))
 
 
 def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS) -> Path:
@@ -406,16 +411,15 @@ def report(folder: Path = RESULTS) -> str:
                   "|---|---|---|---|---|---|---|---|---|"]
         for task in dict.fromkeys(r["task"] for r in tab):
             mine = [r for r in tab if r["task"] == task]
-            ours_s = [r["seconds"] for r in mine if r["contender"] == "ours" and not r.get("set")]
-            for c, variant in dict.fromkeys((r["contender"], r.get("set")) for r in mine):
-                rs = [r for r in mine if (r["contender"], r.get("set")) == (c, variant)]
-                metric = rs[0]["metric"]
+            ours_s = [r["seconds"] for r in mine if _name(r) == "ours"]
+            for label in dict.fromkeys(map(_name, mine)):
+                rs = [r for r in mine if _name(r) == label]
+                c, metric = rs[0]["contender"], rs[0]["metric"]
                 others = ", ".join(f"{k} {_mean_sd([r['scores'][k] for r in rs])}" for k in rs[0]["scores"] if k != metric)
                 secs = statistics.mean(r["seconds"] for r in rs)
                 per_epoch = [r["seconds"] / r["epochs_run"] for r in rs if r.get("epochs_run")]
                 pe = f"{statistics.mean(per_epoch):.3f}" if per_epoch and c in ("ours", "ours_course_net", "course", "course_raw", "sklearn") else "–"
-                ratio = f"{secs / statistics.mean(ours_s):.1f}×" if ours_s and (c, variant) != ("ours", None) else "–"
-                label = " ".join(filter(None, (c, variant)))
+                ratio = f"{secs / statistics.mean(ours_s):.1f}×" if ours_s and label != "ours" else "–"
                 lines.append(f"| {task} | {label} | {len(rs)} | {rs[0]['rows']} | {metric} {_mean_sd([r['score'] for r in rs])}"
                              f" | {others or '–'} | {secs:.1f} | {pe} | {ratio} |")
         lines.append("")
@@ -428,10 +432,9 @@ def report(folder: Path = RESULTS) -> str:
                   "| contender | epochs | final test accuracy | seconds | curve (s: acc) |", "|---|---|---|---|---|"]
         for r in (r for r in img if r["task"] == task):
             s, a = zip(*r["curve"])
-            ax.plot(s, a, marker="o", label=" ".join(filter(None, (r["contender"], r.get("set")))))
+            ax.plot(s, a, marker="o", label=_name(r))
             pts = " ".join(f"{x:.0f}: {y:.4f}" for x, y in r["curve"])
-            label = " ".join(filter(None, (r["contender"], r.get("set"))))
-            lines.append(f"| {label} | {r['epochs']} | {a[-1]:.4f} | {s[-1]:.0f} | {pts} |")
+            lines.append(f"| {_name(r)} | {r['epochs']} | {a[-1]:.4f} | {s[-1]:.0f} | {pts} |")
         ax.set(xlabel="wall seconds (2 CPU cores)", ylabel="test accuracy", title=f"{task}: time to accuracy")
         ax.set_ylim(max(0.0, min(a for r in img if r["task"] == task for _, a in r["curve"]) - 0.02), 1.0)
         ax.grid(alpha=0.3)
@@ -450,9 +453,9 @@ def report(folder: Path = RESULTS) -> str:
         fig, axes = plt.subplots(1, len({r['task'] for r in tab}), figsize=(4 * len({r['task'] for r in tab}), 3.5))
         for ax, task in zip(np.atleast_1d(axes), dict.fromkeys(r["task"] for r in tab)):
             mine = [r for r in tab if r["task"] == task]
-            for key in dict.fromkeys((r["contender"], r.get("set")) for r in mine):
-                rs = [r for r in mine if (r["contender"], r.get("set")) == key]
-                ax.scatter([r["seconds"] for r in rs], [r["score"] for r in rs], label=" ".join(filter(None, key)))
+            for label in dict.fromkeys(map(_name, mine)):
+                rs = [r for r in mine if _name(r) == label]
+                ax.scatter([r["seconds"] for r in rs], [r["score"] for r in rs], label=label)
             ax.set(xscale="log", xlabel="wall seconds (log)", ylabel=mine[0]["metric"], title=task)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)

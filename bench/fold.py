@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import parse_overrides  # noqa: E402
+from core.config import format_overrides, parse_overrides  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 from pipelines.train import cross_validate, prepare  # noqa: E402
 
@@ -39,7 +39,7 @@ def run_fold(task_name: str, fold: int, overrides: dict, data_dir: Path | None, 
     result = cross_validate(inp, cfg, predict_test=False, only_folds=[fold])
     seconds = time.perf_counter() - start
     row = result["folds"][0]
-    return {"task": task_name, "fold": fold, "set": " ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults",
+    return {"task": task_name, "fold": fold, "set": format_overrides(overrides) or "defaults",
             "metric": task.metric, "score": row[task.metric], "best_epochs": row["best_epochs"],
             "epochs_run": result["epochs_run"], "seconds": seconds}
 

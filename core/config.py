@@ -80,6 +80,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def format_overrides(overrides: dict[str, Any]) -> str:
+    """The inverse of `parse_overrides`, for labels: `{'lr': 0.001, 'width': 16}` -> `lr=0.001 width=16`."""
+    return " ".join(f"{k}={v}" for k, v in overrides.items())
+
+
 def override(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """Return a copy of `cfg` with `overrides` applied; unknown keys and wrong types raise."""
     unknown = sorted(set(overrides) - set(_TYPES))
