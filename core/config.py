@@ -23,8 +23,10 @@ class TrainConfig:
     folds: int = 5                # StratifiedKFold splits; 1 = single stratified holdout (images)
     epochs: int = 30              # max epochs per fold; early stopping may end a fold sooner
     batch_size: int = 256         # rows per optimizer step
-    lr: float = 3e-3              # peak AdamW learning rate (the one-cycle maximum)
-    weight_decay: float = 1e-2    # AdamW decoupled weight decay
+    optimizer: str = "adamw"      # 'adamw' (decoupled weight decay) or 'sgd' (Nesterov momentum, L2 decay)
+    lr: float = 3e-3              # peak learning rate (the one-cycle maximum)
+    weight_decay: float = 1e-2    # AdamW: decoupled decay; SGD: L2 penalty added to the gradient
+    momentum: float = 0.9         # SGD's Nesterov momentum (AdamW ignores it)
     schedule: str = "onecycle"    # 'onecycle' (warmup then anneal) or 'cosine' (anneal only), per step
     patience: int = 8             # epochs without a better validation score before a fold stops
     bags: int = 1                 # models per fold from different seeds, probabilities averaged
@@ -112,6 +114,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError("dropout and input_dropout must lie in [0, 1)")
     if not 0 < cfg.holdout < 1:
         raise UsageError(f"holdout must lie in (0, 1), got {cfg.holdout}")
+    if cfg.optimizer not in ("adamw", "sgd"):
+        raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose adamw or sgd")
+    if not 0 <= cfg.momentum < 1:
+        raise UsageError(f"momentum must lie in [0, 1), got {cfg.momentum}")
     if cfg.schedule not in ("onecycle", "cosine"):
         raise UsageError(f"unknown schedule {cfg.schedule!r}; choose onecycle or cosine")
 

@@ -73,3 +73,35 @@ def test_trainer_handles_tiny_data_and_restores_best(schedule, rows):
     assert 1 <= res.best_epoch <= len(res.history) <= 6
     assert loss(predict_logits(res.model, x), y).item() == pytest.approx(res.best_score, rel=1e-5)
     assert res.best_score == min(r["val_score"] for r in res.history)
+
+
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+def test_sgd_learns_with_nesterov_momentum_held_and_frozen_weights_untouched(schedule):
+    """`optimizer=sgd` is Nesterov SGD at `cfg.momentum` through the whole schedule (one-cycle
+    cycles only AdamW's beta1), it fits a separable problem, and a frozen parameter is never
+    stepped nor decayed."""
+    from core.config import override
+    from models.trainer import fit, make_optimizer, make_schedule
+    torch.manual_seed(0)
+    x = torch.randn(200, 4)
+    y = (x[:, 0] - x[:, 1] > 0).long()
+    cfg = override(TrainConfig(task="t"), {"optimizer": "sgd", "lr": 0.2, "momentum": 0.8, "epochs": 8,
+                                           "batch_size": 32, "schedule": schedule, "weight_decay": 1e-3})
+    model = MODELS.create("mlp", in_features=4, out_features=2, width=16)
+    frozen = model[1].weight                           # the first BatchNorm1d's scale
+    frozen.requires_grad_(False)
+    before = frozen.detach().clone()
+    loss = torch.nn.functional.cross_entropy
+    res = fit(model, x, y, x, y, cfg=cfg, loss_fn=loss, maximize=True,
+              score_fn=lambda lg, t: (lg.argmax(1) == t).float().mean().item(),
+              generator=torch.Generator().manual_seed(0))
+    assert res.best_score >= 0.95
+    assert torch.equal(frozen, before)
+
+    opt = make_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
+    sched = make_schedule(opt, cfg, total_steps=20)
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["nesterov"]
+    assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["lr"] > 0
