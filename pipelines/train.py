@@ -107,7 +107,8 @@ def predict_proba(task, model, x: torch.Tensor, batch_fn=None) -> np.ndarray:
     def views(shift: int) -> torch.Tensor:
         def view(xb, training, mirror=False):
             out = shift_images(bf(xb, training), shift)
-            return (out.flip(3) if mirror else out).contiguous(memory_format=torch.channels_last)
+            out = out.flip(3) if mirror else out
+            return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out   # NHWC: see batch_transform
         logits = predict_logits(model, x, batch_transform=view)
         if getattr(task, "flip", False):
             logits = (logits + predict_logits(model, x, batch_transform=lambda xb, t: view(xb, t, True))) / 2
