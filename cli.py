@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.config import TrainConfig, load_params, parse_overrides
+from core.config import TrainConfig, format_overrides, load_params, parse_overrides
 from core.registry import UsageError
 from pipelines import TASKS
 
@@ -141,7 +141,8 @@ def models():
     from models import MODELS
     for name in MODELS.names():
         doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
-        typer.echo(f"{name:18s} {doc[0] if doc else ''}")
+        own = format_overrides(MODELS.tags[name].get("defaults", {}))
+        typer.echo(f"{name:18s} {doc[0] if doc else ''}" + (f"  [own defaults: {own}]" if own else ""))
 
 
 @app.command()

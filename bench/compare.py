@@ -23,7 +23,8 @@ Tabular contenders share each fold's encoded features (our encoder, fit on the f
   lightgbm  LGBMClassifier, early stopping on the validation fold (as ours stops on it).
 Images: test accuracy against wall seconds, evaluated after every epoch, for our default net in
 our trainer, the course's CNN in the course's loop (torchvision-style per-sample transforms),
-and the course's CNN in our trainer. Throughput: training samples/s of our trainer against a
+and the course's CNN in our trainer (with the task's defaults under that model's own, as
+`train --model` gives them: cifar_course at lr 1e-3). Throughput: training samples/s of our trainer against a
 plain hand-written loop on the same model, batch size and tensors.
 
 Each subcommand appends its rows to bench/results/<kind>.json (one file per kind, rows keyed by

@@ -17,6 +17,7 @@ from sklearn.base import TransformerMixin
 
 from core.config import TrainConfig, override
 from core.registry import Registry, UsageError
+from models import MODELS
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 
@@ -58,7 +59,11 @@ class Task:
         return DATA_ROOT / self.name
 
     def config(self, **overrides) -> TrainConfig:
-        cfg = override(TrainConfig(task=self.name), {**self.defaults, **overrides})
+        """The task's defaults, then the chosen model's own (`register_model(defaults=...)`: a course
+        net without BatchNorm wants a lower lr than the task's default net), then `overrides`."""
+        model = overrides.get("model", self.defaults.get("model", TrainConfig.model))
+        model_defaults = MODELS.tags.get(model, {}).get("defaults", {})
+        cfg = override(TrainConfig(task=self.name), {**self.defaults, **model_defaults, **overrides})
         if cfg.folds < self.min_folds:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
         return cfg

@@ -16,7 +16,6 @@ from typing import Callable
 
 import optuna
 
-from core.config import TrainConfig
 from core.registry import UsageError, first_line
 from pipelines import TASKS, runs
 from pipelines.metrics import METRICS
@@ -73,7 +72,9 @@ def _storage(url: str | None, folder: Path):
             raise UsageError(f"cannot open storage {url!r}: {first_line(e)}") from None
 
 
-def _objective(inputs, base: TrainConfig, task, fixed: dict):
+def _objective(inputs, base: dict, task, fixed: dict):
+    """`base`: the overrides every trial starts from (seed, device, folds, `fixed`); a trial's own
+    overrides go over them, then the task's and its chosen model's defaults fill in the rest."""
     metric = METRICS[task.metric]
     # the early-stopping signal may be a loss (minimise) while the study maximises accuracy:
     # report it signed so that "better" points the study's way for the pruner
@@ -81,7 +82,7 @@ def _objective(inputs, base: TrainConfig, task, fixed: dict):
 
     def objective(trial: optuna.Trial) -> float:
         overrides = task.search_space(trial)
-        cfg = task.config(**{**base.to_dict(), **overrides, **fixed})   # fixed keys win
+        cfg = task.config(**{**base, **overrides, **fixed})   # fixed keys win
         n_models = len(inputs.folds) * cfg.bags
         reported = 0           # fold 0's last quarter step reported
 
@@ -125,8 +126,8 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     root = runs_root or runs.RUNS_ROOT
     name = study or f"{task.name}-tune"
     # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search)
-    base = task.config(**{**(fixed or {}), "seed": seed, "device": device, **({"folds": folds} if folds else {})})
-    inputs = prepare(base, data_dir, root)               # bad data fails before a study is made
+    base = {**(fixed or {}), "seed": seed, "device": device, **({"folds": folds} if folds else {})}
+    inputs = prepare(task.config(**base), data_dir, root)               # bad data fails before a study is made
     folder = study_dir(root, task.name, name)
     created = not folder.exists()
     try:

@@ -4,6 +4,7 @@ import pytest
 
 from core.config import TrainConfig, load_params, override
 from core.registry import UsageError
+from models import MODELS
 from pipelines import TASKS
 
 
@@ -34,3 +35,21 @@ def test_params_file(tmp_path):
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(UsageError, match="not valid JSON"):
         load_params(tmp_path / "bad.json")
+
+
+def test_a_model_brings_its_own_defaults_and_explicit_values_still_win():
+    """`register_model(defaults=...)` sits between the task's defaults and the user's overrides."""
+    own = MODELS.tags["cifar_course"]["defaults"]
+    cifar = TASKS.create("cifar10")
+    assert cifar.config().model == "fastnet" and cifar.config().lr == cifar.defaults["lr"] != own["lr"]
+    assert cifar.config(model="cifar_course").lr == own["lr"]
+    assert cifar.config(model="cifar_course", lr=0.05).lr == 0.05
+    assert TASKS.create("mnist").config(model="cifar_course").lr == own["lr"]     # any task
+    assert cifar.config(model="cnn_basic").lr == cifar.defaults["lr"]              # no own defaults
+
+
+@pytest.mark.parametrize("model", [m for m in MODELS.names() if MODELS.tags[m].get("defaults")])
+def test_model_defaults_are_valid_config_keys(model):
+    task = TASKS.create("cifar10" if MODELS.tags[model]["kind"] == "image" else "titanic")
+    cfg = task.config(model=model)
+    assert all(getattr(cfg, k) == v for k, v in MODELS.tags[model]["defaults"].items())

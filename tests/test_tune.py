@@ -133,3 +133,24 @@ def test_fold0_reports_at_fractions_of_its_own_schedule_and_pruning_records_prog
     assert pruned_saving(legacy, 10.0) == 0.0
     assert pruned_saving(optuna.trial.create_trial(state=optuna.trial.TrialState.PRUNED, user_attrs={"done": 0.25},
                                                    intermediate_values={2: 0.5}), 10.0) == pytest.approx(30.0)
+
+
+def test_a_trial_gets_its_models_own_defaults_unless_it_samples_the_key(titanic_dir, runs_dir, monkeypatch):
+    """Trials start from the task's and the chosen model's defaults, as `train --model` does, not
+    from the default model's full config."""
+    from models import MODELS
+    monkeypatch.setitem(MODELS.tags, "logistic", {"kind": "tabular", "defaults": {"lr": 0.0123, "epochs": 3}})
+    monkeypatch.setattr("pipelines.titanic.search_space", lambda trial: {
+        "model": trial.suggest_categorical("model", ["mlp", "logistic"]),     # trial 0 is the default: mlp
+        "epochs": trial.suggest_int("epochs", 2, 2)})
+    seen = []
+
+    def fake_cv(inputs, cfg, **kw):
+        seen.append(cfg)
+        return {"cv": {"accuracy": 0.5}}
+    monkeypatch.setattr("pipelines.tune.cross_validate", fake_cv)
+    _tiny(runs_dir, titanic_dir, 4)
+    titanic = TASKS.create("titanic")
+    assert {(c.model, c.lr) for c in seen} == {("mlp", titanic.defaults["lr"]), ("logistic", 0.0123)}
+    assert all(c.bags == 1 for c in seen)
+    assert all(c.epochs == 2 for c in seen if c.model == "logistic")      # sampled beats the model's 3
