@@ -62,7 +62,11 @@ class Task:
         """The task's defaults, then the chosen model's own (`register_model(defaults=...)`: a course
         net without BatchNorm wants a lower lr than the task's default net), then `overrides`."""
         model = overrides.get("model", self.defaults.get("model", TrainConfig.model))
-        model_defaults = MODELS.tags.get(model, {}).get("defaults", {})
+        tags = MODELS.tags.get(model, {})           # an unknown name fails later, listing every model
+        if tags and tags.get("kind") != self.kind:
+            raise UsageError(f"model {model!r} is for {tags.get('kind')} data, but {self.name} has {self.kind} "
+                             f"data; its models: {', '.join(MODELS.names(kind=self.kind))}")
+        model_defaults = tags.get("defaults", {})
         cfg = override(TrainConfig(task=self.name), {**self.defaults, **model_defaults, **overrides})
         if cfg.folds < self.min_folds:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
