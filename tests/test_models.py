@@ -47,8 +47,23 @@ def test_dropout_matches_torch_semantics():
     assert kept.float().mean().item() == pytest.approx(0.6, abs=0.01)
     assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.6))
     assert y.mean().item() == pytest.approx(1.0, abs=0.02)          # unbiased, like nn.Dropout
+    for lane in range(4):      # each 16-bit lane of the 64-bit draws is a fair coin, not just their mean
+        assert kept[lane::4].float().mean().item() == pytest.approx(0.6, abs=0.01)
     drop.eval()
     assert torch.equal(drop(x), x)
+
+
+def test_dropout_gradient_is_the_mask_and_any_shape_works():
+    torch.manual_seed(1)
+    x = torch.randn(7, 3, 5, requires_grad=True)          # 105 elements: not a multiple of four
+    y = Dropout(0.25)(x)
+    y.sum().backward()
+    kept = y.detach() != 0
+    assert y.shape == x.shape
+    assert torch.allclose(x.grad, kept.float() / 0.75)
+    assert torch.allclose(y.detach()[kept], x.detach()[kept] / 0.75)
+    with pytest.raises(ValueError):
+        Dropout(1.0)
 
 
 def test_model_args_only_pass_what_the_factory_takes():
