@@ -377,12 +377,13 @@ def _name(row: dict) -> str:
 
 
 def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS) -> Path:
-    """Merge rows into bench/results/<kind>.json; a rerun replaces rows with the same keys."""
+    """Merge rows into bench/results/<kind>.json; a rerun replaces rows with the same keys where
+    they stand (so the report keeps its order: ours first), and new keys go at the end."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{kind}.json"
     old = json.loads(path.read_text()) if path.is_file() else []
-    fresh = {tuple(r.get(k) for k in keys) for r in rows}
-    merged = [r for r in old if tuple(r.get(k) for k in keys) not in fresh] + rows
+    fresh = {tuple(r.get(k) for k in keys): r for r in rows}
+    merged = [fresh.pop(tuple(r.get(k) for k in keys), r) for r in old] + list(fresh.values())
     path.write_text(json.dumps(merged, indent=1) + "\n")
     return path
 

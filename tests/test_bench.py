@@ -158,3 +158,14 @@ def test_fold_bench_trains_one_fold_as_train_does(capsys):
     assert "| titanic | fold 0 | epochs=1 bags=1 | accuracy " in capsys.readouterr().out
     with pytest.raises(SystemExit, match="--fold must be in 0..4"):
         fold.run_fold("titanic", 5, {"epochs": 1}, None)
+
+
+def test_a_rerun_replaces_its_rows_in_place_and_appends_new_ones(tmp_path):
+    first = [{"task": "otto", "contender": c, "seed": 0, "score": 1.0} for c in ("ours", "course", "lightgbm")]
+    compare.save("tabular", first, ("task", "contender", "seed"), tmp_path)
+    rerun = [{"task": "otto", "contender": c, "seed": 0, "score": 2.0} for c in ("course", "ours")]
+    rerun.append({"task": "otto", "contender": "ours", "seed": 1, "score": 3.0})
+    compare.save("tabular", rerun, ("task", "contender", "seed"), tmp_path)
+    rows = json.loads((tmp_path / "tabular.json").read_text())
+    assert [(r["contender"], r["seed"], r["score"]) for r in rows] == [
+        ("ours", 0, 2.0), ("course", 0, 2.0), ("lightgbm", 0, 1.0), ("ours", 1, 3.0)]
