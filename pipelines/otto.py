@@ -63,7 +63,8 @@ def otto() -> Task:
         # calibrate: the nets end overconfident; a cross-fitted temperature (~1.1) gains ~0.002 logloss
         # anscombe beat log1p by ~0.005 logloss on fold 0 (same net); 30 epochs of a 1024-512
         # net took 243 s on a 2-core AMX CPU, 547 s on a 2-core AVX2 one, where --set shrink=0.25
-        # (1024-256) takes 339 s for +0.0024 logloss (BENCHMARKS.md)
+        # (1024-256) takes 339 s for +0.0024 logloss; 340 s on a faster AVX2 host with the 16-bit
+        # dropout masks, where batch 512 took 310 s for +0.0012 (BENCHMARKS.md)
         defaults=dict(model="mlp", transform="anscombe", epochs=30, batch_size=256, lr=3e-3,
                       weight_decay=1e-2, width=1024, depth=2, dropout=0.4, input_dropout=0.1, patience=6,
                       calibrate=True),
