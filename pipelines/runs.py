@@ -121,7 +121,10 @@ def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:
 def load_model(path: Path, device: torch.device) -> nn.Module:
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = build_model(ckpt["model"], ckpt["model_args"])
+        args = dict(ckpt["model_args"])
+        if args.get("weights_path"):     # vgg16_transfer: the state dict holds every weight, so the
+            args["weights_path"] = ""     # pretrained file need not exist any more (nor be read again)
+        model = build_model(ckpt["model"], args)
         model.load_state_dict(ckpt["state_dict"])
     except FileNotFoundError:
         raise UsageError(f"{path}: missing model weights") from None

@@ -151,3 +151,20 @@ def test_fastnet_init_from_data_whitens_and_freezes_the_stem():
         opt.step()
     assert torch.equal(model.whiten.weight, frozen)             # AdamW skips a parameter without grad
     assert not torch.equal(model.whiten.bias, bias)
+
+
+def test_a_saved_vgg16_transfer_model_loads_after_its_pretrained_file_is_gone(tmp_path):
+    """predict/predict-image rebuild a run from its directory alone: the fold checkpoint holds
+    every weight, so the ImageNet file it was trained from need not exist any more."""
+    import torchvision
+
+    from pipelines.runs import load_model, save_model
+    weights = tmp_path / "vgg16.pth"
+    torch.save(torchvision.models.vgg16(weights=None).state_dict(), weights)
+    args = dict(in_channels=3, num_classes=10, image_size=32, dropout=0.5, weights_path=str(weights))
+    model = MODELS.create("vgg16_transfer", **args).eval()
+    save_model(tmp_path / "model0.pt", "vgg16_transfer", args, model)
+    weights.unlink()
+    loaded = load_model(tmp_path / "model0.pt", torch.device("cpu"))
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(loaded(x), model(x))
