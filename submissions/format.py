@@ -43,6 +43,12 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
+def _umask() -> int:
+    mask = os.umask(0)      # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(df: pd.DataFrame, path: Path, float_format: str = "%.6f") -> Path:
     """Write CSV to a temp file beside `path`, then rename: a reader never sees half a file."""
     path = Path(path)
@@ -54,6 +60,7 @@ def write_atomic(df: pd.DataFrame, path: Path, float_format: str = "%.6f") -> Pa
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             df.to_csv(fh, index=False, float_format=float_format, lineterminator="\n")
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it 0600; give it a plain file's mode
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -31,6 +31,16 @@ def test_write_atomic_leaves_no_temp_file(tmp_path, sample):
     assert [p.name for p in path.parent.iterdir()] == ["s.csv"]
 
 
+def test_write_atomic_gives_the_file_the_umask_mode_not_mkstemps_0600(tmp_path, sample):
+    import os
+    old = os.umask(0o022)
+    try:
+        path = write_atomic(sample, tmp_path / "s.csv")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_write_atomic_unwritable_folder_is_a_usage_error(tmp_path, sample):
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="cannot write"):
