@@ -290,7 +290,7 @@ def predict(
 @app.command("predict-image")
 def predict_image(
     task: Annotated[TaskName, typer.Argument(help="Image task (mnist, cifar10).")],
-    files: Annotated[list[Path], typer.Argument(help="Image files (any size/mode; converted to the task's).")],
+    files: Annotated[list[Path], typer.Argument(help="Image files (any size/mode; converted to the task's), or folders of them.")],
     run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
     device: Annotated[Device, typer.Option()] = Device.auto,
     runs_dir: RunsDir = None,

@@ -53,19 +53,67 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def decode_image(path: Path, channels: int, size: int, resize: bool = False) -> np.ndarray:
-    """One image file -> uint8 (C, size, size); a wrong size is an error unless `resize`."""
-    from PIL import Image, UnidentifiedImageError
+    """One image file -> uint8 (C, size, size); a wrong size is an error unless `resize`.
+
+    As a viewer shows it: EXIF orientation applied (phone photos), transparency laid over white,
+    16-bit grey scaled to 8 bits (a plain `convert("L")` clips it to white)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
     try:
         with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+                wide = np.asarray(img, dtype=np.int64)
+                img = Image.fromarray((wide.clip(0, 65535) >> 8).astype(np.uint8) if img.mode.startswith("I;16")
+                                      else wide.clip(0, 255).astype(np.uint8))
+            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+                rgba = img.convert("RGBA")
+                img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
             img = img.convert("L" if channels == 1 else "RGB")
             if img.size != (size, size):
                 if not resize:
                     raise UsageError(f"{path}: image is {img.size[0]}x{img.size[1]}, expected {size}x{size}")
                 img = img.resize((size, size), Image.BILINEAR)
             arr = np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
         raise UsageError(f"{path}: unreadable image ({type(e).__name__})") from None
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
+
+
+def _show(v) -> str:
+    return repr(v.item() if hasattr(v, "item") else v)       # 12, 3.5, 'seven': not np.int64(12)
+
+
+def _labels(values, source: str, n_classes: int, names=None) -> np.ndarray:
+    """Class labels as int64, or a one-line error naming `source` and the first bad value: labels
+    must be whole numbers 0..n_classes-1 (or, with `names`, one of those class names)."""
+    values = pd.Series(np.asarray(values).ravel())
+    if names is not None:
+        lookup = {str(c): i for i, c in enumerate(names)}
+        bad = ~values.astype(str).isin(list(lookup)) | values.isna()
+        if bad.any():
+            raise UsageError(f"{source}: unknown class {_show(values[bad].iloc[0])} in data row "
+                             f"{int(np.flatnonzero(bad)[0]) + 1}; expected one of {', '.join(lookup)}")
+        return values.astype(str).map(lookup).to_numpy(np.int64)
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() | (numbers != numbers.round()) | (numbers < 0) | (numbers > n_classes - 1)
+    if bad.any():
+        raise UsageError(f"{source}: label {_show(values[bad].iloc[0])} in data row {int(np.flatnonzero(bad)[0]) + 1} "
+                         f"is not a class 0..{n_classes - 1}")
+    return numbers.to_numpy(np.int64)
+
+
+def _ids(values, source: str) -> np.ndarray:
+    """Image ids: whole numbers, each once."""
+    values = pd.Series(np.asarray(values).ravel())
+    numbers = pd.to_numeric(values, errors="coerce")
+    bad = numbers.isna() | (numbers != numbers.round())
+    if bad.any():
+        raise UsageError(f"{source}: id {_show(values[bad].iloc[0])} in data row {int(np.flatnonzero(bad)[0]) + 1} "
+                         "is not a whole number")
+    dup = numbers.duplicated()
+    if dup.any():
+        raise UsageError(f"{source}: id {int(numbers[dup].iloc[0])} appears more than once")
+    return numbers.to_numpy(np.int64)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -81,7 +129,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 
 def _folder_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS and not p.name.startswith("."))
 
 
 # ---- layouts -------------------------------------------------------------------------------
@@ -98,10 +146,15 @@ def _mnist_torchvision(d: Path):
         else:
             tx, ty = read_idx(names["train-images-idx3-ubyte"]), read_idx(names["train-labels-idx1-ubyte"])
             vx, vy = read_idx(names["t10k-images-idx3-ubyte"]), read_idx(names["t10k-labels-idx1-ubyte"])
+            for stem, images in (("train-images-idx3-ubyte", tx), ("t10k-images-idx3-ubyte", vx)):
+                if images.ndim != 3 or images.shape[1:] != (28, 28):
+                    raise UsageError(f"{names[stem]}: images are {'x'.join(map(str, images.shape[1:]))}, "
+                                     "expected 28x28")
             if len(tx) != len(ty) or len(vx) != len(vy):
                 raise UsageError(f"{raw}: image and label counts differ")
-            return ImageSet(tx[:, None], ty.astype(np.int64), vx[:, None], vy.astype(np.int64),
-                            np.arange(1, len(vx) + 1), "torchvision")
+            ty = _labels(ty, str(names["train-labels-idx1-ubyte"]), 10)
+            vy = _labels(vy, str(names["t10k-labels-idx1-ubyte"]), 10)
+            return ImageSet(tx[:, None], ty, vx[:, None], vy, np.arange(1, len(vx) + 1), "torchvision")
     return None
 
 
@@ -118,13 +171,18 @@ def _mnist_kaggle(d: Path):
         bad = (values.isna() | (values < 0) | (values > 255)).any(axis=1)
         if bad.any():
             raise UsageError(f"{d / name}: pixel values outside 0..255 or non-numeric in data row {int(np.flatnonzero(bad)[0]) + 1}")
-    if train["label"].isna().any() or not train["label"].between(0, 9).all():
-        raise UsageError(f"{d / 'train.csv'}: column label: missing or out-of-range label")
+    train_y = _labels(train["label"], f"{d / 'train.csv'}: column label", 10)
     test_y = None
     if (d / "test_labels.csv").is_file():
-        test_y = _read_csv(d / "test_labels.csv")["Label"].to_numpy(np.int64)
+        path = d / "test_labels.csv"
+        tl = _read_csv(path)
+        if "Label" not in tl.columns:
+            raise UsageError(f"{path}: missing column Label (the official labels of test.csv's rows, in order)")
+        if len(tl) != len(test):
+            raise UsageError(f"{path}: {len(tl)} labels for the {len(test)} rows of test.csv")
+        test_y = _labels(tl["Label"], f"{path}: column Label", 10)
     as_img = lambda df: df[pixels].to_numpy(np.uint8).reshape(-1, 1, 28, 28)
-    return ImageSet(as_img(train), train["label"].to_numpy(np.int64), as_img(test), test_y,
+    return ImageSet(as_img(train), train_y, as_img(test), test_y,
                     np.arange(1, len(test) + 1), "kaggle")
 
 
@@ -134,8 +192,9 @@ def _cifar_torchvision(d: Path):
     from torchvision.datasets import CIFAR10
     try:
         tr, te = CIFAR10(str(d), train=True, download=False), CIFAR10(str(d), train=False, download=False)
-    except RuntimeError as e:
-        raise UsageError(f"{d / 'cifar-10-batches-py'}: {e}") from None
+    except RuntimeError as e:      # torchvision's text ends "You can use download=True ...": not our option
+        raise UsageError(f"{d / 'cifar-10-batches-py'}: {first_line(e).split('.')[0]}; expected the python "
+                         "batches of cifar-10-python.tar.gz, unchanged (torchvision checks their MD5)") from None
     return ImageSet(tr.data.transpose(0, 3, 1, 2).copy(), np.asarray(tr.targets, np.int64),
                     te.data.transpose(0, 3, 1, 2).copy(), np.asarray(te.targets, np.int64),
                     np.arange(1, len(te.data) + 1), "torchvision")
@@ -147,10 +206,8 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
     labels = _read_csv(d / "trainLabels.csv")
     if not {"id", "label"} <= set(labels.columns):
         raise UsageError(f"{d / 'trainLabels.csv'}: missing column(s) id, label")
-    lookup = {c: i for i, c in enumerate(classes)}
-    unknown = sorted(set(labels["label"]) - set(lookup))
-    if unknown:
-        raise UsageError(f"{d / 'trainLabels.csv'}: column label: unknown class(es) {', '.join(map(str, unknown[:5]))}")
+    train_ids = _ids(labels["id"], f"{d / 'trainLabels.csv'}: column id")
+    train_y = _labels(labels["label"], f"{d / 'trainLabels.csv'}: column label", len(classes), names=classes)
 
     def read_ids(folder: Path, ids) -> np.ndarray:
         out = []
@@ -160,13 +217,26 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
                 raise UsageError(f"{path}: listed in the labels but missing")
             out.append(decode_image(path, 3, 32))
         return np.stack(out)
-    train_x = read_ids(d / "train", labels["id"])
-    test_ids = sorted(int(p.stem) for p in _folder_images(d / "test")) if (d / "test").is_dir() else []
+    train_x = read_ids(d / "train", train_ids)
+    test_ids = []
+    for p in _folder_images(d / "test") if (d / "test").is_dir() else []:
+        if not p.stem.isdigit():
+            raise UsageError(f"{p}: Kaggle's CIFAR-10 test images are named <id>.png with a numeric id")
+        test_ids.append(int(p.stem))
+    test_ids.sort()                                   # numerically: 1, 2, ..., 10, not 1, 10, 2
     test_y = None
     if (d / "testLabels.csv").is_file():
-        tl = _read_csv(d / "testLabels.csv").set_index("id")["label"]
-        test_y = tl.loc[test_ids].map(lookup).to_numpy(np.int64)
-    return ImageSet(train_x, labels["label"].map(lookup).to_numpy(np.int64),
+        path = d / "testLabels.csv"
+        tl = _read_csv(path)
+        if not {"id", "label"} <= set(tl.columns):
+            raise UsageError(f"{path}: missing column(s) id, label")
+        tl.index = _ids(tl["id"], f"{path}: column id")
+        missing = sorted(set(test_ids) - set(tl.index))
+        if missing:
+            raise UsageError(f"{path}: no label for test image id {missing[0]}"
+                             + (f" and {len(missing) - 1} more" if len(missing) > 1 else ""))
+        test_y = _labels(tl.loc[test_ids, "label"], f"{path}: column label", len(classes), names=classes)
+    return ImageSet(train_x, train_y,
                     read_ids(d / "test", test_ids) if test_ids else np.zeros((0, 3, 32, 32), np.uint8),
                     test_y, np.asarray(test_ids, dtype=np.int64), "kaggle")
 
@@ -178,14 +248,16 @@ def _imagefolder(d: Path, classes: tuple[str, ...], channels: int, size: int):
 
     def read_split(split: Path):
         xs, ys = [], []
-        for cls_dir in sorted(p for p in split.iterdir() if p.is_dir()):
+        for cls_dir in sorted(p for p in split.iterdir() if p.is_dir() and not p.name.startswith(".")):
             if cls_dir.name not in lookup:
                 raise UsageError(f"{cls_dir}: unknown class folder; expected {', '.join(lookup)}")
             files = _folder_images(cls_dir)
             xs += [decode_image(p, channels, size) for p in files]
             ys += [lookup[cls_dir.name]] * len(files)
         if not xs:
-            raise UsageError(f"{split}: no images")
+            loose = _folder_images(split)
+            raise UsageError(f"{split}: {len(loose)} image(s) not in class folders; this layout needs "
+                             f"{split.name}/<class>/*.png" if loose else f"{split}: no images")
         return np.stack(xs), np.asarray(ys, np.int64)
     tx, ty = read_split(d / "train")
     vx, vy = read_split(d / "test") if (d / "test").is_dir() else (np.zeros((0, channels, size, size), np.uint8), None)
@@ -193,9 +265,13 @@ def _imagefolder(d: Path, classes: tuple[str, ...], channels: int, size: int):
 
 
 def _cache_key(task: str, d: Path) -> str:
-    files = sorted(p for p in d.rglob("*") if p.is_file() and ".cache" not in p.parts)
-    sig = "|".join(f"{p}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files[:200_000])
-    return hashlib.sha1(f"{task}|{d.resolve()}|{len(files)}|{sig}".encode()).hexdigest()[:16]
+    """Every file's path, size and mtime: any edit (a relabelled row, a re-extracted image) is a new key.
+    Kaggle's CIFAR-10 (350,001 files) takes a few seconds to stat, against minutes to decode."""
+    h = hashlib.sha1(f"{task}|{d.resolve()}".encode())
+    for p in sorted(p for p in d.rglob("*") if p.is_file() and ".cache" not in p.parts):
+        st = p.stat()
+        h.update(f"|{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
 
 
 def load_images(task, data_dir: Path | None, cache_dir: Path) -> ImageSet:

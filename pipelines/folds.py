@@ -18,8 +18,13 @@ def make_folds(y: np.ndarray, folds: int, seed: int, holdout: float = 0.1) -> li
     if folds > counts.min():
         raise UsageError(f"--folds {folds} is more than the {counts.min()} rows of the rarest class")
     if folds == 1:
-        if round(holdout * len(y)) < len(counts):
+        if counts.min() < 2:
+            raise UsageError("a class has a single row; a stratified holdout needs at least 2 of each class")
+        held = round(holdout * len(y))
+        if held < len(counts):
             raise UsageError(f"holdout {holdout} of {len(y)} rows cannot hold one row of each class")
+        if len(y) - held < len(counts):
+            raise UsageError(f"holdout {holdout} of {len(y)} rows leaves fewer training rows than classes")
         split = StratifiedShuffleSplit(n_splits=1, test_size=holdout, random_state=seed)
     else:
         split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)

@@ -470,6 +470,24 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
     return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
 
 
+def _image_files(paths) -> list[Path]:
+    """The given files, with a folder standing for the image files directly inside it (sorted)."""
+    from data.images import IMAGE_EXTS
+    out: list[Path] = []
+    for f in map(Path, paths):
+        if f.is_dir():
+            found = sorted(p for p in f.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in IMAGE_EXTS | {".gif", ".webp", ".tif", ".tiff"})
+            if not found:
+                raise UsageError(f"{f}: folder holds no image files")
+            out += found
+        elif f.is_file():
+            out.append(f)
+        else:
+            raise UsageError(f"{f}: file not found")
+    return out
+
+
 def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path | None = None,
                    device: str = "auto") -> list[tuple[Path, str, float]]:
     """Classify image files of any size and mode: converted to the task's channels and size."""
@@ -477,9 +495,7 @@ def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path 
     task, run_dir, fold_dirs = _load_run(task_name, run, runs_root)
     if task.kind != "image":
         raise UsageError(f"{task.name} is not an image task")
-    for f in files:
-        if not Path(f).is_file():
-            raise UsageError(f"{f}: file not found")
+    files = _image_files(files)
     x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
     proba = ensemble_proba(task, fold_dirs, x, resolve_device(device), _temperature(run_dir))
     return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]

@@ -37,3 +37,13 @@ def test_holdout_when_one_fold():
 def test_bad_fold_counts(k, msg):
     with pytest.raises(UsageError, match=msg):
         make_folds(np.array([0] * 10 + [1] * 3), k, 0)
+
+
+@pytest.mark.parametrize("y, holdout, msg", [
+    (np.array([0] * 20 + [1] * 20 + [2]), 0.1, "a class has a single row"),
+    (np.array([0, 1] * 20), 0.99, "leaves fewer training rows than classes"),
+    (np.array([0, 1] * 20), 0.01, "cannot hold one row of each class"),
+])
+def test_a_holdout_that_cannot_be_stratified_is_a_usage_error(y, holdout, msg):
+    with pytest.raises(UsageError, match=msg):
+        make_folds(y, folds=1, seed=0, holdout=holdout)

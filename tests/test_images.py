@@ -135,6 +135,10 @@ def test_imagefolder_layout(cifar_imagefolder):
     (lambda d: Image.new("RGB", (20, 20)).save(d / "train" / "4.png"), r"4\.png: image is 20x20, expected 32x32"),
     (lambda d: (d / "train" / "5.png").unlink(), r"5\.png: listed in the labels but missing"),
     (lambda d: (d / "trainLabels.csv").write_text("id,label\n1,spaceship\n"), "unknown class"),
+    (lambda d: (d / "trainLabels.csv").write_text("id,label\n1,cat\n1,dog\n"), r"trainLabels\.csv: column id: id 1 appears more than once"),
+    (lambda d: (d / "trainLabels.csv").write_text("id,label\n1,cat\n,dog\n"), r"trainLabels\.csv: column id: id .* not a whole number"),
+    (lambda d: (d / "test" / "1 (1).png").write_bytes((d / "test" / "1.png").read_bytes()), r"1 \(1\)\.png: .*numeric id"),
+    (lambda d: (d / "testLabels.csv").write_text("id,label\n1,cat\n"), r"testLabels\.csv: no label for test image id 2 and 10 more"),
 ])
 def test_bad_images_name_the_file(cifar_kaggle, break_it, msg, tmp_path, capsys):
     d = cifar_kaggle[0]
@@ -245,3 +249,108 @@ def test_read_only_idx_arrays_become_writable_tensors_without_a_warning():
         t = as_tensor(raw, torch.device("cpu"), torch.uint8)
     t[0] = 7
     assert raw[0] == 0 and t.tolist() == [7, 1, 2, 3, 4, 5]
+
+
+def _break_digits(d, train_label=None, test_labels=None):
+    if train_label is not None:
+        train = pd.read_csv(d / "train.csv")
+        train["label"] = train["label"].astype(object)
+        train.loc[5, "label"] = train_label
+        train.to_csv(d / "train.csv", index=False)
+    if test_labels is not None:
+        (d / "test_labels.csv").write_text(test_labels)
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(train_label="seven"), r"train\.csv: column label: label 'seven' in data row 6 is not a class 0\.\.9"),
+    (dict(train_label=3.5), r"train\.csv: column label: label .*3\.5.* in data row 6"),
+    (dict(test_labels="ImageId,Digit\n1,3\n"), r"test_labels\.csv: missing column Label"),
+    (dict(test_labels="Label\n1\n2\n"), r"test_labels\.csv: 2 labels for the 30 rows of test\.csv"),
+    (dict(test_labels="Label\n" + "1\n" * 29 + "12\n"), r"test_labels\.csv: column Label: label 12 in data row 30"),
+])
+def test_bad_digit_recognizer_labels_are_one_line_errors_and_leave_no_files(mnist_kaggle, kw, msg, tmp_path, capsys):
+    _break_digits(mnist_kaggle, **kw)
+    code = main(["train", "mnist", *FAST, "--data-dir", str(mnist_kaggle), "--runs-dir", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and re.search(msg, err), err
+    assert not (tmp_path / "s.csv").exists() and files_under(tmp_path / "runs" / "mnist") == []
+
+
+@pytest.mark.parametrize("which, arr, msg", [
+    ("train-labels-idx1-ubyte", np.full(120, 10), r"train-labels-idx1-ubyte: label 10 in data row 1 is not a class"),
+    ("t10k-labels-idx1-ubyte", np.full(30, 200), r"t10k-labels-idx1-ubyte: label 200"),
+    ("train-images-idx3-ubyte", np.zeros((120, 32, 32)), r"train-images-idx3-ubyte: images are 32x32, expected 28x28"),
+])
+def test_bad_idx_contents_are_one_line_errors(tmp_path, which, arr, msg):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    (tx, ty), (vx, vy) = digits(120), digits(30, seed=1)
+    files = {"train-images-idx3-ubyte": tx, "train-labels-idx1-ubyte": ty, "t10k-images-idx3-ubyte": vx,
+             "t10k-labels-idx1-ubyte": vy, which: arr}
+    for stem, a in files.items():
+        write_idx(raw / stem, a, gz=False)
+    with pytest.raises(UsageError, match=msg):
+        TASKS.create("mnist").read_layout(tmp_path)
+
+
+def test_imagefolder_skips_hidden_folders_and_names_loose_test_images(cifar_imagefolder):
+    (cifar_imagefolder / "train" / ".ipynb_checkpoints").mkdir()
+    imgs = TASKS.create("cifar10").read_layout(cifar_imagefolder)          # Jupyter's folder is not a class
+    assert imgs.train_x.shape == (40, 3, 32, 32)
+    test = cifar_imagefolder / "test"
+    for cls in list(test.iterdir()):
+        for f in cls.iterdir():
+            f.rename(test / f"{cls.name}-{f.name}")
+        cls.rmdir()
+    with pytest.raises(UsageError, match=r"test: 10 image\(s\) not in class folders; this layout needs test/<class>/"):
+        TASKS.create("cifar10").read_layout(cifar_imagefolder)
+
+
+def test_the_decode_cache_key_changes_with_any_file_edit(cifar_kaggle):
+    from data.images import _cache_key
+    d = cifar_kaggle[0]
+    before = _cache_key("cifar10", d)
+    assert _cache_key("cifar10", d) == before
+    labels = d / "trainLabels.csv"
+    labels.write_text(labels.read_text().replace(",cat", ",dog", 1) + " ")       # one relabelled row
+    assert _cache_key("cifar10", d) != before
+
+
+def test_decode_image_shows_the_picture_as_a_viewer_would(tmp_path):
+    from data.images import decode_image
+    ink = np.zeros((28, 28, 4), np.uint8)
+    ink[10:18, 5:23, 3] = 255                          # black strokes on a transparent background
+    Image.fromarray(ink, "RGBA").save(tmp_path / "rgba.png")
+    grey = decode_image(tmp_path / "rgba.png", 1, 28)[0]
+    assert grey[0, 0] == 255 and grey[12, 10] == 0     # transparency laid over white, not black
+    wide = Image.fromarray(np.full((28, 28), 40000, np.uint16))
+    wide.save(tmp_path / "i16.png")
+    assert decode_image(tmp_path / "i16.png", 1, 28)[0, 0, 0] == 40000 >> 8     # scaled, not clipped to 255
+    bar = np.zeros((20, 40), np.uint8)
+    bar[:, :10] = 255                                  # stored landscape, bright on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6                                   # EXIF: rotate 90 degrees clockwise to view
+    Image.fromarray(bar).save(tmp_path / "phone.jpg", exif=exif)
+    viewed = decode_image(tmp_path / "phone.jpg", 1, 40, resize=True)[0]
+    assert viewed[:10].mean() > 200 and viewed[-10:].mean() < 50            # portrait, bright on top
+
+
+def test_predict_image_takes_a_folder_and_refuses_bombs(mnist_torchvision, tmp_path, capsys):
+    d, _ = mnist_torchvision
+    runs = tmp_path / "runs"
+    assert main(["train", "mnist", *FAST, "--data-dir", str(d), "--runs-dir", str(runs),
+                 "--out", str(tmp_path / "s.csv")]) == 0
+    pics = tmp_path / "pics"
+    pics.mkdir()
+    for name in ("b.png", "a.jpg"):
+        Image.fromarray(np.zeros((30, 30), np.uint8)).save(pics / name)
+    (pics / "notes.txt").write_text("not an image")
+    res = CliRunner().invoke(app, ["predict-image", "mnist", str(pics), "--runs-dir", str(runs)])
+    assert res.exit_code == 0, res.output
+    assert [ln.split("\t")[0] for ln in res.output.strip().splitlines()] == [str(pics / "a.jpg"), str(pics / "b.png")]
+    Image.new("1", (15000, 15000)).save(tmp_path / "bomb.png")           # over Pillow's pixel limit
+    capsys.readouterr()
+    code = main(["predict-image", "mnist", str(tmp_path / "bomb.png"), "--runs-dir", str(runs)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "bomb.png: unreadable image (DecompressionBombError)" in err
