@@ -171,7 +171,7 @@ def train(
     t = TASKS.create(task.value)
     if resume is not None:
         given = [f"--{k}" for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, params=params,
-                                           set=set_).items() if v]
+                                           set=set_).items() if v is not None and v != []]
         if given:
             raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
         from pipelines import runs as r
@@ -184,7 +184,9 @@ def train(
         return _report_train(task.value, cfg, result)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **parse_overrides(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
-    cfg = t.config(**overrides, device=device.value)
+    if device is not Device.auto or "device" not in overrides:    # --device wins; else a --set/--params device
+        overrides["device"] = device.value
+    cfg = t.config(**overrides)
     with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
         result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
                                 on_fold=bars.on_fold, tensorboard=tensorboard)
@@ -237,6 +239,8 @@ def tune(
     _logging(verbose, quiet)
     optuna.logging.disable_default_handler()     # optuna's own records go through ours (see _logging)
     optuna.logging.enable_propagation()
+    if timeout is not None and not timeout > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout}")
     bar = _progress(quiet)
     bar_id = bar.add_task("trials", total=trials, info="")
 
@@ -253,7 +257,8 @@ def tune(
                           data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=parse_overrides(set_),
                           on_trial=on_trial, tensorboard=tensorboard)
     finally:
-        bar.stop()
+        if bar.live.is_started:      # stopping a bar that never started prints a blank line before the error
+            bar.stop()
     typer.echo(f"{task.value}: best {result.best_value:.5f}  complete {result.n_complete}  pruned {result.n_pruned}"
                f"  failed {result.n_failed}  (~{result.seconds_saved:.0f}s saved by pruning, at each pruned trial's own pace)")
     keys = list(dict.fromkeys(k for row in result.top for k in row if k not in ("trial", "value", "seconds")))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,8 @@ def format_overrides(overrides: dict[str, Any]) -> str:
 
 def override(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
     """Return a copy of `cfg` with `overrides` applied; unknown keys and wrong types raise."""
+    if "task" in overrides:
+        raise UsageError("'task' is the command's TASK argument; it cannot be set by --set or --params")
     unknown = sorted(set(overrides) - set(_TYPES))
     if unknown:
         raise UsageError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TYPES))}")
@@ -99,6 +102,15 @@ def override(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
 
 
 def _validate(cfg: TrainConfig) -> None:
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"{f.name} must be a finite number, got {value}")
+    if not 0 <= cfg.seed < 2 ** 32:
+        raise UsageError(f"--seed must lie in 0..{2 ** 32 - 1} (numpy's and torch's seed range), got {cfg.seed}")
+    if cfg.patience < 1:
+        raise UsageError(f"patience must be at least 1 (epochs without improvement before a fold stops; "
+                         f"patience >= epochs never stops early), got {cfg.patience}")
     if cfg.folds < 1:
         raise UsageError(f"--folds must be at least 1, got {cfg.folds}")
     for key in ("epochs", "batch_size", "bags", "width", "depth"):

@@ -116,7 +116,31 @@ BAD_INPUTS = {
     "bad option": (lambda d: None, ["train", "titanic", "--epochs", "many"], "--epochs"),
     "bad device": (lambda d: None, ["train", "titanic", "--device", "tpu"], "--device"),
     "missing input": (lambda d: None, ["predict", "titanic", "--input", "/no/such.csv"], "file not found|no complete"),
+    "negative seed": (lambda d: None, ["train", "titanic", "--seed", "-1"], r"--seed must lie in 0\.\.4294967295"),
+    "seed past 2**32": (lambda d: None, ["train", "titanic", "--set", "seed=4294967296"], "--seed must lie in"),
+    "tune negative seed": (lambda d: None, ["tune", "titanic", "--trials", "1", "--seed", "-1"], "--seed must lie in"),
+    "another task by --set": (lambda d: None, ["train", "titanic", "--set", "task=diabetes"],
+                              "'task' is the command's TASK argument"),
+    "patience 0": (lambda d: None, ["train", "titanic", "--set", "patience=0"], "patience must be at least 1"),
+    "infinite lr": (lambda d: None, ["train", "titanic", "--set", "lr=Infinity"], "lr must be a finite number, got inf"),
+    "nan lr": (lambda d: None, ["train", "titanic", "--set", "lr=NaN"], "lr must be a finite number, got nan"),
+    "tune zero timeout": (lambda d: None, ["tune", "titanic", "--trials", "1", "--timeout", "0"],
+                          "--timeout must be a positive number of seconds"),
+    "tune zero trials": (lambda d: None, ["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
+    "resume with --seed 0": (lambda d: None, ["train", "titanic", "--resume", "latest", "--seed", "0"], "drop --seed"),
 }
+
+
+def test_a_device_in_set_or_in_a_params_file_from_tune_trains(titanic_dir, runs_dir, tmp_path):
+    """tune writes the held keys, device included, into best_params.json; train --params must take it."""
+    params = tmp_path / "best_params.json"
+    params.write_text(json.dumps({"device": "cpu", "epochs": 1}))
+    for extra in (["--set", "device=cpu"], ["--params", str(params)], ["--params", str(params), "--device", "cpu"]):
+        code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                     "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv"), *extra])
+        assert code == 0, extra
+    configs = [json.loads(p.read_text())["config"] for p in runs_dir.rglob("config.json")]
+    assert len(configs) == 3 and {c["device"] for c in configs} == {"cpu"}
 
 
 @pytest.mark.parametrize("case", BAD_INPUTS)
@@ -124,7 +148,7 @@ def test_bad_input_is_one_line_exit_2_no_files(case, titanic_dir, runs_dir, tmp_
     prepare, args, msg = BAD_INPUTS[case]
     prepare(titanic_dir)
     out = tmp_path / "sub.csv"
-    extra = ["--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(out)]
+    extra = ["--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir)] + (["--out", str(out)] if args[0] != "tune" else [])
     code = main(args + extra + (["--quiet"] if args[0] == "train" else []))
     err = capsys.readouterr().err
     assert code == 2
