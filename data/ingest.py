@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def _candidates(folder: Path, name: str, task: Task) -> list[Path]:
-    return [folder / name, folder / f"{name}.gz", folder / f"{name}.zip",
+    plain = [folder / name.removesuffix(".gz")] if name.endswith(".gz") else []   # diabetes.csv for diabetes.csv.gz
+    return [folder / name, *plain, folder / f"{name}.gz", folder / f"{name}.zip",
             *([folder / f"{task.kaggle}.zip"] if task.kaggle else [])]
 
 
@@ -51,6 +52,8 @@ def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
     for folder in ([Path(data_dir)] if data_dir else []) + [task.bundled]:
         found = find_in(folder, name, task)
         if found:
+            if looked:      # --data-dir was given but lacks this file: say which one is used instead
+                log.warning("%s: %s not in --data-dir %s; using %s", task.name, name, data_dir, found)
             return found
         looked.append(str(folder))
     if task.kaggle and kaggle.has_credentials():

@@ -191,3 +191,28 @@ def test_float_written_binary_target_is_read_as_its_integer_class(titanic_dir):
     _write(titanic_dir, "train.csv", df.assign(Survived=np.where(df.index == 3, 0.5, df["Survived"])))
     with pytest.raises(UsageError, match="unknown target value"):
         ingest.load(task, "train", titanic_dir)
+
+
+def test_a_file_missing_from_data_dir_is_taken_from_the_bundled_copy_with_a_warning(titanic_dir, runs_dir,
+                                                                                     tmp_path, capsys):
+    (titanic_dir / "test.csv").unlink()          # the user's folder has train.csv only
+    code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert re.search(r"titanic: test\.csv not in --data-dir .*titanic_data; using .*data/titanic/test\.csv", err), err
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 418          # the bundled test file, as the warning says
+
+
+def test_diabetes_reads_a_plain_csv_from_data_dir(runs_dir, tmp_path, capsys):
+    import gzip
+    from tests.conftest import ROOT
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    rows = gzip.open(ROOT / "data" / "diabetes" / "diabetes.csv.gz", "rt").read().splitlines()[:300]
+    (folder / "diabetes.csv").write_text("\n".join(rows) + "\n")
+    code = main(["train", "diabetes", "--folds", "2", "--epochs", "1", "--verbose", "--data-dir", str(folder),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "p.csv")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert re.search(r"mine/diabetes\.csv \(300 rows", err) and "not in --data-dir" not in err, err
