@@ -33,7 +33,8 @@ from pipelines.folds import make_folds
 from pipelines.metrics import METRICS
 from pipelines import runs
 from pipelines.report import write_plots
-from submissions.format import SUBMISSIONS_DIR, check_submission, check_writable, write_atomic
+from submissions.format import (SUBMISSIONS_DIR, check_submission, check_test_ids, check_writable,
+                                in_sample_order, write_atomic)
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
@@ -187,8 +188,11 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
         return Inputs(task, imgs.train_x, imgs.test_x, None, imgs.train_y, folds, device, imgs.test_ids, imgs.test_y)
     train_df, test_df, sample = load_inputs(task, data_dir)
     y = ingest.encode_target(task, train_df[task.target])
+    test_ids = _ids(task, test_df).to_numpy() if test_df is not None else None
+    if test_ids is not None:
+        check_test_ids(test_ids, sample, task.id_col, task.files["test"], task.files.get("sample", "the sample"))
     return Inputs(task, train_df, test_df, sample, y, make_folds(y, cfg.folds, cfg.seed, cfg.holdout), device,
-                  _ids(task, test_df).to_numpy() if test_df is not None else None)
+                  test_ids)
 
 
 def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = None,
@@ -248,7 +252,7 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         result = cross_validate(inp, cfg, run_dir, on_epoch, on_fold)
         sub_path = None
         if inp.test is not None and len(inp.test):
-            sub = task.submission(inp.test_ids, result["test"], task)
+            sub = in_sample_order(task.submission(inp.test_ids, result["test"], task), inp.sample, task.id_col)
             check_submission(sub, inp.sample, task.id_col)
             sub_path = write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
         seconds = time.perf_counter() - start
@@ -465,8 +469,12 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
     if input_path is None and "test" not in task.files:
         raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
     test_df = ingest.load(task, "test", data_dir, path=input_path)
-    sub = task.submission(_ids(task, test_df).to_numpy(), ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir)), task)
-    check_submission(sub, load_sample(task, data_dir) if input_path is None else None, task.id_col)
+    sample = load_sample(task, data_dir) if input_path is None else None
+    ids = _ids(task, test_df).to_numpy()
+    check_test_ids(ids, sample, task.id_col, task.files.get("test", "test file"), task.files.get("sample", "the sample"))
+    sub = task.submission(ids, ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir)), task)
+    sub = in_sample_order(sub, sample, task.id_col)
+    check_submission(sub, sample, task.id_col)
     return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
 
 

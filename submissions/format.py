@@ -29,6 +29,31 @@ def check_submission(sub: pd.DataFrame, sample: pd.DataFrame | None, id_col: str
                          f"{sub[id_col].iloc[first]} vs {sample[id_col].iloc[first]}")
 
 
+def check_test_ids(ids, sample: pd.DataFrame | None, id_col: str | None, test_name: str, sample_name: str) -> None:
+    """Before training: the test file must hold exactly the sample submission's ids, in any order
+    (`in_sample_order` puts the submission in the sample's), so a mismatch never waits for the end
+    of a long run."""
+    if sample is None or not id_col or id_col not in sample.columns:
+        return
+    want = sample[id_col].to_numpy()
+    if len(ids) != len(want):
+        raise UsageError(f"{test_name} has {len(ids)} rows, {sample_name} {len(want)}; both should list the same test ids")
+    missing = np.setdiff1d(want, np.asarray(ids))
+    if len(missing):
+        raise UsageError(f"{test_name} has no row for id {missing[0]} of {sample_name}")
+
+
+def in_sample_order(sub: pd.DataFrame, sample: pd.DataFrame | None, id_col: str | None) -> pd.DataFrame:
+    """The submission's rows in the sample's id order (Kaggle matches by id, but a file that reads
+    like the sample is easier to check); unchanged when the ids differ, which check_submission reports."""
+    if sample is None or not id_col or id_col not in sample.columns or id_col not in sub.columns:
+        return sub
+    want = sample[id_col].to_numpy()
+    if len(sub) != len(want) or np.array_equal(sub[id_col].to_numpy(), want) or set(sub[id_col]) != set(want):
+        return sub
+    return sub.set_index(id_col).loc[want].reset_index()
+
+
 def check_writable(path: Path) -> None:
     """Fail before a long run, not after it, when the submission could not be written."""
     path = Path(path)

@@ -216,3 +216,40 @@ def test_diabetes_reads_a_plain_csv_from_data_dir(runs_dir, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 0
     assert re.search(r"mine/diabetes\.csv \(300 rows", err) and "not in --data-dir" not in err, err
+
+
+def _with_sample(folder):
+    test = pd.read_csv(folder / "test.csv")
+    pd.DataFrame({"PassengerId": test["PassengerId"], "Survived": 0}).to_csv(folder / "gender_submission.csv", index=False)
+    return test
+
+
+def test_a_test_file_in_another_row_order_gives_the_submission_in_the_samples_order(titanic_dir, runs_dir,
+                                                                                     tmp_path):
+    test = _with_sample(titanic_dir)
+    test.sample(frac=1, random_state=0).to_csv(titanic_dir / "test.csv", index=False)     # Kaggle matches by id
+    code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
+    assert code == 0
+    assert pd.read_csv(tmp_path / "s.csv")["PassengerId"].tolist() == test["PassengerId"].tolist()
+    assert main(["predict", "titanic", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                 "--out", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()
+
+
+@pytest.mark.parametrize("edit, msg", [
+    (lambda t: t.iloc[:-3], r"test\.csv has 17 rows, gender_submission\.csv 20"),
+    (lambda t: t.assign(PassengerId=t["PassengerId"].where(t.index != 4, 99999)),
+     r"test\.csv has no row for id 1\d+ of gender_submission\.csv"),
+])
+def test_test_ids_that_do_not_match_the_sample_fail_before_training(edit, msg, titanic_dir, runs_dir, tmp_path,
+                                                                     capsys, monkeypatch):
+    test = _with_sample(titanic_dir)
+    edit(test).to_csv(titanic_dir / "test.csv", index=False)
+    import pipelines.train as pipeline
+    monkeypatch.setattr(pipeline, "cross_validate", lambda *a, **k: pytest.fail("trained before checking the ids"))
+    code = main(["train", "titanic", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                 "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and re.search(msg, err), err
+    assert not (tmp_path / "s.csv").exists() and files_under(runs_dir) == []
