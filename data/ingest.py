@@ -136,6 +136,10 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
         if huge.any():
             raise UsageError(f"{source}: column {col}: value {_show(df[col][huge].iloc[0])} in data row "
                              f"{_row(huge)} is infinite or beyond ±3.4e38")
+        if task.nonnegative and (values < 0).any():
+            neg = values < 0
+            raise UsageError(f"{source}: column {col}: negative count {_show(df[col][neg].iloc[0])} in data row "
+                             f"{_row(neg)}")
         df[col] = values
     for col in task.required:
         # text columns stay text: a column that is empty or all digits in one file must not

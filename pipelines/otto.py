@@ -55,6 +55,7 @@ def otto() -> Task:
         classes=CLASSES,
         metric="logloss",
         numeric=FEATURES,
+        nonnegative=True,                # counts: log1p/Anscombe of a negative one is -inf or NaN
         features=features,
         submission=submission,
         search_space=search_space,

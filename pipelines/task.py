@@ -35,6 +35,7 @@ class Task:
     search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
     numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
     required: tuple[str, ...] = ()       # other columns the features read
+    nonnegative: bool = False            # numeric columns are counts: a negative value is bad data
     id_col: str | None = None            # row id column (None: row number)
     header: bool = True                  # False: headerless file, columns named below
     column_names: tuple[str, ...] = ()   # names for a headerless file, in file order

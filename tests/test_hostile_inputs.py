@@ -195,6 +195,17 @@ def test_ingest_names_file_column_and_problem(edit, message, tmp_path):
     assert str(info.value).startswith(str(path)) and len(str(info.value)) < 200
 
 
+def test_a_negative_otto_count_names_file_column_and_row(tmp_path):
+    """log1p/Anscombe of a negative count is -inf or NaN: it used to end in sklearn's 'Input X contains
+    infinity' with no file, column or row (train) or a traceback (predict)."""
+    rows = pd.DataFrame({"id": [1, 2, 3], **{f"feat_{i}": [0, 1, 2] for i in range(1, 94)}})
+    rows.loc[1, "feat_7"] = -1
+    path = tmp_path / "test.csv"
+    rows.to_csv(path, index=False)
+    with pytest.raises(UsageError, match=r"test\.csv: column feat_7: negative count -1 in data row 2$"):
+        ingest.load(TASKS.create("otto"), "test", path=path)
+
+
 @pytest.mark.parametrize("width, ok", [(7, False), (8, True), (9, True), (10, False)])
 def test_headerless_rows_must_have_the_tasks_width(width, ok, tmp_path):
     """Too many fields used to become the index silently, too few a missing column."""
