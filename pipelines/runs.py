@@ -19,6 +19,7 @@ apart from finished runs and `train TASK --resume ID` completes it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -34,6 +35,8 @@ from torch import nn
 from core.files import replace_atomically
 from core.registry import UsageError
 from models import build_model
+
+log = logging.getLogger(__name__)
 
 RUNS_ROOT = Path(os.environ.get("KAGGLE_PIPELINE_RUNS", Path(__file__).resolve().parent.parent / "runs"))
 
@@ -85,8 +88,12 @@ def _alive(pid: int) -> bool:
 
 def state_of(run: Path) -> str:
     """The run's state; a 'running' run whose process is gone (killed) reads as 'interrupted'."""
-    status = read_json(run / "status.json")
-    state = status.get("state", "unknown")
+    try:
+        status = read_json(run / "status.json")
+    except UsageError as e:          # one damaged folder must not hide every other run of the task
+        log.warning("%s; run skipped", e)
+        return "corrupted"
+    state = status.get("state", "unknown") if isinstance(status, dict) else "corrupted"
     if state == "running" and status.get("host") == socket.gethostname() and not _alive(status.get("pid", -1)):
         return "interrupted"
     return state

@@ -253,3 +253,17 @@ def test_test_ids_that_do_not_match_the_sample_fail_before_training(edit, msg, t
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and re.search(msg, err), err
     assert not (tmp_path / "s.csv").exists() and files_under(runs_dir) == []
+
+
+def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, runs_dir, tmp_path, capsys):
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
+    junk = runs_dir / "titanic" / "junk"
+    junk.mkdir()
+    (junk / "status.json").write_text("{")
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "-mlp-s0" in out and "junk/status.json: corrupted JSON; run skipped" in err
+    assert main(["predict", "titanic", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                 "--out", str(tmp_path / "p.csv")]) == 0
