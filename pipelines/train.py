@@ -5,6 +5,7 @@ terminal. Everything a later `predict` needs is written into the run directory.
 """
 from __future__ import annotations
 
+import logging
 import platform
 import time
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from submissions.format import (SUBMISSIONS_DIR, check_submission, check_test_id
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -457,6 +460,11 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
     """Rebuild every fold's encoder and models from the run directory and predict a test set."""
     task, run_dir, fold_dirs = _load_run(task_name, run, runs_root)
     dev = resolve_device(device)
+    if data_dir is None and input_path is None:     # the folder the run trained from, as --resume uses it
+        saved = runs.read_json(run_dir / "config.json").get("data_dir")
+        if saved and Path(saved).is_dir():
+            data_dir = Path(saved)
+            log.info("%s: test data from the run's --data-dir %s", task.name, data_dir)
     if task.kind == "image":
         if input_path is not None:
             raise UsageError("image tasks predict a --data-dir test split; for single files use predict-image")

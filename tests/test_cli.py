@@ -267,3 +267,12 @@ def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, ru
     assert "-mlp-s0" in out and "junk/status.json: corrupted JSON; run skipped" in err
     assert main(["predict", "titanic", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                  "--out", str(tmp_path / "p.csv")]) == 0
+
+
+def test_predict_without_data_dir_reads_the_folder_the_run_trained_from(titanic_dir, runs_dir, tmp_path, capsys):
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
+    capsys.readouterr()
+    assert main(["predict", "titanic", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "p.csv")]) == 0
+    assert "test data from the run's --data-dir" in capsys.readouterr().err
+    assert (tmp_path / "p.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()     # the 20-row test, not the bundled 418
