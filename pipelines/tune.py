@@ -83,6 +83,7 @@ def _objective(inputs, base: dict, task, fixed: dict):
     def objective(trial: optuna.Trial) -> float:
         overrides = task.search_space(trial)
         cfg = task.config(**{**base, **overrides, **fixed})   # fixed keys win
+        trial.set_user_attr("fixed", fixed)    # what this trial held, for its row in the summary
         n_models = len(inputs.folds) * cfg.bags
         reported = 0           # fold 0's last quarter step reported
 
@@ -174,11 +175,12 @@ def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5)
     saved = sum(pruned_saving(t, secs(t)) for t in pruned)
     folder.mkdir(parents=True, exist_ok=True)
     best = st.best_trial
-    params = {**best.params, **fixed}       # the config the best trial actually trained with
+    held = lambda t: t.user_attrs.get("fixed", fixed)    # trials from before this attribute: today's --set
+    params = {**best.params, **held(best)}  # the config the best trial actually trained with
     runs.write_json(folder / "best_params.json", params)
     reverse = st.direction == optuna.study.StudyDirection.MAXIMIZE
     top = sorted(done, key=lambda t: t.value, reverse=reverse)[:top_n]
-    top_rows = [{"trial": t.number, "value": t.value, "seconds": secs(t), **t.params} for t in top]
+    top_rows = [{"trial": t.number, "value": t.value, "seconds": secs(t), **t.params, **held(t)} for t in top]
     return TuneResult(folder, best.value, params, len(done), len(pruned), len(failed), saved, top_rows,
                       write_plots(st, folder))
 

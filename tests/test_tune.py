@@ -113,7 +113,9 @@ def test_fold0_reports_at_fractions_of_its_own_schedule_and_pruning_records_prog
         titanic_dir, runs_dir, monkeypatch):
     from pipelines.tune import FOLD_STEP, QUARTERS, pruned_saving
     monkeypatch.setattr("pipelines.tune.optuna.pruners.MedianPruner", _PruneAtHalf)
-    result = _tiny(runs_dir, titanic_dir, 3)
+    # patience past every schedule: an early stop would end fold 0 before its last quarter
+    result = tune("titanic", 3, folds=2, data_dir=titanic_dir, runs_root=runs_dir, seed=0, device="cpu",
+                  fixed={"bags": 1, "patience": 1000})
     trials = optuna.load_study(study_name="titanic-tune",
                                storage=f"sqlite:///{result.study_dir / 'study.db'}").trials
     first, *pruned = trials
@@ -154,3 +156,11 @@ def test_a_trial_gets_its_models_own_defaults_unless_it_samples_the_key(titanic_
     assert {(c.model, c.lr) for c in seen} == {("mlp", titanic.defaults["lr"]), ("logistic", 0.0123)}
     assert all(c.bags == 1 for c in seen)
     assert all(c.epochs == 2 for c in seen if c.model == "logistic")      # sampled beats the model's 3
+
+
+def test_the_summary_shows_the_values_a_trial_held_not_the_ones_it_sampled(titanic_dir, runs_dir):
+    """--set epochs=2 overrides the sampled epochs in every trial; the table and best_params say 2."""
+    result = tune("titanic", 2, folds=2, data_dir=titanic_dir, runs_root=runs_dir, seed=0, device="cpu",
+                  fixed={"bags": 1, "epochs": 2})
+    assert result.top and all(row["epochs"] == 2 and row["bags"] == 1 for row in result.top)
+    assert result.best_params["epochs"] == 2
