@@ -117,7 +117,13 @@ def resolve_unfinished(root: Path, task: str, run: str) -> Path:
 
 
 def discard(run: Path) -> None:
+    """Remove a run that failed on bad input, and the task and runs folders if it made them empty."""
     shutil.rmtree(run, ignore_errors=True)
+    for folder in (run.parent, run.parent.parent):
+        try:
+            folder.rmdir()          # only when empty: other runs, studies and caches stay
+        except OSError:
+            break
 
 
 def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:

@@ -59,9 +59,13 @@ def check_writable(path: Path) -> None:
     path = Path(path)
     if path.is_dir():
         raise UsageError(f"--out {path} is a folder; give a file path")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:    # folders to be made: probe where they would go,
+        folder = folder.parent                                 # so a run that fails later leaves none behind
+    if not folder.is_dir():
+        raise UsageError(f"cannot write {path}: {folder} is not a folder")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:

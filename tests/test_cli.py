@@ -276,3 +276,25 @@ def test_predict_without_data_dir_reads_the_folder_the_run_trained_from(titanic_
     assert main(["predict", "titanic", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "p.csv")]) == 0
     assert "test data from the run's --data-dir" in capsys.readouterr().err
     assert (tmp_path / "p.csv").read_bytes() == (tmp_path / "s.csv").read_bytes()     # the 20-row test, not the bundled 418
+
+
+def test_a_run_that_fails_leaves_no_empty_folders(titanic_dir, tmp_path, capsys, monkeypatch):
+    """--out's new folders are made only when the file is written; a discarded run takes its
+    task folder (and the runs folder) with it when nothing else is there."""
+    out = tmp_path / "new" / "deeper" / "s.csv"
+    runs_dir = tmp_path / "fresh_runs"
+    train = pd.read_csv(titanic_dir / "train.csv")
+    _write(titanic_dir, "train.csv", train.drop(columns=["Sex"]))            # fails in ingest
+    assert main(["train", "titanic", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                 "--out", str(out)]) == 2
+    assert not (tmp_path / "new").exists() and not runs_dir.exists()
+    _write(titanic_dir, "train.csv", train)
+    import pipelines.train as pipeline
+
+    def fail_mid_run(*a, **k):
+        raise ValueError("something about the data found mid-run")
+    monkeypatch.setattr(pipeline, "cross_validate", fail_mid_run)
+    assert main(["train", "titanic", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                 "--out", str(out)]) == 2
+    assert "something about the data found mid-run" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists() and not runs_dir.exists()
