@@ -62,9 +62,9 @@ def decode_image(path: Path, channels: int, size: int, resize: bool = False) -> 
         with Image.open(path) as img:
             img = ImageOps.exif_transpose(img)
             if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-                wide = np.asarray(img, dtype=np.int64)
-                img = Image.fromarray((wide.clip(0, 65535) >> 8).astype(np.uint8) if img.mode.startswith("I;16")
-                                      else wide.clip(0, 255).astype(np.uint8))
+                wide = np.asarray(img, dtype=np.int64).clip(0, 65535)   # 16-bit PNGs open as I;16 or, in
+                sixteen = img.mode.startswith("I;16") or wide.max() > 255  # older Pillow, as 32-bit "I"
+                img = Image.fromarray((wide >> 8 if sixteen else wide).astype(np.uint8))
             if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
                 rgba = img.convert("RGBA")
                 img = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)

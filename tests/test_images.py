@@ -327,6 +327,8 @@ def test_decode_image_shows_the_picture_as_a_viewer_would(tmp_path):
     wide = Image.fromarray(np.full((28, 28), 40000, np.uint16))
     wide.save(tmp_path / "i16.png")
     assert decode_image(tmp_path / "i16.png", 1, 28)[0, 0, 0] == 40000 >> 8     # scaled, not clipped to 255
+    Image.fromarray(np.full((28, 28), 40000, np.int32), "I").save(tmp_path / "i32.tif")   # older Pillow's 16-bit
+    assert decode_image(tmp_path / "i32.tif", 1, 28)[0, 0, 0] == 40000 >> 8
     bar = np.zeros((20, 40), np.uint8)
     bar[:, :10] = 255                                  # stored landscape, bright on the left
     exif = Image.Exif()
