@@ -70,10 +70,11 @@ def dump_joblib(obj: Any, path: Path) -> None:
     replace_atomically(path, lambda tmp: joblib.dump(obj, tmp))
 
 
-def set_status(run: Path, state: str) -> None:
+def set_status(run: Path, state: str, **extra) -> None:
+    """`extra`: e.g. seconds=..., the wall time spent on the run so far (kept for a resume)."""
     status = read_json(run / "status.json") if (run / "status.json").exists() else {"started": time.time()}
     owner = {"pid": os.getpid(), "host": socket.gethostname()} if state == "running" else {}
-    write_json(run / "status.json", {**status, **owner, "state": state, "updated": time.time()})
+    write_json(run / "status.json", {**status, **owner, **extra, "state": state, "updated": time.time()})
 
 
 def _alive(pid: int) -> bool:

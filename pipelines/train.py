@@ -239,6 +239,7 @@ def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | N
     if out is not None:
         check_writable(out)
     inp = prepare(cfg, data_dir, runs_root)
+    start -= runs.read_json(run_dir / "status.json").get("seconds", 0.0)   # time spent before the interruption
     runs.set_status(run_dir, "running")
     return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=True, tensorboard=tensorboard)
 
@@ -272,16 +273,16 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
         if resumed:
-            runs.set_status(run_dir, "failed")
+            runs.set_status(run_dir, "failed", seconds=time.perf_counter() - start)
         else:
             runs.discard(run_dir)
         raise UsageError(first_line(e)) from None
-    except KeyboardInterrupt:
-        runs.set_status(run_dir, "interrupted")
+    except KeyboardInterrupt:       # the time so far, so a resumed run reports its whole time (not after kill -9)
+        runs.set_status(run_dir, "interrupted", seconds=time.perf_counter() - start)
         raise RunInterrupted(f"run {run_dir.name} interrupted; continue it with "
                              f"`train {task.name} --resume {run_dir.name}`") from None
     except BaseException:
-        runs.set_status(run_dir, "failed")
+        runs.set_status(run_dir, "failed", seconds=time.perf_counter() - start)
         raise
     finally:
         if tb is not None:

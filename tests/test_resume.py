@@ -88,6 +88,8 @@ def test_interrupted_run_resumes_to_identical_files(titanic_dir, runs_dir, tmp_p
         train(_cfg(), data_dir=titanic_dir, out=tmp_path / "resumed.csv", runs_root=runs_dir, on_epoch=stop)
     [cut] = [r for r in (runs_dir / "titanic").iterdir() if r != done.run_dir]
     assert runs.state_of(cut) == "interrupted"
+    before = runs.read_json(cut / "status.json")["seconds"]
+    assert before > 0
     assert (cut / "fold0" / "model0.pt").is_file() and (cut / "fold1" / "ckpt0.pt").is_file()
     assert not (tmp_path / "resumed.csv").exists()
 
@@ -105,7 +107,8 @@ def test_interrupted_run_resumes_to_identical_files(titanic_dir, runs_dir, tmp_p
     assert not list(cut.glob("fold*/ckpt*.pt"))
     assert (cut / "oof.csv").read_bytes() == (done.run_dir / "oof.csv").read_bytes()
     assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
-    assert json.loads((cut / "metrics.json").read_text())["resumed"] is True
+    metrics = json.loads((cut / "metrics.json").read_text())
+    assert metrics["resumed"] is True and metrics["seconds_total"] > before    # the time before the cut counts
 
 
 @pytest.mark.parametrize("args, message", [
