@@ -280,7 +280,10 @@ def load_images(task, data_dir: Path | None, cache_dir: Path) -> ImageSet:
     if data_dir is not None and not d.is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a folder")
     if d.is_dir():
-        cache = cache_dir / f"{task.name}-{_cache_key(task.name, d)}.npz"
+        # <task>-<folder>-<contents>.npz: a folder's new contents replace its old cache (a version of
+        # Kaggle's CIFAR-10, 350,000 images, is ~1.1 GB of uint8); other folders' caches stay
+        folder = hashlib.sha1(str(d.resolve()).encode()).hexdigest()[:8]
+        cache = cache_dir / f"{task.name}-{folder}-{_cache_key(task.name, d)}.npz"
         if cache.is_file():
             z = np.load(cache)
             return ImageSet(z["train_x"], z["train_y"], z["test_x"], z["test_y"] if z["has_test_y"] else None,
@@ -293,6 +296,11 @@ def load_images(task, data_dir: Path | None, cache_dir: Path) -> ImageSet:
                      test_y=found.test_y if found.test_y is not None else np.zeros(0, np.int64),
                      has_test_y=found.test_y is not None, test_ids=found.test_ids, layout=found.layout)
             tmp.replace(cache)
+            stale = [*cache_dir.glob(f"{task.name}-{folder}-*.npz"),
+                     *(p for p in cache_dir.glob(f"{task.name}-*.npz") if len(p.stem) == len(task.name) + 17)]
+            for old in stale:           # ^ the same folder's older contents; v1 names <task>-<16 hex>.npz
+                if old != cache and not old.name.endswith(".tmp.npz"):
+                    old.unlink(missing_ok=True)
             return found
     if data_dir is None:
         task.download(task.bundled)

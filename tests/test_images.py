@@ -356,3 +356,22 @@ def test_predict_image_takes_a_folder_and_refuses_bombs(mnist_torchvision, tmp_p
     code = main(["predict-image", "mnist", str(tmp_path / "bomb.png"), "--runs-dir", str(runs)])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "bomb.png: unreadable image (DecompressionBombError)" in err
+
+
+def test_new_contents_of_a_data_folder_replace_its_old_cache_and_leave_other_folders(mnist_kaggle, tmp_path):
+    from data.images import load_images
+    task, cache_dir = TASKS.create("mnist"), tmp_path / "cache"
+    other = tmp_path / "other"
+    import shutil
+    shutil.copytree(mnist_kaggle, other)
+    load_images(task, other, cache_dir)
+    load_images(task, mnist_kaggle, cache_dir)
+    (cache_dir / "mnist-0123456789abcdef.npz").write_bytes(b"")        # a cache named the old way
+    assert len(list(cache_dir.glob("mnist-*.npz"))) == 3
+    train = pd.read_csv(mnist_kaggle / "train.csv")
+    train.loc[0, "label"] = (train.loc[0, "label"] + 1) % 10
+    train.to_csv(mnist_kaggle / "train.csv", index=False)
+    assert load_images(task, mnist_kaggle, cache_dir).train_y[0] == train.loc[0, "label"]   # not the stale cache
+    names = sorted(p.name for p in cache_dir.glob("mnist-*.npz"))
+    assert len(names) == 2 and "mnist-0123456789abcdef.npz" not in names     # one per folder
+    assert load_images(task, other, cache_dir).train_y[0] != train.loc[0, "label"]          # other folder's cache kept
