@@ -92,12 +92,15 @@ def download(task, dest: Path | None = None) -> list[Path]:
     slug = _competition(task, "download")
     dest = Path(dest) if dest is not None else task.bundled
     api = client()
+    made = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     log.debug("downloading %s into %s", slug, dest)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             api.competition_download_files(slug, path=str(dest), quiet=True)
     except (Exception, SystemExit) as e:
+        if made and not any(dest.iterdir()):      # no empty data/<task>/ left by a failed download
+            dest.rmdir()
         raise UsageError(f"Kaggle download of {slug!r} failed: {_why(e)}") from None
     archive = dest / f"{slug}.zip"
     if not archive.is_file():

@@ -136,8 +136,9 @@ def test_download_goes_to_the_tasks_data_folder_by_default(api, tmp_path, monkey
 def test_download_without_network_is_one_line(api, tmp_path, capsys):
     import requests
     api.error = requests.exceptions.ConnectionError("Failed to resolve 'www.kaggle.com'\nmore detail")
-    code, _, err = run(["download", "titanic", "--data-dir", str(tmp_path)], capsys)
+    code, _, err = run(["download", "titanic", "--data-dir", str(tmp_path / "new")], capsys)
     assert_one_line_error(code, err, "cannot reach kaggle.com", "titanic")
+    assert not (tmp_path / "new").exists()                     # no empty folder left behind
 
 
 def test_download_refused_says_to_accept_the_rules(api, tmp_path, capsys):
