@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from core.registry import UsageError, first_line
+from data.ingest import _check_ids, _row, _show       # the tables' checks: same messages for images
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -79,10 +80,6 @@ def decode_image(path: Path, channels: int, size: int, resize: bool = False) -> 
     return arr[None] if channels == 1 else arr.transpose(2, 0, 1)
 
 
-def _show(v) -> str:
-    return repr(v.item() if hasattr(v, "item") else v)       # 12, 3.5, 'seven': not np.int64(12)
-
-
 def _labels(values, source: str, n_classes: int, names=None) -> np.ndarray:
     """Class labels as int64, or a one-line error naming `source` and the first bad value: labels
     must be whole numbers 0..n_classes-1 (or, with `names`, one of those class names)."""
@@ -92,27 +89,13 @@ def _labels(values, source: str, n_classes: int, names=None) -> np.ndarray:
         bad = ~values.astype(str).isin(list(lookup)) | values.isna()
         if bad.any():
             raise UsageError(f"{source}: unknown class {_show(values[bad].iloc[0])} in data row "
-                             f"{int(np.flatnonzero(bad)[0]) + 1}; expected one of {', '.join(lookup)}")
+                             f"{_row(bad)}; expected one of {', '.join(lookup)}")
         return values.astype(str).map(lookup).to_numpy(np.int64)
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() | (numbers != numbers.round()) | (numbers < 0) | (numbers > n_classes - 1)
     if bad.any():
-        raise UsageError(f"{source}: label {_show(values[bad].iloc[0])} in data row {int(np.flatnonzero(bad)[0]) + 1} "
+        raise UsageError(f"{source}: label {_show(values[bad].iloc[0])} in data row {_row(bad)} "
                          f"is not a class 0..{n_classes - 1}")
-    return numbers.to_numpy(np.int64)
-
-
-def _ids(values, source: str) -> np.ndarray:
-    """Image ids: whole numbers, each once."""
-    values = pd.Series(np.asarray(values).ravel())
-    numbers = pd.to_numeric(values, errors="coerce")
-    bad = numbers.isna() | (numbers != numbers.round())
-    if bad.any():
-        raise UsageError(f"{source}: id {_show(values[bad].iloc[0])} in data row {int(np.flatnonzero(bad)[0]) + 1} "
-                         "is not a whole number")
-    dup = numbers.duplicated()
-    if dup.any():
-        raise UsageError(f"{source}: id {int(numbers[dup].iloc[0])} appears more than once")
     return numbers.to_numpy(np.int64)
 
 
@@ -170,7 +153,7 @@ def _mnist_kaggle(d: Path):
         values = df[pixels].apply(pd.to_numeric, errors="coerce")
         bad = (values.isna() | (values < 0) | (values > 255)).any(axis=1)
         if bad.any():
-            raise UsageError(f"{d / name}: pixel values outside 0..255 or non-numeric in data row {int(np.flatnonzero(bad)[0]) + 1}")
+            raise UsageError(f"{d / name}: pixel values outside 0..255 or non-numeric in data row {_row(bad)}")
     train_y = _labels(train["label"], f"{d / 'train.csv'}: column label", 10)
     test_y = None
     if (d / "test_labels.csv").is_file():
@@ -206,7 +189,7 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
     labels = _read_csv(d / "trainLabels.csv")
     if not {"id", "label"} <= set(labels.columns):
         raise UsageError(f"{d / 'trainLabels.csv'}: missing column(s) id, label")
-    train_ids = _ids(labels["id"], f"{d / 'trainLabels.csv'}: column id")
+    train_ids = _check_ids(labels["id"], d / "trainLabels.csv", "id").to_numpy()
     train_y = _labels(labels["label"], f"{d / 'trainLabels.csv'}: column label", len(classes), names=classes)
 
     def read_ids(folder: Path, ids) -> np.ndarray:
@@ -230,7 +213,7 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
         tl = _read_csv(path)
         if not {"id", "label"} <= set(tl.columns):
             raise UsageError(f"{path}: missing column(s) id, label")
-        tl.index = _ids(tl["id"], f"{path}: column id")
+        tl.index = _check_ids(tl["id"], path, "id").to_numpy()
         missing = sorted(set(test_ids) - set(tl.index))
         if missing:
             raise UsageError(f"{path}: no label for test image id {missing[0]}"

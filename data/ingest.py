@@ -9,13 +9,16 @@ import logging
 import zipfile
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from core.registry import UsageError, first_line
-from pipelines.task import Task
 from submissions import kaggle
+
+if TYPE_CHECKING:           # annotations only: data.images shares this module's checks, and
+    from pipelines.task import Task     # pipelines imports data.images, so no import at load time
 
 log = logging.getLogger(__name__)
 
