@@ -253,7 +253,7 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
             from pipelines.tblog import TrainLog
             tb = TrainLog(run_dir)
             on_epoch, on_fold = tb.hooks(on_epoch, on_fold)
-        result = cross_validate(inp, cfg, run_dir, on_epoch, on_fold)
+        result = cross_validate(inp, cfg, run_dir, _heartbeat(run_dir, start, on_epoch), on_fold)
         sub_path = None
         if inp.test is not None and len(inp.test):
             sub = in_sample_order(task.submission(inp.test_ids, result["test"], task), inp.sample, task.id_col)
@@ -277,7 +277,7 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         else:
             runs.discard(run_dir)
         raise UsageError(first_line(e)) from None
-    except KeyboardInterrupt:       # the time so far, so a resumed run reports its whole time (not after kill -9)
+    except KeyboardInterrupt:       # the time so far, so a resumed run reports its whole time
         runs.set_status(run_dir, "interrupted", seconds=time.perf_counter() - start)
         raise RunInterrupted(f"run {run_dir.name} interrupted; continue it with "
                              f"`train {task.name} --resume {run_dir.name}`") from None
@@ -287,6 +287,16 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
     finally:
         if tb is not None:
             tb.close()
+
+
+def _heartbeat(run_dir: Path, start: float, on_epoch: FoldHook | None) -> FoldHook:
+    """`on_epoch`, after recording the run's time so far in status.json: kill -9 runs no handler,
+    and a resume adds this figure (the time up to the last checkpoint) to its own."""
+    def hook(fold: int, bag: int, row: dict) -> None:
+        runs.set_status(run_dir, "running", seconds=time.perf_counter() - start)
+        if on_epoch is not None:
+            on_epoch(fold, bag, row)
+    return hook
 
 
 class RunInterrupted(KeyboardInterrupt):

@@ -175,6 +175,8 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, titanic_dir,
     err = proc.stderr.read()
     [run] = list((cut_runs / "titanic").iterdir())
     assert runs.state_of(run) == "interrupted"
+    before = runs.read_json(run / "status.json")["seconds"]     # kept each epoch: kill -9 runs no handler
+    assert before > 0
     assert not (tmp_path / "cut.csv").exists()
     if sig == signal.SIGTERM:        # handled like Ctrl-C: a one-line hint, no traceback
         assert code == 130 and "Traceback" not in err and f"--resume {run.name}" in err
@@ -185,3 +187,5 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, titanic_dir,
     [straight] = list((straight_runs / "titanic").iterdir())
     assert (run / "oof.csv").read_bytes() == (straight / "oof.csv").read_bytes()
     assert (tmp_path / "cut.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["seconds_total"] > before       # the time before the kill counts
