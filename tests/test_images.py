@@ -130,6 +130,46 @@ def test_imagefolder_layout(cifar_imagefolder):
     assert imgs.layout == "imagefolder" and imgs.train_x.shape == (40, 3, 32, 32) and len(imgs.test_y) == 10
 
 
+def write_cifar_batches(d, n_per_batch: int = 4):
+    """torchvision's cifar-10-batches-py: pickled dicts of flat CHW rows; returns (train, test) as (x NCHW, y)."""
+    import pickle
+    root = d / "cifar-10-batches-py"
+    root.mkdir(parents=True)
+    parts = []
+    for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+        x, y = rgb_images(n_per_batch, seed=i)
+        chw = x.transpose(0, 3, 1, 2)
+        with open(root / name, "wb") as f:
+            pickle.dump({"data": chw.reshape(len(chw), -1), "labels": y.tolist()}, f)
+        parts.append((chw, y))
+    with open(root / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": list(CIFAR_CLASSES)}, f)
+    train = (np.concatenate([p[0] for p in parts[:5]]), np.concatenate([p[1] for p in parts[:5]]))
+    return train, parts[5]
+
+
+def test_cifar_torchvision_batches_layout(tmp_path, monkeypatch):
+    (tx, ty), (vx, vy) = write_cifar_batches(tmp_path)
+    # torchvision checks each file's MD5 against the official tarball's: a fixture cannot pass it
+    import torchvision.datasets.cifar as tv_cifar
+    monkeypatch.setattr(tv_cifar.CIFAR10, "_check_integrity", lambda self: True)
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda *a, **k: True)
+    imgs = TASKS.create("cifar10").read_layout(tmp_path)
+    assert imgs.layout == "torchvision" and imgs.train_x.shape == (20, 3, 32, 32) and imgs.train_x.flags.c_contiguous
+    assert np.array_equal(imgs.train_x, tx) and np.array_equal(imgs.train_y, ty)
+    assert np.array_equal(imgs.test_x, vx) and np.array_equal(imgs.test_y, vy)
+    assert imgs.test_ids.tolist() == [1, 2, 3, 4]
+
+
+def test_cifar_torchvision_batches_that_fail_the_checksum_are_one_line_errors(tmp_path, capsys):
+    write_cifar_batches(tmp_path)
+    code = main(["train", "cifar10", *FAST, "--data-dir", str(tmp_path), "--runs-dir", str(tmp_path / "runs"),
+                 "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "cifar-10-batches-py" in err and "MD5" in err, err
+    assert not (tmp_path / "s.csv").exists() and files_under(tmp_path / "runs" / "cifar10") == []
+
+
 @pytest.mark.parametrize("break_it, msg", [
     (lambda d: (d / "train" / "3.png").write_bytes(b"not a png"), r"3\.png: unreadable image"),
     (lambda d: Image.new("RGB", (20, 20)).save(d / "train" / "4.png"), r"4\.png: image is 20x20, expected 32x32"),
