@@ -41,11 +41,26 @@ def categorical_encoder(kind: str = "onehot", min_frequency: int = 2):
     return make_pipeline(FunctionTransformer(_to_str, feature_names_out="one-to-one"), enc)
 
 
+class InnerFolds(StratifiedKFold):
+    """The target encoder's cross-fitting splits, inside one training fold: `n_splits`, or as many
+    as the rarest class has rows when a small file gives it fewer (sklearn would stop with
+    'n_splits=5 cannot be greater than the number of members in each class', naming a 5 the
+    user never chose)."""
+
+    def split(self, X, y, groups=None):
+        rarest = int(np.unique(np.asarray(y), return_counts=True)[1].min())
+        if rarest < 2:
+            raise ValueError(f"a class has {rarest} row in a training fold; target encoding cross-fits "
+                             "within the fold and needs 2 or more of each class: use fewer --folds or more rows")
+        inner = StratifiedKFold(min(self.n_splits, rarest), shuffle=self.shuffle, random_state=self.random_state)
+        return inner.split(X, y, groups)
+
+
 def target_encoder(seed: int, folds: int = 5):
     """sklearn's TargetEncoder: `fit_transform` cross-fits (each training row is encoded by
     the other folds, so its own label never leaks into its feature); `transform` uses all
     fit rows. The splitter is seeded so runs stay reproducible."""
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    cv = InnerFolds(folds, shuffle=True, random_state=seed)
     return make_pipeline(FunctionTransformer(_to_str, feature_names_out="one-to-one"),
                          TargetEncoder(target_type="binary", cv=cv), StandardScaler())
 

@@ -193,6 +193,22 @@ def test_float_written_binary_target_is_read_as_its_integer_class(titanic_dir):
         ingest.load(task, "train", titanic_dir)
 
 
+@pytest.mark.parametrize("survivors, code", [(6, 0), (2, 2)])
+def test_a_small_titanic_file_trains_or_says_why_not(survivors, code, titanic_dir, runs_dir, tmp_path, capsys):
+    """6 survivors over 2 folds leave 3 per training fold: fewer than the target encoder's 5 inner
+    folds, which now shrink to fit. 2 survivors leave 1, and the error says so, not 'n_splits=5'."""
+    df = pd.read_csv(titanic_dir / "train.csv").head(24)
+    _write(titanic_dir, "train.csv", df.assign(Survived=(df.index < survivors).astype(int)))
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == code
+    err = capsys.readouterr().err
+    if code:
+        assert "a class has 1 row in a training fold" in err and "n_splits" not in err and err.count("\n") == 1, err
+        assert not (tmp_path / "s.csv").exists()
+    else:
+        assert len(pd.read_csv(tmp_path / "s.csv")) == 20
+
+
 def test_a_file_missing_from_data_dir_is_taken_from_the_bundled_copy_with_a_warning(titanic_dir, runs_dir,
                                                                                      tmp_path, capsys):
     (titanic_dir / "test.csv").unlink()          # the user's folder has train.csv only

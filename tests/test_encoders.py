@@ -100,6 +100,20 @@ def test_target_encoding_cross_fits_training_rows():
     assert enc2.transform(shared).shape == (2, 2)
 
 
+def test_target_encoding_on_a_small_fold_uses_as_many_inner_folds_as_the_rarest_class_allows():
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import TargetEncoder
+    from features.encoders import InnerFolds
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(17, int), np.ones(3, int)]          # 3 of the rarer class: sklearn's 5 inner folds refuse it
+    g = pd.DataFrame({"g": rng.choice(["a", "b", "c"], 20)})
+    ours = TargetEncoder(target_type="binary", cv=InnerFolds(5, shuffle=True, random_state=0)).fit_transform(g, y)
+    three = TargetEncoder(target_type="binary", cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit_transform(g, y)
+    assert np.array_equal(ours, three)
+    with pytest.raises(ValueError, match="a class has 1 row in a training fold"):
+        TargetEncoder(target_type="binary", cv=InnerFolds(5, shuffle=True, random_state=0)).fit_transform(g, np.r_[y[:19] * 0, 1])
+
+
 def test_image_channel_stats_fit_on_given_rows_only():
     from features.images import ChannelStats, batch_transform, random_translate
     import torch
