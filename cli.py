@@ -64,6 +64,9 @@ def _logging(verbose: bool = False, quiet: bool = False) -> None:
     root.setLevel(libraries)
     for name in OUR_LOGGERS:
         logging.getLogger(name).setLevel(ours)
+    # torch's loggers have their own stderr handler (torch._logging), so the filter above never
+    # sees them: e.g. inductor's 'No CUDA runtime is found' on a CPU-only machine with compile=true
+    logging.getLogger("torch").setLevel(libraries)
 
 
 @contextmanager

@@ -54,3 +54,17 @@ def test_verbose_and_quiet_exclude_each_other(capsys):
     assert main(["predict", "titanic", "-v", "-q"]) == 2
     err = capsys.readouterr().err
     assert err == "error: --verbose and --quiet exclude each other\n"
+
+
+@pytest.mark.parametrize("flags, shown", [([], False), (["--quiet"], False), (["--verbose"], True)])
+def test_torch_warnings_only_with_verbose(flags, shown, tmp_path, monkeypatch, capfd):
+    """torch's loggers write through their own handler (as inductor's 'No CUDA runtime is found'
+    does under compile=true on a CPU-only machine), so their level is what silences them."""
+    import logging
+
+    def predict(*args, **kwargs):
+        logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found (test)")
+        return tmp_path / "sub.csv"
+    monkeypatch.setattr("pipelines.train.predict", predict)
+    assert main(["predict", "titanic", *flags]) == 0
+    assert ("No CUDA runtime is found (test)" in capfd.readouterr().err) == shown
