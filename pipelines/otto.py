@@ -29,8 +29,8 @@ def submission(ids: pd.Series, proba: np.ndarray, task: Task) -> pd.DataFrame:
 
 def search_space(trial) -> dict:
     # around what is known to work on Otto (count transform, wide 2-3 layer nets, heavy dropout,
-    # 25-40 epochs, a narrow second layer): a 30-minute study fits only a handful of full trials on 2 cores, so ranges
-    # that can only lose (no transform, 10 epochs, 256 units) would spend it on sure losers
+    # 25-40 epochs, a narrow second layer): a 30-minute study fits only a handful of full trials on
+    # 2 cores, so ranges that can only lose (no transform, 10 epochs, 256 units) would spend it on sure losers
     return {
         "transform": trial.suggest_categorical("transform", ["log1p", "anscombe"]),
         "lr": trial.suggest_float("lr", 1.5e-3, 6e-3, log=True),
@@ -64,9 +64,9 @@ def otto() -> Task:
         kaggle_ids=range(1, 144369),     # 144,368 test products
         # calibrate: the nets end overconfident; a cross-fitted temperature (~1.1) gains ~0.002 logloss
         # anscombe beat log1p by ~0.005 logloss on fold 0 (same net). 1024-256 (shrink 0.25) for 40
-        # epochs replaced 1024-512 for 30 (sixth 2026-11-23 session, BENCHMARKS.md): 58% of the
-        # multiply-adds per row, so 40 epochs cost less than 30 did, and CV logloss 0.4586 against
-        # 0.4588; the whole command 287-296 s against ~330 s on the same 2-core AVX2 host
+        # epochs replaced 1024-512 for 30 (2026-11-24, BENCHMARKS.md): 58% of the multiply-adds per
+        # row, so 40 epochs cost less than 30 did; CV logloss 0.4586 against 0.4588, and the whole
+        # command 287-296 s against 323.5 s on the same 2-core AVX2 host
         defaults=dict(model="mlp", transform="anscombe", epochs=40, batch_size=256, lr=3e-3,
                       weight_decay=1e-2, width=1024, depth=2, shrink=0.25, dropout=0.4, input_dropout=0.1,
                       patience=6, calibrate=True),
