@@ -250,11 +250,12 @@ def tune(
     def on_trial(st, trial):
         if not bar.live.is_started:
             bar.start()
-        done = [t for t in st.trials if t.value is not None]
+        complete = trial.state == trial.state.COMPLETE    # a pruned trial's value is its last report, not a score
+        done = any(t.state == trial.state.COMPLETE for t in st.trials)
         best = f"best {st.best_value:.5f}" if done else ""
         bar.update(bar_id, advance=1, info=f"{best}  last: {trial.state.name.lower()}")
         log.info("trial %d: %s%s", trial.number, trial.state.name.lower(),
-                 f"  value {trial.value:.5f}" if trial.value is not None else "")
+                 f"  value {trial.value:.5f}" if complete else "")
     try:
         result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
                           data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=parse_overrides(set_),
@@ -269,7 +270,7 @@ def tune(
     for row in result.top:
         vals = "  ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys)
         typer.echo(f"{row['trial']:5d}  {row['value']:9.5f}  {row['seconds']:7.1f}  {vals}")
-    spec = "best" if result.study_dir.name == f"{task.value}-tune" else f"best:{result.study_dir.name}"
+    spec = "best" if study in (None, f"{task.value}-tune") else f"best:{study}"    # the name as given: 'grp/s1' too
     typer.echo(f"best params: {result.study_dir / 'best_params.json'}  (train with --params {spec})")
     for plot in result.plots:
         typer.echo(f"plot: {plot}")

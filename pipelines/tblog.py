@@ -112,8 +112,8 @@ class StudyLog:
         for key, value in trial.params.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.writer.add_scalar(f"params/{key}", value, n)
-        if trial.value is None:         # pruned or failed: params only
-            return
+        if trial.state != trial.state.COMPLETE:   # pruned or failed: params only (a pruned trial's
+            return                                  # value is its last intermediate report, not a score)
         self.writer.add_scalar("trial/value", trial.value, n)
         self.writer.add_scalar("trial/best_value", study.best_value, n)
         hparams = {k: v for k, v in trial.params.items() if isinstance(v, (int, float, str, bool))}

@@ -30,6 +30,7 @@ GRACE_S = 90          # ... plus this grace is marked FAILED when any worker nex
 QUARTERS = 4
 WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
+NOT_REPLAYED = ("task", "device", "folds", "seed")    # the study's CV protocol and machine, not a trial's config
 
 
 @dataclass
@@ -84,6 +85,9 @@ def _objective(inputs, base: dict, task, fixed: dict):
         overrides = task.search_space(trial)
         cfg = task.config(**{**base, **overrides, **fixed})   # fixed keys win
         trial.set_user_attr("fixed", fixed)    # what this trial held, for its row in the summary
+        # everything it trained with but the CV protocol (folds, seed) and the device: what
+        # `train --params best` replays, so later changes to the task's defaults cannot alter it
+        trial.set_user_attr("config", {k: v for k, v in cfg.to_dict().items() if k not in NOT_REPLAYED})
         n_models = len(inputs.folds) * cfg.bags
         reported = 0           # fold 0's last quarter step reported
 
@@ -126,6 +130,10 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     task = TASKS.create(task_name)
     root = runs_root or runs.RUNS_ROOT
     name = study or f"{task.name}-tune"
+    for key in sorted(set(fixed or {}) & {"seed", "folds", "device", "task"}):
+        # these set the folds and device of the whole study, not one trial's config
+        raise UsageError(f"tune --set {key}=...: use tune's own --{key} option" if key != "task"
+                         else "tune --set task=...: the task is the command's argument")
     # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search)
     base = {**(fixed or {}), "seed": seed, "device": device, **({"folds": folds} if folds else {})}
     inputs = prepare(task.config(**base), data_dir, root)               # bad data fails before a study is made
@@ -135,20 +143,22 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         st = optuna.create_study(
             study_name=name, storage=_storage(storage, folder), load_if_exists=True,
             direction="maximize" if METRICS[task.metric].maximize else "minimize",
-            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(trials // 3, 3))),
             # prune once 2 trials (the default config and one more) have finished: on expensive tasks
             # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
             pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=WARMUP_STEPS))
     except ValueError as e:     # e.g. an existing study with the other direction
         raise UsageError(f"study {name!r}: {e}") from None
     except UsageError:
-        if created:
-            import shutil
-            shutil.rmtree(folder, ignore_errors=True)
+        _discard_new(folder, created)
         raise
+    owner = st.user_attrs.get("task")
+    if owner not in (None, task.name):     # another task's search space: Optuna fails mid-trial, or mixes them
+        raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
     st.set_user_attr("task", task.name)
-    if not st.trials:      # a new study starts from the task's defaults, so tuning can only improve on them
-        st.enqueue_trial(dict(task.defaults), skip_if_exists=True)   # keys the space never suggests are unused
+    # a continued study must not replay the draws of the process before it (the same seed would
+    # propose the same start-up trials again): the seed moves on with the trials already there
+    st.sampler = optuna.samplers.TPESampler(seed=seed + len(st.trials), n_startup_trials=min(10, max(trials // 3, 3)))
+    _enqueue_defaults(st, task)
     callbacks = [on_trial] if on_trial else []
     tb = None
     if tensorboard:      # this process's trials, one event file per process under <study>/tensorboard/
@@ -158,10 +168,30 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     try:
         st.optimize(_objective(inputs, base, task, fixed or {}), n_trials=trials, timeout=timeout,
                     callbacks=callbacks or None, catch=())
+    except (UsageError, ValueError) as e:     # bad data found by a trial (e.g. too few rows of a class)
+        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in st.trials):
+            _discard_new(folder, created)
+        raise UsageError(first_line(e)) from None
     finally:
         if tb is not None:
             tb.close()
     return summarize(st, task, folder, fixed or {})
+
+
+def _discard_new(folder: Path, created: bool) -> None:
+    if created:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _enqueue_defaults(st: optuna.Study, task) -> None:
+    """Trial 0 of a study is the task's defaults, so tuning can only improve on them; enqueued again
+    when that trial failed or was interrupted, or when the task's defaults have changed since."""
+    defaults = dict(task.defaults)         # keys the space never suggests are unused
+    alive = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+             optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
+    if not any(t.state in alive and t.system_attrs.get("fixed_params") == defaults for t in st.get_trials(deepcopy=False)):
+        st.enqueue_trial(defaults)
 
 
 def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5) -> TuneResult:
@@ -176,7 +206,9 @@ def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5)
     folder.mkdir(parents=True, exist_ok=True)
     best = st.best_trial
     held = lambda t: t.user_attrs.get("fixed", fixed)    # trials from before this attribute: today's --set
-    params = {**best.params, **held(best)}  # the config the best trial actually trained with
+    # the config the best trial trained with (trials from before the "config" attribute: what it
+    # sampled and held, today's defaults fill in the rest)
+    params = best.user_attrs.get("config") or {**best.params, **held(best)}
     runs.write_json(folder / "best_params.json", params)
     reverse = st.direction == optuna.study.StudyDirection.MAXIMIZE
     top = sorted(done, key=lambda t: t.value, reverse=reverse)[:top_n]

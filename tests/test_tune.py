@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from cli import app, main
 from core.config import override
+from core.registry import UsageError
 from pipelines import TASKS
 from pipelines.tune import best_params_path, study_dir, tune
 
@@ -92,6 +93,10 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
     (["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
     (["train", "titanic", "--params", "best"], "no tuned params"),
     (["train", "titanic", "--params", "best:nosuchstudy"], "study 'nosuchstudy'"),
+    # these set the study's folds and device: as --set they reached the trials but not the folds
+    (["tune", "titanic", "--set", "seed=5"], "use tune's own --seed option"),
+    (["tune", "titanic", "--set", "folds=2"], "use tune's own --folds option"),
+    (["tune", "titanic", "--set", "device=cuda"], "use tune's own --device option"),
 ])
 def test_tune_bad_input(args, msg, runs_dir, capsys):
     code = main(args + ["--runs-dir", str(runs_dir), "--quiet"])
@@ -164,3 +169,67 @@ def test_the_summary_shows_the_values_a_trial_held_not_the_ones_it_sampled(titan
                   fixed={"bags": 1, "epochs": 2})
     assert result.top and all(row["epochs"] == 2 and row["bags"] == 1 for row in result.top)
     assert result.best_params["epochs"] == 2
+
+
+def _trials(result):
+    return optuna.load_study(study_name=result.study_dir.name, storage=f"sqlite:///{result.study_dir / 'study.db'}").trials
+
+
+def test_a_continued_study_does_not_replay_the_draws_of_the_first_run(titanic_dir, runs_dir):
+    _tiny(runs_dir, titanic_dir, 3)
+    trials = _trials(_tiny(runs_dir, titanic_dir, 3))          # same command, same --seed: "rerun to continue"
+    drawn = [t.params["lr"] for t in trials[1:]]                 # trial 0 is the defaults
+    assert len(trials) == 6 and len(set(drawn)) == len(drawn)
+
+
+def test_the_defaults_trial_is_enqueued_again_when_it_never_finished(titanic_dir, runs_dir, monkeypatch):
+    import pipelines.tune as tune_module
+    real = tune_module.cross_validate
+
+    def interrupted_once(*args, **kwargs):
+        monkeypatch.setattr(tune_module, "cross_validate", real)
+        raise KeyboardInterrupt
+    monkeypatch.setattr(tune_module, "cross_validate", interrupted_once)
+    with pytest.raises(KeyboardInterrupt):
+        _tiny(runs_dir, titanic_dir, 2)
+    trials = _trials(_tiny(runs_dir, titanic_dir, 1))
+    defaults = dict(TASKS.create("titanic").defaults)
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert trials[1].state == optuna.trial.TrialState.COMPLETE and trials[1].system_attrs["fixed_params"] == defaults
+
+
+def test_best_params_hold_the_whole_config_the_best_trial_trained_with(titanic_dir, runs_dir):
+    result = _tiny(runs_dir, titanic_dir, 2)
+    best = json.loads(best_params_path(runs_dir, "titanic").read_text())
+    assert best == result.best_params
+    assert {"lr", "width", "dropout", "shrink", "model", "batch_size"} <= set(best)  # not only the sampled keys
+    assert not {"task", "seed", "folds", "device"} & set(best)                      # the study's, not the trial's
+    assert best["bags"] == 1                                                         # what --set held
+
+
+def test_a_study_of_another_task_is_refused(titanic_dir, runs_dir, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    _tiny(runs_dir, titanic_dir, 1, study="s", storage=storage)
+    with pytest.raises(UsageError, match="study 's' tunes titanic, not diabetes"):
+        tune("diabetes", 1, folds=2, runs_root=runs_dir, device="cpu", study="s", storage=storage)
+
+
+def test_data_too_small_for_a_trial_is_one_line_and_leaves_no_study(titanic_dir, runs_dir, capsys):
+    import pandas as pd
+    df = pd.read_csv(titanic_dir / "train.csv").head(24)
+    df.assign(Survived=(df.index < 2).astype(int)).to_csv(titanic_dir / "train.csv", index=False)
+    code = main(["tune", "titanic", "--trials", "1", "--folds", "2", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "a class has 1 row in a training fold" in err, err
+    assert not (runs_dir / "titanic" / "studies").exists() or not any((runs_dir / "titanic" / "studies").iterdir())
+
+
+def test_a_pruned_trial_is_logged_without_a_value(titanic_dir, runs_dir, monkeypatch, caplog):
+    import logging
+    monkeypatch.setattr("pipelines.tune.optuna.pruners.MedianPruner", _PruneAtHalf)
+    caplog.set_level(logging.INFO)
+    assert main(["tune", "titanic", "--trials", "2", "--folds", "2", "--set", "bags=1", "--set", "patience=1000",
+                 "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--device", "cpu"]) == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trial ")]
+    assert lines[0].startswith("trial 0: complete  value ") and lines[1] == "trial 1: pruned", lines
