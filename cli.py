@@ -333,8 +333,12 @@ def list_runs(
     unfinished = r.list_runs(root, task.value if task else None, states=("interrupted", "failed", "running"))
     rows = []
     for run in r.list_runs(root, task.value if task else None):
-        m = r.read_json(run / "metrics.json")
-        cfg = r.read_json(run / "config.json")["config"]
+        try:
+            m = r.read_json(run / "metrics.json")
+            cfg = r.read_json(run / "config.json")["config"]
+        except UsageError as e:       # one damaged folder must not hide every other run
+            log.warning("%s; run skipped", e)
+            continue
         rows.append((m["task"], run.name, cfg["model"], cfg["folds"], m["metric"], m["cv"][m["metric"]],
                      m["maximize"], m["seconds_total"]))
     if not rows:
@@ -402,7 +406,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not hasattr(e, "format_message"):     # Click's usage errors (Typer vendors Click)
             raise
-        typer.echo(f"error: {e.format_message()}", err=True)
+        message = " ".join(e.format_message().split())   # Click lists choices on tab-indented lines
+        if message:              # empty: no command given, and the help has been printed instead
+            typer.echo(f"error: {message}", err=True)
         return 2
     return code if isinstance(code, int) else 0
 

@@ -5,6 +5,9 @@ bundled copy under data/<task>/, then the Kaggle API when credentials exist (sub
 """
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import logging
 import zipfile
 import zlib
@@ -92,7 +95,50 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
         df.columns = _headerless_names(task, source, len(df.columns))
     if df.empty:
         raise UsageError(f"{source}: file has {'a header but ' if task.header else ''}no rows")
+    short = _short_row(source, len(df.columns))
+    if short is not None:
+        line, n = short
+        raise UsageError(f"{source}: line {line} has {n} field(s), the file {len(df.columns)}")
     return df
+
+
+def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
+    """(line, fields) of the first row with fewer fields than `width`, or None. pandas pads a
+    short row with NaN, which the encoders would then impute: a truncated row scored as if whole."""
+    def text(raw):
+        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    if isinstance(source, str):                     # archive::member
+        archive, member = source.split("::", 1)
+        if member.endswith(".zip"):
+            return None                             # a zip inside the zip: pandas' parse stands
+        opener = lambda: _zip_member(archive, member)
+    elif source.suffix == ".gz":
+        opener = lambda: gzip.open(source, "rb")
+    elif source.suffix == ".zip":
+        with zipfile.ZipFile(source) as zf:
+            names = zf.namelist()
+        opener = lambda: _zip_member(source, names[0])
+    else:
+        opener = lambda: open(source, "rb")
+    with opener() as raw:
+        for line, row in enumerate(csv.reader(text(raw)), 1):
+            if row and len(row) < width:
+                return line, len(row)
+    return None
+
+
+class _zip_member:
+    """A zip member opened for reading, closing its archive with it."""
+    def __init__(self, archive, member):
+        self.zf = zipfile.ZipFile(archive)
+        self.fh = self.zf.open(member)
+
+    def __enter__(self):
+        return self.fh
+
+    def __exit__(self, *exc):
+        self.fh.close()
+        self.zf.close()
 
 
 def _headerless_names(task: Task, source, width: int) -> list[str]:

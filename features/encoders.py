@@ -51,7 +51,7 @@ class InnerFolds(StratifiedKFold):
         rarest = int(np.unique(np.asarray(y), return_counts=True)[1].min())
         if rarest < 2:
             raise ValueError(f"a class has {rarest} row in a training fold; target encoding cross-fits "
-                             "within the fold and needs 2 or more of each class: use fewer --folds or more rows")
+                             "within the fold and needs 2 or more of each class: more --folds (bigger training folds) or more rows")
         inner = StratifiedKFold(min(self.n_splits, rarest), shuffle=self.shuffle, random_state=self.random_state)
         return inner.split(X, y, groups)
 

@@ -91,16 +91,21 @@ def download(task, dest: Path | None = None) -> list[Path]:
     """Fetch the competition's zip into `dest` (default data/<task>/), unzip it, return the files."""
     slug = _competition(task, "download")
     dest = Path(dest) if dest is not None else task.bundled
+    if dest.exists() and not dest.is_dir():
+        raise UsageError(f"--data-dir {dest} is a file, not a folder")
     api = client()
-    made = not dest.exists()
+    # the folders this makes, deepest first: a failed download removes those it left empty
+    made = [p for p in (dest, *dest.parents) if not p.exists()]
     dest.mkdir(parents=True, exist_ok=True)
     log.debug("downloading %s into %s", slug, dest)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             api.competition_download_files(slug, path=str(dest), quiet=True)
     except (Exception, SystemExit) as e:
-        if made and not any(dest.iterdir()):      # no empty data/<task>/ left by a failed download
-            dest.rmdir()
+        for folder in made:                       # no empty data/<task>/ left by a failed download
+            if any(folder.iterdir()):
+                break
+            folder.rmdir()
         raise UsageError(f"Kaggle download of {slug!r} failed: {_why(e)}") from None
     archive = dest / f"{slug}.zip"
     if not archive.is_file():

@@ -127,6 +127,7 @@ BAD_INPUTS = {
     "tune zero timeout": (lambda d: None, ["tune", "titanic", "--trials", "1", "--timeout", "0"],
                           "--timeout must be a positive number of seconds"),
     "tune zero trials": (lambda d: None, ["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
+    "no task": (lambda d: None, ["train"], r"Missing argument 'task'\. Choose from: cifar10, diabetes, mnist, otto, titanic$"),
     "resume with --seed 0": (lambda d: None, ["train", "titanic", "--resume", "latest", "--seed", "0"], "drop --seed"),
 }
 
@@ -155,6 +156,12 @@ def test_bad_input_is_one_line_exit_2_no_files(case, titanic_dir, runs_dir, tmp_
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert re.search(msg, err), err
     assert not out.exists() and files_under(runs_dir) == []
+
+
+def test_no_command_prints_the_help_and_no_empty_error_line(capsys):
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert "Usage" in out + err and "error:" not in err
 
 
 def test_real_process_prints_no_traceback(tmp_path):
@@ -281,6 +288,15 @@ def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, ru
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     out, err = capsys.readouterr()
     assert "-mlp-s0" in out and "junk/status.json: corrupted JSON; run skipped" in err
+    # a complete run that lost its metrics.json is skipped too, the others still listed
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s2.csv"), "--seed", "1"]) == 0
+    [broken] = (runs_dir / "titanic").glob("*-mlp-s1")
+    (broken / "metrics.json").unlink()
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "-mlp-s0" in out and broken.name not in out and "metrics.json: missing" in err and "run skipped" in err
     assert main(["predict", "titanic", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                  "--out", str(tmp_path / "p.csv")]) == 0
 

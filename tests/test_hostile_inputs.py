@@ -219,6 +219,29 @@ def test_headerless_rows_must_have_the_tasks_width(width, ok, tmp_path):
             ingest.load(task, "test", path=path)
 
 
+@pytest.mark.parametrize("kind", ["plain", "gz", "zip"])
+def test_a_short_row_is_named_not_padded_with_missing_values(kind, tmp_path):
+    """pandas pads a row with too few fields with NaN, which the encoders would impute: a truncated
+    row scored as if it were whole. Quoted commas (Titanic's names) are not field breaks."""
+    import gzip
+    import zipfile
+    text = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n0.1,0.2,0.3\n"
+    path = tmp_path / {"plain": "rows.csv", "gz": "rows.csv.gz", "zip": "rows.csv.zip"}[kind]
+    if kind == "plain":
+        path.write_text(text)
+    elif kind == "gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("rows.csv", text)
+    with pytest.raises(UsageError, match=r"rows\.csv(\.gz|\.zip)?: line 2 has 3 field\(s\), the file 8$"):
+        ingest.load(TASKS.create("diabetes"), "test", path=path)
+    titanic = TASKS.create("titanic")
+    (tmp_path / "t.csv").write_text('PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked\n'
+                                    '892,3,"Kelly, Mr. James",male,34.5,0,0,330911,7.8292,,Q\n')
+    assert ingest.load(titanic, "test", path=tmp_path / "t.csv")["Name"].tolist() == ["Kelly, Mr. James"]
+
+
 @pytest.mark.parametrize("name", ["train.csv.zip", "otto-group-product-classification-challenge.zip"])
 def test_a_broken_zip_in_the_data_folder_is_one_line(name, tmp_path, capsys):
     (tmp_path / name).write_bytes(b"PK\x03\x04 truncated")

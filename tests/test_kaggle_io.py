@@ -136,9 +136,16 @@ def test_download_goes_to_the_tasks_data_folder_by_default(api, tmp_path, monkey
 def test_download_without_network_is_one_line(api, tmp_path, capsys):
     import requests
     api.error = requests.exceptions.ConnectionError("Failed to resolve 'www.kaggle.com'\nmore detail")
-    code, _, err = run(["download", "titanic", "--data-dir", str(tmp_path / "new")], capsys)
+    code, _, err = run(["download", "titanic", "--data-dir", str(tmp_path / "new" / "a" / "b")], capsys)
     assert_one_line_error(code, err, "cannot reach kaggle.com", "titanic")
-    assert not (tmp_path / "new").exists()                     # no empty folder left behind
+    assert not (tmp_path / "new").exists()                     # no empty folder left behind, at any depth
+
+
+def test_download_into_a_file_is_one_line(api, tmp_path, capsys):
+    (tmp_path / "p.csv").write_text("x")
+    code, _, err = run(["download", "titanic", "--data-dir", str(tmp_path / "p.csv")], capsys)
+    assert_one_line_error(code, err, "is a file, not a folder")
+    assert api.calls == []
 
 
 def test_download_refused_says_to_accept_the_rules(api, tmp_path, capsys):
