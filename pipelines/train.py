@@ -269,7 +269,7 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         if tb is not None:
             tb.finish(metrics, inp)
         write_plots(run_dir)       # warns, never raises: `report` can make them later
-        runs.set_status(run_dir, "complete")
+        runs.set_status(run_dir, "complete", seconds=seconds)
         return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
         if resumed:
