@@ -8,6 +8,7 @@ apart from model building so the best params replay through `train --params`.
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -156,8 +157,12 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
     st.set_user_attr("task", task.name)
     # a continued study must not replay the draws of the process before it (the same seed would
-    # propose the same start-up trials again): the seed moves on with the trials already there
-    st.sampler = optuna.samplers.TPESampler(seed=seed + len(st.trials), n_startup_trials=min(10, max(trials // 3, 3)))
+    # propose the same start-up trials again): the seed moves on with the trials already there.
+    # Workers sharing a --storage study may start together, seeing the same trials: their process
+    # ids tell them apart (a shared study's order of trials is not reproducible anyway)
+    worker = os.getpid() if storage else 0
+    st.sampler = optuna.samplers.TPESampler(seed=(seed + len(st.trials) + 7919 * worker) % 2 ** 32,
+                                            n_startup_trials=min(10, max(trials // 3, 3)))
     _enqueue_defaults(st, task)
     callbacks = [on_trial] if on_trial else []
     tb = None

@@ -81,3 +81,6 @@ def test_two_workers_share_one_study(postgres_url, titanic_dir, tmp_path):
     finished = {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     assert all(t.state in finished for t in trials)
     assert all("best" in out for out, _ in outs)
+    # workers started together with one --seed do not propose the same start-up trials
+    drawn = [tuple(sorted(t.params.items())) for t in trials if "fixed_params" not in t.system_attrs]
+    assert len(set(drawn)) == len(drawn), drawn
