@@ -44,7 +44,8 @@ class FitResult:
     best_epoch: int                        # 1-based
     best_score: float
     history: list[dict] = field(default_factory=list)   # one row per epoch
-    seconds: float = 0.0
+    seconds: float = 0.0                   # training time, a resumed fit's earlier part included
+    seconds_before: float = 0.0            # of which spent before the checkpoint this fit resumed from
 
 
 def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -173,4 +174,4 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return FitResult(model, best_epoch, best_score, history, time.perf_counter() - start)
+    return FitResult(model, best_epoch, best_score, history, time.perf_counter() - start, elapsed)

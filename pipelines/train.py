@@ -331,9 +331,10 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             fold_dir.mkdir(exist_ok=True)
             runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
             runs.write_json(fold_dir / "columns.json", enc.columns)
-        fold_val, best_epochs = 0.0, []
+        fold_val, best_epochs, earlier = 0.0, [], 0.0     # earlier: training seconds before a resume
         for b in range(cfg.bags):
             model, res = _fit_bag(inp, cfg, enc, k, b, y_tr, y_va, fold_dir, on_epoch)
+            earlier += res.pop("seconds_before", 0.0)
             history += [{"fold": k, "bag": b, **row} for row in res["history"]]
             best_epochs.append(res["best_epoch"])
             fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn) / cfg.bags
@@ -341,7 +342,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
                 test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn))
         oof[va] = fold_val
         row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
-               **cv_scores(task, y[va], fold_val), "seconds": time.perf_counter() - fold_start}
+               **cv_scores(task, y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
         fold_rows.append(row)
         if on_fold:
             on_fold(k, row)
@@ -381,7 +382,9 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, 
     task = inp.task
     done = fold_dir / f"bag{b}.json" if fold_dir is not None else None
     if done is not None and done.is_file() and (fold_dir / f"model{b}.pt").is_file():
-        return runs.load_model(fold_dir / f"model{b}.pt", inp.device), runs.read_json(done)
+        record = runs.read_json(done)          # finished before a resume: all its training time was earlier
+        seconds = record["history"][-1]["seconds"] if record.get("history") else 0.0
+        return runs.load_model(fold_dir / f"model{b}.pt", inp.device), {**record, "seconds_before": seconds}
     gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
     args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
     net = build_model(cfg.model, args).to(inp.device)
@@ -401,7 +404,7 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, 
         runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys
         runs.write_json(done, record)
         ckpt.unlink(missing_ok=True)
-    return res.model, record
+    return res.model, {**record, "seconds_before": res.seconds_before}
 
 
 def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:

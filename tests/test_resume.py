@@ -109,6 +109,9 @@ def test_interrupted_run_resumes_to_identical_files(titanic_dir, runs_dir, tmp_p
     assert (tmp_path / "resumed.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
     metrics = json.loads((cut / "metrics.json").read_text())
     assert metrics["resumed"] is True and metrics["seconds_total"] > before    # the time before the cut counts
+    for fold in (0, 1):     # fold 0 finished before the cut, fold 1 was cut mid-way: both count their whole training
+        trained = json.loads((cut / f"fold{fold}" / "bag0.json").read_text())["history"][-1]["seconds"]
+        assert metrics["folds"][fold]["seconds"] >= trained > 0
 
 
 @pytest.mark.parametrize("args, message", [
@@ -189,3 +192,6 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, titanic_dir,
     assert (tmp_path / "cut.csv").read_bytes() == (tmp_path / "straight.csv").read_bytes()
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["seconds_total"] > before       # the time before the kill counts
+    # fold 0 finished before the kill: its seconds are its whole training, not the reload's
+    trained = json.loads((run / "fold0" / "bag0.json").read_text())["history"][-1]["seconds"]
+    assert metrics["folds"][0]["seconds"] >= trained > 0
