@@ -112,9 +112,11 @@ def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
         if member.endswith(".zip"):
             return None                             # a zip inside the zip: pandas' parse stands
         opener = lambda: _zip_member(archive, member)
-    elif source.suffix == ".gz":
+    elif source.suffix.lower() in (".bz2", ".xz", ".zst", ".tar", ".tgz"):
+        return None                                 # other compressions pandas reads: its parse stands
+    elif source.suffix.lower() == ".gz":
         opener = lambda: gzip.open(source, "rb")
-    elif source.suffix == ".zip":
+    elif source.suffix.lower() == ".zip":
         with zipfile.ZipFile(source) as zf:
             names = zf.namelist()
         opener = lambda: _zip_member(source, names[0])

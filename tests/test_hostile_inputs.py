@@ -240,6 +240,9 @@ def test_a_short_row_is_named_not_padded_with_missing_values(kind, tmp_path):
     (tmp_path / "t.csv").write_text('PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked\n'
                                     '892,3,"Kelly, Mr. James",male,34.5,0,0,330911,7.8292,,Q\n')
     assert ingest.load(titanic, "test", path=tmp_path / "t.csv")["Name"].tolist() == ["Kelly, Mr. James"]
+    import bz2                       # a compression the check does not open: pandas' parse stands
+    (tmp_path / "ok.csv.bz2").write_bytes(bz2.compress(b"0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n"))
+    assert ingest.load(TASKS.create("diabetes"), "test", path=tmp_path / "ok.csv.bz2").shape == (1, 8)
 
 
 @pytest.mark.parametrize("name", ["train.csv.zip", "otto-group-product-classification-challenge.zip"])
