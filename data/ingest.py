@@ -104,28 +104,38 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
 
 def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
     """(line, fields) of the first row with fewer fields than `width`, or None. pandas pads a
-    short row with NaN, which the encoders would then impute: a truncated row scored as if whole."""
-    def text(raw):
-        return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-    if isinstance(source, str):                     # archive::member
+    short row with NaN, which the encoders would then impute: a truncated row scored as if whole.
+    Files this cannot open as pandas does (other compressions, tar) are left to pandas' parse."""
+    if isinstance(source, str) and "::" in source:      # archive::member
         archive, member = source.split("::", 1)
-        if member.endswith(".zip"):
-            return None                             # a zip inside the zip: pandas' parse stands
+        if member.lower().endswith(".zip"):
+            return None                                   # a zip inside the zip
         opener = lambda: _zip_member(archive, member)
-    elif source.suffix.lower() in (".bz2", ".xz", ".zst", ".tar", ".tgz"):
-        return None                                 # other compressions pandas reads: its parse stands
-    elif source.suffix.lower() == ".gz":
-        opener = lambda: gzip.open(source, "rb")
-    elif source.suffix.lower() == ".zip":
-        with zipfile.ZipFile(source) as zf:
-            names = zf.namelist()
-        opener = lambda: _zip_member(source, names[0])
     else:
-        opener = lambda: open(source, "rb")
-    with opener() as raw:
-        for line, row in enumerate(csv.reader(text(raw)), 1):
-            if row and len(row) < width:
-                return line, len(row)
+        source = Path(source)
+        suffixes = [x.lower() for x in source.suffixes]
+        if ".tar" in suffixes or suffixes[-1:] in ([".bz2"], [".xz"], [".zst"], [".tgz"]):
+            return None
+        if suffixes[-1:] == [".gz"]:
+            opener = lambda: gzip.open(source, "rb")
+        elif suffixes[-1:] == [".zip"]:
+            with zipfile.ZipFile(source) as zf:
+                names = zf.namelist()
+            opener = lambda: _zip_member(source, names[0])
+        else:
+            opener = lambda: open(source, "rb")
+    limit = csv.field_size_limit(2 ** 31 - 1)        # pandas reads cells past csv's 131,072 characters
+    try:
+        with opener() as raw:
+            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
+            for row in rows:
+                # pandas skips blank and whitespace-only lines
+                if len(row) < width and any(field.strip() for field in row):
+                    return rows.line_num, len(row)
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(limit)
     return None
 
 

@@ -141,8 +141,9 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     folder = study_dir(root, task.name, name)
     created = not folder.exists()
     try:
+        store = _storage(storage, folder)
         st = optuna.create_study(
-            study_name=name, storage=_storage(storage, folder), load_if_exists=True,
+            study_name=name, storage=store, load_if_exists=True,
             direction="maximize" if METRICS[task.metric].maximize else "minimize",
             # prune once 2 trials (the default config and one more) have finished: on expensive tasks
             # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
@@ -155,7 +156,11 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     owner = st.user_attrs.get("task")
     if owner not in (None, task.name):     # another task's search space: Optuna fails mid-trial, or mixes them
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
+    new_study = owner is None and not st.trials
     st.set_user_attr("task", task.name)
+    # trials of killed workers are failed by Optuna when a trial starts; do it now, so that a defaults
+    # trial left RUNNING by kill -9 counts as unfinished below
+    optuna.storages.fail_stale_trials(st)
     # a continued study must not replay the draws of the process before it (the same seed would
     # propose the same start-up trials again): the seed moves on with the trials already there.
     # Workers sharing a --storage study may start together, seeing the same trials: their process
@@ -174,7 +179,8 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         st.optimize(_objective(inputs, base, task, fixed or {}), n_trials=trials, timeout=timeout,
                     callbacks=callbacks or None, catch=())
     except (UsageError, ValueError) as e:     # bad data found by a trial (e.g. too few rows of a class)
-        if not any(t.state == optuna.trial.TrialState.COMPLETE for t in st.trials):
+        if new_study and not any(t.state == optuna.trial.TrialState.COMPLETE for t in st.trials):
+            optuna.delete_study(study_name=name, storage=store)    # a shared --storage keeps none either
             _discard_new(folder, created)
         raise UsageError(first_line(e)) from None
     finally:
@@ -184,9 +190,15 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
 
 
 def _discard_new(folder: Path, created: bool) -> None:
+    """Remove a study folder this process made, and the runs/<task>/studies/ folders it leaves empty."""
     if created:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
+        for parent in (folder.parent, folder.parent.parent):
+            try:
+                parent.rmdir()          # only when empty
+            except OSError:
+                break
 
 
 def _enqueue_defaults(st: optuna.Study, task) -> None:

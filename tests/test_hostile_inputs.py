@@ -245,6 +245,27 @@ def test_a_short_row_is_named_not_padded_with_missing_values(kind, tmp_path):
     assert ingest.load(TASKS.create("diabetes"), "test", path=tmp_path / "ok.csv.bz2").shape == (1, 8)
 
 
+def test_the_short_row_check_accepts_what_pandas_reads_and_names_physical_lines(tmp_path):
+    """Whitespace-only lines (pandas skips them), cells past csv's 131,072-character limit, upper-case
+    and tar suffixes, and a str path; a quoted newline does not shift the line the error names."""
+    import gzip
+    import tarfile
+    titanic = TASKS.create("titanic")
+    head = "PassengerId,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked\n"
+    row = lambda i, name="Kelly": f'{i},3,"{name}",male,34.5,0,0,330911,7.8292,,Q\n'
+    (tmp_path / "ws.csv").write_text(head + row(1) + "   \n" + row(2, "x" * 200_000))
+    assert len(ingest.load(titanic, "test", path=str(tmp_path / "ws.csv"))) == 2
+    (tmp_path / "up.CSV.GZ").write_bytes(gzip.compress((head + row(1)).encode()))
+    assert len(ingest.load(titanic, "test", path=tmp_path / "up.CSV.GZ")) == 1
+    (tmp_path / "test.csv").write_text(head + row(1))
+    with tarfile.open(tmp_path / "t.csv.tar.gz", "w:gz") as tf:
+        tf.add(tmp_path / "test.csv", arcname="test.csv")
+    assert len(ingest.load(titanic, "test", path=tmp_path / "t.csv.tar.gz")) == 1
+    (tmp_path / "nl.csv").write_text(head + row(1, "Kelly,\nMr. James") + "2,3\n")
+    with pytest.raises(UsageError, match=r"nl\.csv: line 4 has 2 field\(s\), the file 11$"):
+        ingest.load(titanic, "test", path=tmp_path / "nl.csv")
+
+
 @pytest.mark.parametrize("name", ["train.csv.zip", "otto-group-product-classification-challenge.zip"])
 def test_a_broken_zip_in_the_data_folder_is_one_line(name, tmp_path, capsys):
     (tmp_path / name).write_bytes(b"PK\x03\x04 truncated")

@@ -222,7 +222,30 @@ def test_data_too_small_for_a_trial_is_one_line_and_leaves_no_study(titanic_dir,
                  "--runs-dir", str(runs_dir), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "a class has 1 row in a training fold" in err, err
-    assert not (runs_dir / "titanic" / "studies").exists() or not any((runs_dir / "titanic" / "studies").iterdir())
+    assert not (runs_dir / "titanic" / "studies").exists()
+    shared = f"sqlite:///{runs_dir / 'shared.db'}"       # a shared storage keeps no trace either
+    assert main(["tune", "titanic", "--trials", "1", "--folds", "2", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--quiet", "--storage", shared]) == 2
+    assert optuna.get_all_study_names(shared) == []
+
+
+def test_a_defaults_trial_left_running_by_a_killed_worker_is_tried_again(titanic_dir, runs_dir, monkeypatch):
+    import time
+    folder = study_dir(runs_dir, "titanic", "k")
+    folder.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="k", storage=storage)      # a worker started the study ...
+    study.set_user_attr("task", "titanic")
+    defaults = dict(TASKS.create("titanic").defaults)
+    study.enqueue_trial(defaults)
+    stale = study.ask()                                   # ... and was killed in its defaults trial
+    storage.record_heartbeat(stale._trial_id)
+    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.tune.GRACE_S", 1)
+    time.sleep(2.5)
+    trials = _trials(_tiny(runs_dir, titanic_dir, 1, study="k"))
+    assert trials[0].state == optuna.trial.TrialState.FAIL
+    assert trials[1].state == optuna.trial.TrialState.COMPLETE and trials[1].system_attrs["fixed_params"] == defaults
 
 
 def test_a_pruned_trial_is_logged_without_a_value(titanic_dir, runs_dir, monkeypatch, caplog):
