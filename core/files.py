@@ -1,9 +1,10 @@
-"""One way to write a file so that a reader (or a resumed run) never sees half of it."""
+"""One way to write a file so that a reader (or a resumed run) never sees half of it, and one way
+to take back the folders a failed step made."""
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
@@ -17,3 +18,13 @@ def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_empty_dirs(folders: Iterable[Path]) -> None:
+    """Remove each folder in turn, deepest first, while it is empty; stop at the first that is not
+    (or is gone): what a failed run, study or download made, and nothing anyone else put there."""
+    for folder in folders:
+        try:
+            Path(folder).rmdir()
+        except OSError:
+            break

@@ -32,7 +32,7 @@ import joblib
 import torch
 from torch import nn
 
-from core.files import replace_atomically
+from core.files import remove_empty_dirs, replace_atomically
 from core.registry import UsageError
 from models import build_model
 
@@ -120,11 +120,7 @@ def resolve_unfinished(root: Path, task: str, run: str) -> Path:
 def discard(run: Path) -> None:
     """Remove a run that failed on bad input, and the task and runs folders if it made them empty."""
     shutil.rmtree(run, ignore_errors=True)
-    for folder in (run.parent, run.parent.parent):
-        try:
-            folder.rmdir()          # only when empty: other runs, studies and caches stay
-        except OSError:
-            break
+    remove_empty_dirs((run.parent, run.parent.parent))     # other runs, studies and caches stay
 
 
 def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:

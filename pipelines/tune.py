@@ -17,6 +17,7 @@ from typing import Callable
 
 import optuna
 
+from core.files import remove_empty_dirs
 from core.registry import UsageError, first_line
 from pipelines import TASKS, runs
 from pipelines.metrics import METRICS
@@ -131,8 +132,9 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     task = TASKS.create(task_name)
     root = runs_root or runs.RUNS_ROOT
     name = study or f"{task.name}-tune"
-    for key in sorted(set(fixed or {}) & {"seed", "folds", "device", "task"}):
-        # these set the folds and device of the whole study, not one trial's config
+    clash = sorted(set(fixed or {}) & set(NOT_REPLAYED))     # the whole study's, not one trial's
+    if clash:
+        key = clash[0]
         raise UsageError(f"tune --set {key}=...: use tune's own --{key} option" if key != "task"
                          else "tune --set task=...: the task is the command's argument")
     # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search)
@@ -194,11 +196,7 @@ def _discard_new(folder: Path, created: bool) -> None:
     if created:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
-        for parent in (folder.parent, folder.parent.parent):
-            try:
-                parent.rmdir()          # only when empty
-            except OSError:
-                break
+        remove_empty_dirs((folder.parent, folder.parent.parent))
 
 
 def _enqueue_defaults(st: optuna.Study, task) -> None:

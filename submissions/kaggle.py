@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core.files import remove_empty_dirs
 from core.registry import UsageError, first_line
 from submissions.format import check_submission
 
@@ -102,10 +103,7 @@ def download(task, dest: Path | None = None) -> list[Path]:
         with contextlib.redirect_stdout(io.StringIO()):
             api.competition_download_files(slug, path=str(dest), quiet=True)
     except (Exception, SystemExit) as e:
-        for folder in made:                       # no empty data/<task>/ left by a failed download
-            if any(folder.iterdir()):
-                break
-            folder.rmdir()
+        remove_empty_dirs(made)                   # no empty data/<task>/ left by a failed download
         raise UsageError(f"Kaggle download of {slug!r} failed: {_why(e)}") from None
     archive = dest / f"{slug}.zip"
     if not archive.is_file():
