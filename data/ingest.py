@@ -5,6 +5,7 @@ bundled copy under data/<task>/, then the Kaggle API when credentials exist (sub
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -78,7 +79,7 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
     try:
         if isinstance(source, str) and "::" in source:
             archive, member = source.split("::", 1)
-            with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+            with _open_member(archive, member) as fh:
                 df = pd.read_csv(fh, compression="zip" if member.endswith(".zip") else None,
                                  header=0 if task.header else None)
         else:
@@ -110,7 +111,7 @@ def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
         archive, member = source.split("::", 1)
         if member.lower().endswith(".zip"):
             return None                                   # a zip inside the zip
-        opener = lambda: _zip_member(archive, member)
+        opener = lambda: _open_member(archive, member)
     else:
         source = Path(source)
         suffixes = [x.lower() for x in source.suffixes]
@@ -121,7 +122,7 @@ def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
         elif suffixes[-1:] == [".zip"]:
             with zipfile.ZipFile(source) as zf:
                 names = zf.namelist()
-            opener = lambda: _zip_member(source, names[0])
+            opener = lambda: _open_member(source, names[0])
         else:
             opener = lambda: open(source, "rb")
     limit = csv.field_size_limit(2 ** 31 - 1)        # pandas reads cells past csv's 131,072 characters
@@ -139,18 +140,11 @@ def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
     return None
 
 
-class _zip_member:
-    """A zip member opened for reading, closing its archive with it."""
-    def __init__(self, archive, member):
-        self.zf = zipfile.ZipFile(archive)
-        self.fh = self.zf.open(member)
-
-    def __enter__(self):
-        return self.fh
-
-    def __exit__(self, *exc):
-        self.fh.close()
-        self.zf.close()
+@contextlib.contextmanager
+def _open_member(archive, member: str):
+    """One member of a zip archive (a `archive::member` source), binary, closed with its archive."""
+    with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
+        yield fh
 
 
 def _headerless_names(task: Task, source, width: int) -> list[str]:
