@@ -420,7 +420,8 @@ def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) ->
 def _load_run(task_name: str, run: str, runs_root: Path | None):
     task = TASKS.create(task_name)
     run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
-    cfg = runs.read_json(run_dir / "config.json")["config"]
+    saved = runs.read_json(run_dir / "config.json")      # the run's config, data folder and versions
+    cfg = saved["config"]
     state = runs.state_of(run_dir)
     if state != "complete":
         raise UsageError(f"run {run_dir.name} is {state}, not complete; finish it with "
@@ -430,7 +431,7 @@ def _load_run(task_name: str, run: str, runs_root: Path | None):
     fold_dirs = sorted(run_dir.glob("fold*"), key=lambda p: int(p.name[4:]))
     if not fold_dirs:
         raise UsageError(f"{run_dir}: no fold directories; the run is incomplete")
-    return task, run_dir, fold_dirs
+    return task, run_dir, fold_dirs, saved
 
 
 def _temperature(run_dir: Path) -> float:
@@ -472,12 +473,11 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
 def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
             out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
     """Rebuild every fold's encoder and models from the run directory and predict a test set."""
-    task, run_dir, fold_dirs = _load_run(task_name, run, runs_root)
+    task, run_dir, fold_dirs, saved = _load_run(task_name, run, runs_root)
     dev = resolve_device(device)
     if data_dir is None and input_path is None:     # the folder the run trained from, as --resume uses it
-        saved = runs.read_json(run_dir / "config.json").get("data_dir")
-        if saved and Path(saved).is_dir():
-            data_dir = Path(saved)
+        if saved.get("data_dir") and Path(saved["data_dir"]).is_dir():
+            data_dir = Path(saved["data_dir"])
             log.info("%s: test data from the run's --data-dir %s", task.name, data_dir)
     if task.kind == "image":
         if input_path is not None:
@@ -522,7 +522,7 @@ def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path 
                    device: str = "auto") -> list[tuple[Path, str, float]]:
     """Classify image files of any size and mode: converted to the task's channels and size."""
     from data.images import decode_image
-    task, run_dir, fold_dirs = _load_run(task_name, run, runs_root)
+    task, run_dir, fold_dirs, _ = _load_run(task_name, run, runs_root)
     if task.kind != "image":
         raise UsageError(f"{task.name} is not an image task")
     files = _image_files(files)
