@@ -96,31 +96,36 @@ def _progress(quiet: bool):
 
 
 class _Bars:
-    """Progress bars for folds and epochs. The display starts at the first epoch, so an error
-    raised before training prints only its own line."""
+    """Progress bars: one for the folds, one per fold model in training (several with --jobs). The
+    display starts at the first epoch, so an error raised before training prints only its own line."""
 
     def __init__(self, quiet: bool, folds: int, epochs: int):
         self.epochs, self.started = epochs, False
         self.bar = _progress(quiet)
         self.fold_bar = self.bar.add_task("folds", total=folds, info="")
-        self.epoch_bar = self.bar.add_task("epochs", total=epochs, info="")
+        self.model_bars: dict[tuple[int, int], int] = {}      # (fold, bag) -> its epoch bar
 
     def on_epoch(self, fold: int, bag: int, row: dict) -> None:
         if not self.started:
             self.bar.start()
             self.started = True
-        if row["epoch"] == 1:
-            self.bar.reset(self.epoch_bar, total=self.epochs, info="")
-        self.bar.update(self.epoch_bar, completed=row["epoch"], description=f"fold {fold} bag {bag}",
-                        info=f"val {row['val_score']:.4f}")
+        if (fold, bag) not in self.model_bars:
+            self._drop(lambda f, b: f == fold)        # the fold's previous bag has finished
+            self.model_bars[fold, bag] = self.bar.add_task(f"fold {fold} bag {bag}", total=self.epochs, info="")
+        self.bar.update(self.model_bars[fold, bag], completed=row["epoch"], info=f"val {row['val_score']:.4f}")
         log.debug("fold %d bag %d epoch %d: train_loss %.5f  val_loss %.5f  val_score %.5f  lr %.3g",
                   fold, bag, row["epoch"], row["train_loss"], row["val_loss"], row["val_score"], row["lr"])
 
     def on_fold(self, fold: int, row: dict) -> None:
+        self._drop(lambda f, b: f == fold)
         scores = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "seconds")
         self.bar.update(self.fold_bar, advance=1, info=scores)
         log.info("fold %d: %s  best epoch(s) %s  (%.1fs)", fold, scores,
                  ",".join(map(str, row.get("best_epochs", []))), row.get("seconds", 0.0))
+
+    def _drop(self, which) -> None:
+        for key in [k for k in self.model_bars if which(*k)]:
+            self.bar.remove_task(self.model_bars.pop(key))
 
     def __enter__(self):
         return self
@@ -157,6 +162,7 @@ def train(
     model: Annotated[Optional[str], typer.Option(help="Registered model name (see `models`).")] = None,
     data_dir: DataDir = None,
     device: Annotated[Device, typer.Option(help="auto picks CUDA when torch sees a GPU.")] = Device.auto,
+    jobs: Annotated[Optional[int], typer.Option(help="Folds trained at once, each in its own process (default: one per CPU core for tables, 1 for images and CUDA).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Submission path (default: submissions/<task>-<run>.csv).")] = None,
     params: Annotated[Optional[str], typer.Option(help="'best' (tuned params of `tune TASK`), 'best:STUDY', or a JSON file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],
@@ -174,7 +180,7 @@ def train(
     t = TASKS.create(task.value)
     if resume is not None:
         given = [f"--{k}" for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, params=params,
-                                           set=set_).items() if v is not None and v != []]
+                                           set=set_, jobs=jobs).items() if v is not None and v != []]
         if given:
             raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
         from pipelines import runs as r
@@ -186,7 +192,8 @@ def train(
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
         return _report_train(task.value, cfg, result)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **parse_overrides(set_)}
-    overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model).items() if v is not None}
+    overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, jobs=jobs).items()
+                  if v is not None}
     if device is not Device.auto or "device" not in overrides:    # --device wins; else a --set/--params device
         overrides["device"] = device.value
     cfg = t.config(**overrides)

@@ -51,6 +51,8 @@ class TrainConfig:
     compile: bool = False         # torch.compile the model (worth it on CUDA; the first epoch pays the compile)
     seed: int = 0                 # seeds folds, weight init, shuffling and dropout
     device: str = "auto"          # auto | cpu | cuda
+    jobs: int = 0                 # folds trained at once, each in a worker process; 0 = auto (CPU tables:
+                                  # one per core; else 1). On the CPU the result depends on threads per fold
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +115,8 @@ def _validate(cfg: TrainConfig) -> None:
                          f"patience >= epochs never stops early), got {cfg.patience}")
     if cfg.folds < 1:
         raise UsageError(f"--folds must be at least 1, got {cfg.folds}")
+    if cfg.jobs < 0:
+        raise UsageError(f"--jobs must be 0 (auto) or a number of folds trained at once, got {cfg.jobs}")
     for key in ("epochs", "batch_size", "bags", "width", "depth"):
         if getattr(cfg, key) < 1:
             raise UsageError(f"{key} must be at least 1, got {getattr(cfg, key)}")

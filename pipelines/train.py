@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection
@@ -21,6 +22,7 @@ import torch.nn.functional as F
 
 from core.config import TrainConfig, override
 from core.registry import UsageError, first_line
+from core import workers
 from core.runtime import resolve_device, seed_everything
 from data import ingest
 from data.images import load_images
@@ -316,36 +318,30 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     full run (bench/fold.py); CV is then over their rows and calibration, which needs all, is skipped."""
     task, y, folds = inp.task, inp.y, inp.folds
     test = inp.test if predict_test else None
+    todo = [k for k in range(len(folds)) if only_folds is None or k in only_folds]
+    plan = fold_plan(cfg, inp, todo)
+
+    def trained():
+        for ks, jobs, threads in plan:
+            calls = [(inp, cfg, k, test, run_dir) for k in ks]
+            if jobs == 1:      # here, on this process's threads
+                yield from ((k, _train_fold(*args, on_epoch=on_epoch)) for k, args in zip(ks, calls))
+            else:
+                yield from ((ks[i], out) for i, out in workers.run_jobs(_train_fold, calls, jobs, threads, on_epoch))
+    finished = trained()
+    outputs = {}
+    with closing(finished):    # an error in on_fold stops the workers too
+        for k, out in finished:
+            outputs[k] = out
+            if on_fold:
+                on_fold(k, out["row"])
     oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
-    test_parts = []          # each model's test probabilities, averaged once calibration is known
-    fold_rows, history = [], []
-    for k, (tr, va) in enumerate(folds):
-        if only_folds is not None and k not in only_folds:
-            continue
-        fold_start = time.perf_counter()
-        enc = encode_fold(task, cfg, inp, tr, va, test)
-        y_tr, y_va = as_tensor(y[tr], inp.device, torch.long), as_tensor(y[va], inp.device, torch.long)
-        fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
-        if fold_dir is not None:
-            # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
-            fold_dir.mkdir(exist_ok=True)
-            runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
-            runs.write_json(fold_dir / "columns.json", enc.columns)
-        fold_val, best_epochs, earlier = 0.0, [], 0.0     # earlier: training seconds before a resume
-        for b in range(cfg.bags):
-            model, res = _fit_bag(inp, cfg, enc, k, b, y_tr, y_va, fold_dir, on_epoch)
-            earlier += res.pop("seconds_before", 0.0)
-            history += [{"fold": k, "bag": b, **row} for row in res["history"]]
-            best_epochs.append(res["best_epoch"])
-            fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn) / cfg.bags
-            if enc.x_test is not None:
-                test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn))
-        oof[va] = fold_val
-        row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
-               **cv_scores(task, y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
-        fold_rows.append(row)
-        if on_fold:
-            on_fold(k, row)
+    fold_rows, history, test_parts = [], [], []    # in fold order, whatever order the folds finished in
+    for k in sorted(outputs):
+        oof[folds[k][1]] = outputs[k]["val"]
+        fold_rows.append(outputs[k]["row"])
+        history += outputs[k]["history"]
+        test_parts += outputs[k]["test"]       # each model's, averaged once calibration is known
     done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
     calibration, temperature = None, 1.0
     if cfg.calibrate and len(folds) > 1 and only_folds is None:
@@ -363,7 +359,59 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
             "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device),
+            "fold_plan": [{"folds": ks, "jobs": jobs, "threads": threads} for ks, jobs, threads in plan],
             "calibration": calibration, "test": test}
+
+
+def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[list[int], int, int]]:
+    """How the folds train: rounds of (folds, how many at once, torch threads each), one after the other.
+
+    `cfg.jobs` 0 (auto): on the CPU, tables train one fold per core, each in a worker process on
+    one thread (a small MLP uses a second thread badly); images and CUDA one fold at a time, here,
+    on every thread. Folds that would leave cores idle in a last round (5 folds on 2 cores: fold 4)
+    train after the others, sharing the cores between them. Each fold's threads follow from the
+    fold count and the cores, not from timing, so a run reproduces on the same machine."""
+    cores = torch.get_num_threads()
+    jobs = cfg.jobs or (cores if inp.device.type == "cpu" and inp.task.kind != "image" else 1)
+    jobs = max(1, min(jobs, len(folds)))
+    if jobs == 1:
+        return [(folds, 1, cores)]
+    full = len(folds) - len(folds) % jobs         # folds that fill whole rounds of `jobs`
+    plan = [(folds[:full], jobs, max(1, cores // jobs))]
+    tail = folds[full:]
+    if tail:
+        plan.append((tail, len(tail), cores if len(tail) == 1 else max(1, cores // len(tail))))
+    return plan
+
+
+def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | None,
+                on_epoch: FoldHook | None = None) -> dict:
+    """Fold k, stages 2-3: fit its encoder on its training rows, train `cfg.bags` models, predict
+    its validation rows (bag-averaged) and the test rows (one array per model). A job of its own
+    with --jobs > 1, so it takes and returns only what pickles."""
+    task = inp.task
+    tr, va = inp.folds[k]
+    fold_start = time.perf_counter()
+    enc = encode_fold(task, cfg, inp, tr, va, test)
+    y_tr, y_va = as_tensor(inp.y[tr], inp.device, torch.long), as_tensor(inp.y[va], inp.device, torch.long)
+    fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
+    if fold_dir is not None:
+        # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
+        fold_dir.mkdir(exist_ok=True)
+        runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
+        runs.write_json(fold_dir / "columns.json", enc.columns)
+    fold_val, best_epochs, earlier, history, test_parts = 0.0, [], 0.0, [], []   # earlier: seconds before a resume
+    for b in range(cfg.bags):
+        model, res = _fit_bag(inp, cfg, enc, k, b, y_tr, y_va, fold_dir, on_epoch)
+        earlier += res.pop("seconds_before", 0.0)
+        history += [{"fold": k, "bag": b, **row} for row in res["history"]]
+        best_epochs.append(res["best_epoch"])
+        fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn) / cfg.bags
+        if enc.x_test is not None:
+            test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn))
+    row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
+           **cv_scores(task, inp.y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
+    return {"val": fold_val, "test": test_parts, "history": history, "row": row}
 
 
 def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:

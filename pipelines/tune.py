@@ -32,7 +32,7 @@ GRACE_S = 90          # ... plus this grace is marked FAILED when any worker nex
 QUARTERS = 4
 WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
-NOT_REPLAYED = ("task", "device", "folds", "seed")    # the study's CV protocol and machine, not a trial's config
+NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
 
 
 @dataclass
@@ -135,10 +135,13 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     clash = sorted(set(fixed or {}) & set(NOT_REPLAYED))     # the whole study's, not one trial's
     if clash:
         key = clash[0]
-        raise UsageError(f"tune --set {key}=...: use tune's own --{key} option" if key != "task"
-                         else "tune --set task=...: the task is the command's argument")
-    # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search)
-    base = {**(fixed or {}), "seed": seed, "device": device, **({"folds": folds} if folds else {})}
+        raise UsageError("tune --set task=...: the task is the command's argument" if key == "task" else
+                         "tune --set jobs=...: tune trains a trial's folds one after the other, so the pruner "
+                         "can stop it on fold 0's epochs" if key == "jobs" else
+                         f"tune --set {key}=...: use tune's own --{key} option")
+    # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search);
+    # jobs=1: pruning reads fold 0's epochs and each finished fold, in order
+    base = {**(fixed or {}), "seed": seed, "device": device, "jobs": 1, **({"folds": folds} if folds else {})}
     inputs = prepare(task.config(**base), data_dir, root)               # bad data fails before a study is made
     folder = study_dir(root, task.name, name)
     created = not folder.exists()

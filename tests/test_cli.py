@@ -77,14 +77,18 @@ def test_diabetes_trains_and_predicts_an_input_file(runs_dir, tmp_path):
     assert (pred["prediction"] == (pred["probability"] >= 0.5)).all()
 
 
-def test_same_seed_gives_byte_identical_oof_and_submission(titanic_dir, tmp_path):
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_same_seed_gives_byte_identical_oof_and_submission(jobs, titanic_dir, tmp_path):
     outputs = []
     for i in range(2):
         runs = tmp_path / f"runs{i}"
-        run_ok(["train", "titanic", "--folds", "2", "--epochs", "3", "--seed", "7", "--quiet",
+        run_ok(["train", "titanic", "--folds", "3", "--epochs", "3", "--seed", "7", "--quiet", "--jobs", jobs,
                 "--data-dir", str(titanic_dir), "--runs-dir", str(runs), "--out", str(tmp_path / f"s{i}.csv")])
         [run] = list((runs / "titanic").iterdir())
         outputs.append(((run / "oof.csv").read_bytes(), (tmp_path / f"s{i}.csv").read_bytes()))
+        plan = json.loads((run / "metrics.json").read_text())["fold_plan"]
+        assert [k for rnd in plan for k in rnd["folds"]] == [0, 1, 2]
+        assert max(rnd["jobs"] for rnd in plan) == int(jobs)
     assert outputs[0] == outputs[1]
 
 
@@ -129,6 +133,10 @@ BAD_INPUTS = {
     "tune zero trials": (lambda d: None, ["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
     "no task": (lambda d: None, ["train"], r"Missing argument 'task'\. Choose from: cifar10, diabetes, mnist, otto, titanic$"),
     "resume with --seed 0": (lambda d: None, ["train", "titanic", "--resume", "latest", "--seed", "0"], "drop --seed"),
+    "resume with --jobs": (lambda d: None, ["train", "titanic", "--resume", "latest", "--jobs", "2"], "drop --jobs"),
+    "negative jobs": (lambda d: None, ["train", "titanic", "--jobs", "-1"], r"--jobs must be 0 \(auto\)"),
+    "tune --set jobs": (lambda d: None, ["tune", "titanic", "--trials", "1", "--set", "jobs=2"],
+                        "tune trains a trial's folds one after the other"),
 }
 
 
@@ -200,18 +208,19 @@ def test_float_written_binary_target_is_read_as_its_integer_class(titanic_dir):
         ingest.load(task, "train", titanic_dir)
 
 
-@pytest.mark.parametrize("survivors, code", [(6, 0), (2, 2)])
-def test_a_small_titanic_file_trains_or_says_why_not(survivors, code, titanic_dir, runs_dir, tmp_path, capsys):
+@pytest.mark.parametrize("survivors, code, jobs", [(6, 0, "1"), (2, 2, "1"), (2, 2, "2")])
+def test_a_small_titanic_file_trains_or_says_why_not(survivors, code, jobs, titanic_dir, runs_dir, tmp_path, capsys):
     """6 survivors over 2 folds leave 3 per training fold: fewer than the target encoder's 5 inner
-    folds, which now shrink to fit. 2 survivors leave 1, and the error says so, not 'n_splits=5'."""
+    folds, which now shrink to fit. 2 survivors leave 1, and the error says so, not 'n_splits=5';
+    with --jobs 2 it is raised in a worker process and must come out the same way."""
     df = pd.read_csv(titanic_dir / "train.csv").head(24)
     _write(titanic_dir, "train.csv", df.assign(Survived=(df.index < survivors).astype(int)))
-    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
-                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == code
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--jobs", jobs,
+                 "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == code
     err = capsys.readouterr().err
     if code:
         assert "a class has 1 row in a training fold" in err and "n_splits" not in err and err.count("\n") == 1, err
-        assert not (tmp_path / "s.csv").exists()
+        assert not (tmp_path / "s.csv").exists() and files_under(runs_dir) == []
     else:
         assert len(pd.read_csv(tmp_path / "s.csv")) == 20
 

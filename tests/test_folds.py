@@ -47,3 +47,26 @@ def test_bad_fold_counts(k, msg):
 def test_a_holdout_that_cannot_be_stratified_is_a_usage_error(y, holdout, msg):
     with pytest.raises(UsageError, match=msg):
         make_folds(y, folds=1, seed=0, holdout=holdout)
+
+
+@pytest.mark.parametrize("cores, jobs, kind, device, folds, plan", [
+    (2, 0, "tabular", "cpu", 5, [([0, 1, 2, 3], 2, 1), ([4], 1, 2)]),   # fold 4 alone: here, on both cores
+    (2, 0, "tabular", "cpu", 4, [([0, 1, 2, 3], 2, 1)]),
+    (4, 0, "tabular", "cpu", 10, [(list(range(8)), 4, 1), ([8, 9], 2, 2)]),
+    (8, 2, "tabular", "cpu", 5, [([0, 1, 2, 3], 2, 4), ([4], 1, 8)]),
+    (2, 5, "tabular", "cpu", 5, [([0, 1, 2, 3, 4], 5, 1)]),             # asked for: more jobs than cores
+    (2, 0, "image", "cpu", 5, [([0, 1, 2, 3, 4], 1, 2)]),
+    (2, 0, "tabular", "cuda", 5, [([0, 1, 2, 3, 4], 1, 2)]),
+    (2, 2, "image", "cpu", 3, [([0, 1], 2, 1), ([2], 1, 2)]),
+    (2, 0, "tabular", "cpu", 1, [([0], 1, 2)]),
+    (2, 1, "tabular", "cpu", 5, [([0, 1, 2, 3, 4], 1, 2)]),
+])
+def test_fold_plan(cores, jobs, kind, device, folds, plan, monkeypatch):
+    """Which folds train side by side, on how many threads: fixed by cores and folds, never by timing."""
+    from types import SimpleNamespace
+    import torch
+    from core.config import TrainConfig
+    from pipelines.train import fold_plan
+    monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
+    inp = SimpleNamespace(device=torch.device(device), task=SimpleNamespace(kind=kind))
+    assert fold_plan(TrainConfig(task="x", jobs=jobs), inp, list(range(folds))) == plan

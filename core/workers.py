@@ -1,0 +1,98 @@
+"""Jobs run side by side in worker processes, reporting progress while they run (`train --jobs`).
+
+A small MLP uses two CPU cores badly: one Otto fold trains ~1.4x faster on 2 threads than on 1,
+so two 1-thread folds at once beat one 2-thread fold after the other by ~1.45x (BENCHMARKS.md).
+
+The workers are joblib's loky executor, reused between calls in one process: a notebook, the test
+suite or a benchmark pays the start-up (a fresh interpreter importing torch, ~2 s) once. A job is a
+module-level function called as `fn(*args, on_epoch=report)`; what it passes to `report` reaches
+the caller's `on_epoch` in the parent while the jobs run (progress bars, status heartbeat).
+
+Failure and interruption: any exception in a job, or in the parent (Ctrl-C, SIGTERM, an error
+raised by `on_epoch`), kills every worker before it propagates, so no job goes on writing into a
+run that is being marked failed or discarded. Workers ignore Ctrl-C (the parent handles it for
+all) and die with their parent when it dies without cleaning up (kill -9): at once on Linux
+(PR_SET_PDEATHSIG), within a second elsewhere. The jobs write
+only whole files (temp file + rename), so a killed worker leaves what a killed single-process run
+leaves: its last finished epoch's checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, wait
+from typing import Any, Callable, Iterator, Sequence
+
+IDLE_S = 60            # idle workers exit after this long; the next call starts new ones
+
+_channel = None        # parent: the queue the current workers report through
+_reports = None        # worker: the same queue
+
+
+def _init_worker(channel, parent: int) -> None:
+    global _reports
+    _reports = channel
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:        # Linux: the kernel kills this worker the moment its parent dies
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+    def orphaned() -> None:    # elsewhere: notice within a second
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+    threading.Thread(target=orphaned, daemon=True).start()
+
+
+def _run(token: str, threads: int, fn: Callable, args: tuple) -> Any:
+    import torch
+    torch.set_num_threads(threads)
+    # a SimpleQueue writes to the pipe before put() returns: every report is there before the result
+    return fn(*args, on_epoch=lambda *event: _reports.put((token, event)))
+
+
+def _executor(jobs: int):
+    global _channel
+    from joblib.externals.loky import get_reusable_executor
+    from joblib.externals.loky.backend import get_context
+    if _channel is None:
+        _channel = get_context("loky").SimpleQueue()
+    return get_reusable_executor(max_workers=jobs, timeout=IDLE_S, initializer=_init_worker,
+                                 initargs=(_channel, os.getpid()))
+
+
+def _kill(executor) -> None:
+    """Stop every worker now; the channel may hold a half-written report, so it goes too."""
+    global _channel
+    executor.shutdown(wait=True, kill_workers=True)
+    _channel = None
+
+
+def run_jobs(fn: Callable, arg_list: Sequence[tuple], jobs: int, threads: int,
+             on_epoch: Callable[..., None] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield `(i, fn(*arg_list[i], on_epoch=...))` as each job finishes, at most `jobs` at once
+    (started in list order), each on `threads` torch threads; reports reach `on_epoch` here."""
+    executor = _executor(jobs)
+    token = uuid.uuid4().hex      # reports of an earlier, killed call are dropped
+    futures = {executor.submit(_run, token, threads, fn, args): i for i, args in enumerate(arg_list)}
+    pending = set(futures)
+
+    def drain() -> None:
+        while not _channel.empty():
+            sent_by, event = _channel.get()
+            if sent_by == token and on_epoch is not None:
+                on_epoch(*event)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            drain()
+            for future in sorted(done, key=futures.get):
+                yield futures[future], future.result()
+    except BaseException:
+        _kill(executor)
+        raise

@@ -1,0 +1,84 @@
+"""core.workers: jobs side by side in worker processes, their reports, failures and interruption."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from core import workers
+from core.registry import UsageError
+
+
+def counting(n: int, *, on_epoch) -> tuple[int, int]:
+    """A job: reports epochs 1..n, returns its pid and torch's thread count."""
+    import torch
+    for epoch in range(1, n + 1):
+        on_epoch(n, epoch)
+    return os.getpid(), torch.get_num_threads()
+
+
+def failing(message: str, *, on_epoch):
+    on_epoch("about to fail")
+    raise UsageError(message)
+
+
+def slow(pid_file: str, *, on_epoch):
+    Path(pid_file).write_text(str(os.getpid()))
+    for epoch in range(1, 600):
+        on_epoch(epoch)
+        time.sleep(0.1)
+    return "never"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_every_report_arrives_before_its_job_result_and_results_carry_their_index():
+    seen, order = [], []
+    results = {}
+    for i, (pid, threads) in workers.run_jobs(counting, [(3,), (5,), (2,)], jobs=2, threads=1,
+                                              on_epoch=lambda *event: seen.append(event)):
+        n = (3, 5, 2)[i]
+        assert [e for e in seen if e[0] == n] == [(n, epoch) for epoch in range(1, n + 1)]   # all, in order
+        results[i] = (pid, threads)
+        order.append(i)
+    assert sorted(order) == [0, 1, 2]
+    assert {threads for _, threads in results.values()} == {1}
+    assert os.getpid() not in {pid for pid, _ in results.values()}
+
+
+def test_a_job_error_reaches_the_caller_with_its_type_and_the_workers_are_replaced():
+    with pytest.raises(UsageError, match="bad fold"):
+        list(workers.run_jobs(failing, [("bad fold",)], jobs=2, threads=1))
+    assert [r for _, r in workers.run_jobs(counting, [(1,)], jobs=2, threads=1)]     # a fresh pool works
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker state from /proc")
+def test_an_error_in_the_parent_stops_the_running_jobs_at_once(tmp_path):
+    """What Ctrl-C, SIGTERM or a failing hook (tune's pruner, a full disk) does in the parent:
+    the jobs must not go on writing into a run that is being marked interrupted or discarded."""
+    def stop(epoch):
+        if epoch >= 3 and (tmp_path / "a").exists() and (tmp_path / "b").exists():    # both running
+            raise KeyboardInterrupt
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        list(workers.run_jobs(slow, [(str(tmp_path / "a"),), (str(tmp_path / "b"),)], jobs=2, threads=1,
+                              on_epoch=stop))
+    assert time.perf_counter() - start < 30        # not the 60 s the jobs would take
+    pids = [int((tmp_path / name).read_text()) for name in "ab"]
+    assert not [pid for pid in pids if _alive(pid)]
+
+
+def test_a_report_left_by_an_earlier_killed_call_is_not_delivered():
+    workers._executor(2)
+    workers._channel.put(("an earlier call", ("stale", 1)))
+    seen = []
+    list(workers.run_jobs(counting, [(2,)], jobs=2, threads=1, on_epoch=lambda *event: seen.append(event)))
+    assert seen == [(2, 1), (2, 2)]
