@@ -3,6 +3,7 @@
     python bench/fold.py otto                                  # fold 0 with the defaults
     python bench/fold.py otto --set shrink=0.25                # a candidate, same fold and seeds
     python bench/fold.py otto --fold 2 --set width=768 epochs=25
+    python bench/fold.py otto --threads 1 --set epochs=8       # on one torch thread (what a --jobs worker gets)
 
 The fold is trained exactly as `train` trains it (the same StratifiedKFold split, encoder fit on
 the fold's train rows, per-fold/bag seeds, trainer, early stopping), so a candidate and the
@@ -51,7 +52,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, help="default: ../shared/datasets/<task> when it exists, else bundled")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
+    ap.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     args = ap.parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
     data_dir = args.data_dir or (SHARED / args.task if (SHARED / args.task).is_dir() else None)
     r = run_fold(args.task, args.fold, parse_overrides(args.set), data_dir, args.seed)
     print(f"| {r['task']} | fold {r['fold']} | {r['set']} | {r['metric']} {r['score']:.4f} | best epoch(s) "

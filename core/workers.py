@@ -6,7 +6,9 @@ so two 1-thread folds at once beat one 2-thread fold after the other by ~1.45x (
 The workers are joblib's loky executor, reused between calls in one process: a notebook, the test
 suite or a benchmark pays the start-up (a fresh interpreter importing torch, ~2 s) once. A job is a
 module-level function called as `fn(*args, on_epoch=report)`; what it passes to `report` reaches
-the caller's `on_epoch` in the parent while the jobs run (progress bars, status heartbeat).
+the caller's `on_epoch` in the parent while the jobs run (progress bars, status heartbeat). Log
+records and Python warnings of a job go to the parent's loggers too, so --quiet and --verbose
+filter them there as they filter the parent's own.
 
 Failure and interruption: any exception in a job, or in the parent (Ctrl-C, SIGTERM, an error
 raised by `on_epoch`), kills every worker before it propagates, so no job goes on writing into a
@@ -18,6 +20,8 @@ leaves: its last finished epoch's checkpoint.
 """
 from __future__ import annotations
 
+import logging
+import logging.handlers
 import os
 import signal
 import threading
@@ -30,12 +34,24 @@ IDLE_S = 60            # idle workers exit after this long; the next call starts
 
 _channel = None        # parent: the queue the current workers report through
 _reports = None        # worker: the same queue
+_token = None          # worker: the call its job belongs to
+
+
+class _ToParent(logging.handlers.QueueHandler):
+    """A worker's log records, made picklable (message formatted, args dropped), to the parent."""
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        _reports.put((_token, "log", record))
 
 
 def _init_worker(channel, parent: int) -> None:
     global _reports
     _reports = channel
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    root = logging.getLogger()
+    root.handlers[:] = [_ToParent(None)]
+    root.setLevel(logging.DEBUG)         # the parent's handlers decide what is shown
+    logging.captureWarnings(True)
     try:        # Linux: the kernel kills this worker the moment its parent dies
         import ctypes
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
@@ -50,10 +66,12 @@ def _init_worker(channel, parent: int) -> None:
 
 
 def _run(token: str, threads: int, fn: Callable, args: tuple) -> Any:
+    global _token
     import torch
     torch.set_num_threads(threads)
+    _token = token
     # a SimpleQueue writes to the pipe before put() returns: every report is there before the result
-    return fn(*args, on_epoch=lambda *event: _reports.put((token, event)))
+    return fn(*args, on_epoch=lambda *event: _reports.put((token, "epoch", event)))
 
 
 def _executor(jobs: int):
@@ -84,9 +102,13 @@ def run_jobs(fn: Callable, arg_list: Sequence[tuple], jobs: int, threads: int,
 
     def drain() -> None:
         while not _channel.empty():
-            sent_by, event = _channel.get()
-            if sent_by == token and on_epoch is not None:
-                on_epoch(*event)
+            sent_by, kind, payload = _channel.get()
+            if sent_by != token:
+                continue
+            if kind == "log":
+                logging.getLogger(payload.name).handle(payload)
+            elif on_epoch is not None:
+                on_epoch(*payload)
     try:
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

@@ -24,6 +24,14 @@ def failing(message: str, *, on_epoch):
     raise UsageError(message)
 
 
+def warning(*, on_epoch):
+    import logging
+    import warnings
+    warnings.warn("a library warning in a worker")
+    logging.getLogger("pipelines.train").info("a line of ours in a worker")
+    return 1
+
+
 def slow(pid_file: str, *, on_epoch):
     Path(pid_file).write_text(str(os.getpid()))
     for epoch in range(1, 600):
@@ -78,7 +86,17 @@ def test_an_error_in_the_parent_stops_the_running_jobs_at_once(tmp_path):
 
 def test_a_report_left_by_an_earlier_killed_call_is_not_delivered():
     workers._executor(2)
-    workers._channel.put(("an earlier call", ("stale", 1)))
+    workers._channel.put(("an earlier call", "epoch", ("stale", 1)))
     seen = []
     list(workers.run_jobs(counting, [(2,)], jobs=2, threads=1, on_epoch=lambda *event: seen.append(event)))
     assert seen == [(2, 1), (2, 2)]
+
+
+def test_a_jobs_warnings_and_log_lines_reach_the_parents_loggers(caplog):
+    """So the CLI's --quiet / --verbose filter them, instead of a worker printing to the terminal."""
+    import logging
+    with caplog.at_level(logging.DEBUG):
+        list(workers.run_jobs(warning, [()], jobs=2, threads=1))
+    got = {(r.name, r.getMessage()) for r in caplog.records}
+    assert ("pipelines.train", "a line of ours in a worker") in got
+    assert any(name == "py.warnings" and "a library warning in a worker" in msg for name, msg in got), got
