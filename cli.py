@@ -205,13 +205,17 @@ def train(
 
 @contextmanager
 def _interruptible():
-    """Ctrl-C or SIGTERM during training: one line naming the resume command, exit code 130."""
-    from pipelines.train import RunInterrupted
+    """Ctrl-C or SIGTERM during training: one line naming the resume command, exit code 130; a
+    fold's worker process killed (out of memory?): one line naming it, exit code 1."""
+    from pipelines.train import RunFailed, RunInterrupted
     try:
         yield
     except RunInterrupted as e:
         typer.echo(f"interrupted: {e}", err=True)
         raise typer.Exit(130) from None
+    except RunFailed as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _report_train(task: str, cfg, result) -> None:

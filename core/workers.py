@@ -1,10 +1,12 @@
 """Jobs run side by side in worker processes, reporting progress while they run (`train --jobs`).
 
-A small MLP uses two CPU cores badly: one Otto fold trains ~1.4x faster on 2 threads than on 1,
-so two 1-thread folds at once beat one 2-thread fold after the other by ~1.45x (BENCHMARKS.md).
+A small MLP uses two CPU cores badly: an Otto fold trains ~1.4x faster on 2 threads than on 1,
+while two 1-thread folds side by side get through ~1.5x as many folds a minute as one 2-thread
+fold; the whole `train otto` command took 16% less time (BENCHMARKS.md, "Folds side by side").
 
 The workers are joblib's loky executor, reused between calls in one process: a notebook, the test
-suite or a benchmark pays the start-up (a fresh interpreter importing torch, ~2 s) once. A job is a
+suite or a benchmark pays the start-up (a fresh interpreter importing torch, pandas and
+scikit-learn: ~4 s of CPU a worker) once. A job is a
 module-level function called as `fn(*args, on_epoch=report)`; what it passes to `report` reaches
 the caller's `on_epoch` in the parent while the jobs run (progress bars, status heartbeat). Log
 records and Python warnings of a job go to the parent's loggers too, so --quiet and --verbose
@@ -14,9 +16,9 @@ Failure and interruption: any exception in a job, or in the parent (Ctrl-C, SIGT
 raised by `on_epoch`), kills every worker before it propagates, so no job goes on writing into a
 run that is being marked failed or discarded. Workers ignore Ctrl-C (the parent handles it for
 all) and die with their parent when it dies without cleaning up (kill -9): at once on Linux
-(PR_SET_PDEATHSIG), within a second elsewhere. The jobs write
-only whole files (temp file + rename), so a killed worker leaves what a killed single-process run
-leaves: its last finished epoch's checkpoint.
+(PR_SET_PDEATHSIG), within a second elsewhere. The jobs write only whole files (temp file +
+rename), so a killed worker leaves what a killed single-process run leaves: its last finished
+epoch's checkpoint.
 """
 from __future__ import annotations
 
@@ -52,8 +54,8 @@ def _init_worker(channel, parent: int) -> None:
     root.handlers[:] = [_ToParent(None)]
     root.setLevel(logging.DEBUG)         # the parent's handlers decide what is shown
     logging.captureWarnings(True)
-    try:        # Linux: the kernel kills this worker the moment its parent dies
-        import ctypes
+    try:        # Linux: the kernel kills this worker the moment its parent dies (strictly: the parent
+        import ctypes      # thread that started it; from a thread that ends, the next call starts new ones)
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -65,10 +67,14 @@ def _init_worker(channel, parent: int) -> None:
     threading.Thread(target=orphaned, daemon=True).start()
 
 
-def _run(token: str, threads: int, fn: Callable, args: tuple) -> Any:
+def _run(token: str, threads: int, cwd: str, torch_log_level: int, fn: Callable, args: tuple) -> Any:
+    """One job, in a worker, as if it ran in the parent: its folder (relative paths), its torch
+    log level (torch's loggers print through their own handler, not through ours)."""
     global _token
     import torch
     torch.set_num_threads(threads)
+    os.chdir(cwd)
+    logging.getLogger("torch").setLevel(torch_log_level)
     _token = token
     # a SimpleQueue writes to the pipe before put() returns: every report is there before the result
     return fn(*args, on_epoch=lambda *event: _reports.put((token, "epoch", event)))
@@ -84,6 +90,10 @@ def _executor(jobs: int):
                                  initargs=(_channel, os.getpid()))
 
 
+class WorkerDied(RuntimeError):
+    """A worker process ended without a result: killed (the OOM killer, kill -9) or crashed."""
+
+
 def _kill(executor) -> None:
     """Stop every worker now; the channel may hold a half-written report, so it goes too."""
     global _channel
@@ -95,10 +105,11 @@ def run_jobs(fn: Callable, arg_list: Sequence[tuple], jobs: int, threads: int,
              on_epoch: Callable[..., None] | None = None) -> Iterator[tuple[int, Any]]:
     """Yield `(i, fn(*arg_list[i], on_epoch=...))` as each job finishes, at most `jobs` at once
     (started in list order), each on `threads` torch threads; reports reach `on_epoch` here."""
+    from joblib.externals.loky.process_executor import BrokenProcessPool
     executor = _executor(jobs)
     token = uuid.uuid4().hex      # reports of an earlier, killed call are dropped
-    futures = {executor.submit(_run, token, threads, fn, args): i for i, args in enumerate(arg_list)}
-    pending = set(futures)
+    here = (os.getcwd(), logging.getLogger("torch").getEffectiveLevel())
+    futures = {}
 
     def drain() -> None:
         while not _channel.empty():
@@ -106,15 +117,33 @@ def run_jobs(fn: Callable, arg_list: Sequence[tuple], jobs: int, threads: int,
             if sent_by != token:
                 continue
             if kind == "log":
-                logging.getLogger(payload.name).handle(payload)
+                logger = logging.getLogger(payload.name)
+                if logger.isEnabledFor(payload.levelno):     # as if logged here: this process's levels apply
+                    logger.handle(payload)
             elif on_epoch is not None:
                 on_epoch(*payload)
-    try:
+    try:        # submitting inside: a Ctrl-C between two submits must stop the first job too
+        for i, args in enumerate(arg_list):
+            futures[executor.submit(_run, token, threads, *here, fn, args)] = i
+        pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             drain()
             for future in sorted(done, key=futures.get):
-                yield futures[future], future.result()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as e:    # loky's TerminatedWorkerError is one
+                    raise WorkerDied(_why(e)) from None
+                yield futures[future], result
     except BaseException:
         _kill(executor)
         raise
+
+
+def _why(error: Exception) -> str:
+    """loky's message names the signal, e.g. '{SIGKILL(-9)}', then pages of advice; keep the signal."""
+    import re
+    signals = re.findall(r"SIG[A-Z]+", str(error))
+    cause = f"ended by {signals[0]}" if signals else "ended without a result"
+    hint = ", often the out-of-memory killer: fewer --jobs use less memory" if "SIGKILL" in signals else ""
+    return f"a worker process training folds {cause}{hint}"

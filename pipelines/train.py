@@ -231,6 +231,7 @@ def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | N
     task = TASKS.create(task_name)
     run_dir = runs.resolve_unfinished(runs_root or runs.RUNS_ROOT, task.name, run)
     saved = runs.read_json(run_dir / "config.json")
+    saved["config"].setdefault("jobs", 1)      # runs from before --jobs trained one fold at a time
     if saved["config"].get("task") != task.name:
         raise UsageError(f"run {run_dir.name} is a {saved['config'].get('task')} run, not {task.name}")
     cfg = TrainConfig(**saved["config"])
@@ -283,6 +284,10 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         runs.set_status(run_dir, "interrupted", seconds=time.perf_counter() - start)
         raise RunInterrupted(f"run {run_dir.name} interrupted; continue it with "
                              f"`train {task.name} --resume {run_dir.name}`") from None
+    except workers.WorkerDied as e:     # not the input's fault: keep what the other folds finished
+        runs.set_status(run_dir, "failed", seconds=time.perf_counter() - start)
+        raise RunFailed(f"{e}; run {run_dir.name} kept, continue it with "
+                        f"`train {task.name} --resume {run_dir.name}`") from None
     except BaseException:
         runs.set_status(run_dir, "failed", seconds=time.perf_counter() - start)
         raise
@@ -303,6 +308,10 @@ def _heartbeat(run_dir: Path, start: float, on_epoch: FoldHook | None) -> FoldHo
 
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) during training; the run directory is kept for `--resume`."""
+
+
+class RunFailed(RuntimeError):
+    """Training stopped for a reason outside the input (a worker process killed); kept for `--resume`."""
 
 
 def _ids(task: Task, df: pd.DataFrame) -> pd.Series:

@@ -106,6 +106,10 @@ def test_interrupted_run_resumes_to_identical_files(jobs, titanic_dir, runs_dir,
     assert main(["predict", "titanic", "--run", cut.name, "--runs-dir", str(runs_dir)]) == 2
     assert "interrupted, not complete" in capsys.readouterr().err
 
+    if jobs == 1:        # a run from before --jobs has no such key: it trained one fold at a time, and resumes so
+        saved = json.loads((cut / "config.json").read_text())
+        del saved["config"]["jobs"]
+        (cut / "config.json").write_text(json.dumps(saved))
     # resume takes data dir and --out from the run; 'latest' finds the newest unfinished run
     assert main(["train", "titanic", "--resume", "latest", "--runs-dir", str(runs_dir), "--quiet"]) == 0
     assert runs.state_of(cut) == "complete"
@@ -152,10 +156,12 @@ def _cli(*args):
     return [sys.executable, str(ROOT / "cli.py"), *args]
 
 
-def _start(runs_dir, out, titanic_dir, jobs):
+def _start(runs_dir, out, titanic_dir, jobs, process=True):
     # enough epochs that fold 0 finishing leaves most of the run still to do
     args = ["train", "titanic", "--folds", "4", "--epochs", "30", "--seed", "5", "--quiet", "--jobs", str(jobs),
             "--set", "patience=1000", "--set", "bags=1", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(out)]
+    if not process:
+        return args, None
     return args, subprocess.Popen(_cli(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -171,14 +177,16 @@ def _wait_for(pattern, root, proc, timeout=120):
 
 
 def _workers_of(pid):
-    """Live child processes of `pid` (the fold workers of --jobs 2), from /proc."""
+    """Live fold workers of `pid` (--jobs 2), from /proc: loky names them LokyProcess-N (its resource
+    trackers, also children, train nothing)."""
     kids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z":
+        if int(fields[1]) == pid and fields[0] != "Z" and b"LokyProcess" in cmdline:
             kids.append(int(stat.parent.name))
     return kids
 
@@ -186,14 +194,15 @@ def _workers_of(pid):
 @pytest.mark.parametrize("sig, jobs", [(signal.SIGKILL, 1), (signal.SIGKILL, 2), (signal.SIGTERM, 2)])
 def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titanic_dir, tmp_path):
     straight_runs, cut_runs = tmp_path / "straight", tmp_path / "cut"
-    args, proc = _start(straight_runs, tmp_path / "straight.csv", titanic_dir, jobs)
-    assert proc.wait(timeout=300) == 0, proc.communicate()
+    args, _ = _start(straight_runs, tmp_path / "straight.csv", titanic_dir, jobs, process=False)
+    assert main(args) == 0      # in this process: same data, seed, --jobs and threads; no interpreter start
 
     _, proc = _start(cut_runs, tmp_path / "cut.csv", titanic_dir, jobs)
     ckpt = _wait_for("titanic/*/fold1/ckpt0.pt", cut_runs, proc)
     while "seconds" not in runs.read_json(ckpt.parent.parent / "status.json"):   # workers' reports arrive every 0.2 s
         time.sleep(0.02)
     workers = _workers_of(proc.pid) if jobs > 1 else []
+    assert len(workers) == (2 if jobs > 1 else 0)
     os.kill(proc.pid, sig)
     code = proc.wait(timeout=60)
     err = proc.stderr.read()
@@ -220,3 +229,21 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titani
     # fold 0 finished before the kill: its seconds are its whole training, not the reload's
     trained = json.loads((run / "fold0" / "bag0.json").read_text())["history"][-1]["seconds"]
     assert metrics["folds"][0]["seconds"] >= trained > 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="finds the worker processes in /proc")
+def test_a_killed_worker_fails_the_run_in_one_line_and_it_resumes(titanic_dir, tmp_path):
+    """What the out-of-memory killer does to a fold's worker: exit 1, one line naming the signal
+    and the resume command; the run is kept as failed and `--resume` finishes it."""
+    runs_dir = tmp_path / "runs"
+    _, proc = _start(runs_dir, tmp_path / "s.csv", titanic_dir, jobs=2)
+    ckpt = _wait_for("titanic/*/fold1/ckpt0.pt", runs_dir, proc)
+    os.kill(_workers_of(proc.pid)[0], signal.SIGKILL)
+    code, err = proc.wait(timeout=60), proc.stderr.read()
+    run = ckpt.parent.parent
+    assert code == 1 and err.count("\n") == 1 and "SIGKILL" in err and f"--resume {run.name}" in err, err
+    assert runs.state_of(run) == "failed" and not (tmp_path / "s.csv").exists()
+    resumed = subprocess.run(_cli("train", "titanic", "--resume", run.name, "--runs-dir", str(runs_dir), "--quiet"),
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert runs.state_of(run) == "complete" and (tmp_path / "s.csv").is_file()

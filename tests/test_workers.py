@@ -32,6 +32,16 @@ def warning(*, on_epoch):
     return 1
 
 
+def surroundings(*, on_epoch) -> tuple[str, int]:
+    import logging
+    return os.getcwd(), logging.getLogger("torch").getEffectiveLevel()
+
+
+def dying(*, on_epoch):
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def slow(pid_file: str, *, on_epoch):
     Path(pid_file).write_text(str(os.getpid()))
     for epoch in range(1, 600):
@@ -100,3 +110,21 @@ def test_a_jobs_warnings_and_log_lines_reach_the_parents_loggers(caplog):
     got = {(r.name, r.getMessage()) for r in caplog.records}
     assert ("pipelines.train", "a line of ours in a worker") in got
     assert any(name == "py.warnings" and "a library warning in a worker" in msg for name, msg in got), got
+
+
+def test_a_job_runs_in_the_parents_folder_and_torch_log_level_even_in_a_reused_worker(tmp_path, monkeypatch):
+    """Relative paths (--runs-dir rr, weights_path) and --quiet (torch prints through its own handler)."""
+    import logging
+    for folder, level in ((tmp_path, logging.ERROR), (tmp_path / "b", logging.WARNING)):
+        folder.mkdir(exist_ok=True)
+        monkeypatch.chdir(folder)
+        monkeypatch.setattr(logging.getLogger("torch"), "level", level)
+        [(_, (cwd, torch_level))] = list(workers.run_jobs(surroundings, [()], jobs=2, threads=1))
+        assert (Path(cwd), torch_level) == (folder, level)
+
+
+def test_a_killed_worker_is_one_line_naming_the_signal_and_the_pool_is_replaced():
+    with pytest.raises(workers.WorkerDied) as e:
+        list(workers.run_jobs(dying, [()], jobs=2, threads=1))
+    assert str(e.value).count("\n") == 0 and "SIGKILL" in str(e.value) and "out-of-memory" in str(e.value)
+    assert [r for _, r in workers.run_jobs(counting, [(1,)], jobs=2, threads=1)]
