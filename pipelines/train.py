@@ -20,9 +20,9 @@ import sklearn
 import torch
 import torch.nn.functional as F
 
+from core import workers
 from core.config import TrainConfig, override
 from core.registry import UsageError, first_line
-from core import workers
 from core.runtime import resolve_device, seed_everything
 from data import ingest
 from data.images import load_images
