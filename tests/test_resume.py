@@ -201,8 +201,8 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titani
     ckpt = _wait_for("titanic/*/fold1/ckpt0.pt", cut_runs, proc)
     while "seconds" not in runs.read_json(ckpt.parent.parent / "status.json"):   # workers' reports arrive every 0.2 s
         time.sleep(0.02)
-    workers = _workers_of(proc.pid) if jobs > 1 else []
-    assert len(workers) == (2 if jobs > 1 else 0)
+    workers = _workers_of(proc.pid) if jobs > 1 and sys.platform == "linux" else []    # /proc
+    assert len(workers) == (2 if jobs > 1 and sys.platform == "linux" else 0)
     os.kill(proc.pid, sig)
     code = proc.wait(timeout=60)
     err = proc.stderr.read()
