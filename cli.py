@@ -110,21 +110,21 @@ class _Bars:
             self.bar.start()
             self.started = True
         if (fold, bag) not in self.model_bars:
-            self._drop(lambda f, b: f == fold)        # the fold's previous bag has finished
+            self._drop_fold(fold)         # the fold's previous bag has finished
             self.model_bars[fold, bag] = self.bar.add_task(f"fold {fold} bag {bag}", total=self.epochs, info="")
         self.bar.update(self.model_bars[fold, bag], completed=row["epoch"], info=f"val {row['val_score']:.4f}")
         log.debug("fold %d bag %d epoch %d: train_loss %.5f  val_loss %.5f  val_score %.5f  lr %.3g",
                   fold, bag, row["epoch"], row["train_loss"], row["val_loss"], row["val_score"], row["lr"])
 
     def on_fold(self, fold: int, row: dict) -> None:
-        self._drop(lambda f, b: f == fold)
+        self._drop_fold(fold)
         scores = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "seconds")
         self.bar.update(self.fold_bar, advance=1, info=scores)
         log.info("fold %d: %s  best epoch(s) %s  (%.1fs)", fold, scores,
                  ",".join(map(str, row.get("best_epochs", []))), row.get("seconds", 0.0))
 
-    def _drop(self, which) -> None:
-        for key in [k for k in self.model_bars if which(*k)]:
+    def _drop_fold(self, fold: int) -> None:
+        for key in [k for k in self.model_bars if k[0] == fold]:
             self.bar.remove_task(self.model_bars.pop(key))
 
     def __enter__(self):

@@ -135,10 +135,9 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     clash = sorted(set(fixed or {}) & set(NOT_REPLAYED))     # the whole study's, not one trial's
     if clash:
         key = clash[0]
-        raise UsageError("tune --set task=...: the task is the command's argument" if key == "task" else
-                         "tune --set jobs=...: tune trains a trial's folds one after the other, so the pruner "
-                         "can stop it on fold 0's epochs" if key == "jobs" else
-                         f"tune --set {key}=...: use tune's own --{key} option")
+        why = {"task": "the task is the command's argument",
+               "jobs": "tune trains a trial's folds one after the other, so the pruner can stop it on fold 0's epochs"}
+        raise UsageError(f"tune --set {key}=...: " + why.get(key, f"use tune's own --{key} option"))
     # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search);
     # jobs=1: pruning reads fold 0's epochs and each finished fold, in order
     base = {**(fixed or {}), "seed": seed, "device": device, "jobs": 1, **({"folds": folds} if folds else {})}
