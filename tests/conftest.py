@@ -49,3 +49,17 @@ def titanic_dir(tmp_path) -> Path:
 
 def files_under(path: Path) -> list[Path]:
     return sorted(p for p in Path(path).rglob("*") if p.is_file()) if Path(path).exists() else []
+
+
+def proc_stat(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (state, ppid, ...); None once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def alive(pid: int) -> bool:
+    """Running (not gone, not a zombie): a worker that could still write into a run."""
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] != "Z"

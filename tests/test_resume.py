@@ -20,7 +20,7 @@ from models import build_model
 from models.trainer import fit
 from pipelines import runs
 from pipelines.train import RunInterrupted, train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, alive, proc_stat
 
 
 def _toy(seed=0):
@@ -180,14 +180,14 @@ def _workers_of(pid):
     """Live fold workers of `pid` (--jobs 2), from /proc: loky names them LokyProcess-N (its resource
     trackers, also children, train nothing)."""
     kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for folder in Path("/proc").glob("[0-9]*"):
+        stat = proc_stat(int(folder.name))
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
+            cmdline = (folder / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[1]) == pid and fields[0] != "Z" and b"LokyProcess" in cmdline:
-            kids.append(int(stat.parent.name))
+        if stat is not None and int(stat[1]) == pid and stat[0] != "Z" and b"LokyProcess" in cmdline:
+            kids.append(int(folder.name))
     return kids
 
 
@@ -208,8 +208,7 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titani
     err = proc.stderr.read()
     if workers and sys.platform == "linux":     # no worker goes on training into the run unwatched
         time.sleep(0.2)
-        assert not [w for w in workers if Path(f"/proc/{w}").exists()
-                    and Path(f"/proc/{w}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+        assert not [w for w in workers if alive(w)]
     [run] = list((cut_runs / "titanic").iterdir())
     assert runs.state_of(run) == "interrupted"
     before = runs.read_json(run / "status.json")["seconds"]     # kept each epoch: kill -9 runs no handler

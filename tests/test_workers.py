@@ -9,6 +9,7 @@ import pytest
 
 from core import workers
 from core.registry import UsageError
+from tests.conftest import alive
 
 
 def counting(n: int, *, on_epoch) -> tuple[int, int]:
@@ -50,14 +51,6 @@ def slow(pid_file: str, *, on_epoch):
     return "never"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_every_report_arrives_before_its_job_result_and_results_carry_their_index():
     seen, order = [], []
     results = {}
@@ -91,7 +84,7 @@ def test_an_error_in_the_parent_stops_the_running_jobs_at_once(tmp_path):
                               on_epoch=stop))
     assert time.perf_counter() - start < 30        # not the 60 s the jobs would take
     pids = [int((tmp_path / name).read_text()) for name in "ab"]
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if alive(pid)]
 
 
 def test_a_report_left_by_an_earlier_killed_call_is_not_delivered():
