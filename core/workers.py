@@ -72,6 +72,9 @@ def _run(token: str, threads: int, cwd: str, torch_log_level: int, fn: Callable,
     log level (torch's loggers print through their own handler, not through ours)."""
     global _token
     import torch
+
+    from core.runtime import keep_freed_memory
+    keep_freed_memory()
     torch.set_num_threads(threads)
     os.chdir(cwd)
     logging.getLogger("torch").setLevel(torch_log_level)
