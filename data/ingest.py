@@ -5,11 +5,13 @@ bundled copy under data/<task>/, then the Kaggle API when credentials exist (sub
 """
 from __future__ import annotations
 
+import bz2
 import contextlib
 import csv
 import gzip
 import io
 import logging
+import lzma
 import zipfile
 import zlib
 from pathlib import Path
@@ -87,7 +89,7 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, zlib.error,
-            EOFError) as e:      # EOFError: a truncated .gz (Click would call it an abort)
+            lzma.LZMAError, EOFError) as e:      # EOFError: a truncated .gz/.bz2/.xz (Click would call it an abort)
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
     if len(df.columns) == 1 and any(sep in str(first) for sep in ";\t|"):
@@ -106,7 +108,7 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
 def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
     """(line, fields) of the first row with fewer fields than `width`, or None. pandas pads a
     short row with NaN, which the encoders would then impute: a truncated row scored as if whole.
-    Files this cannot open as pandas does (other compressions, tar) are left to pandas' parse."""
+    Files this cannot open as pandas does (zstd, which needs a package; tar) are left to pandas' parse."""
     if isinstance(source, str) and "::" in source:      # archive::member
         archive, member = source.split("::", 1)
         if member.lower().endswith(".zip"):
@@ -115,10 +117,11 @@ def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
     else:
         source = Path(source)
         suffixes = [x.lower() for x in source.suffixes]
-        if ".tar" in suffixes or suffixes[-1:] in ([".bz2"], [".xz"], [".zst"], [".tgz"]):
+        openers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}     # what pandas infers, stdlib
+        if ".tar" in suffixes or suffixes[-1:] in ([".zst"], [".tgz"]):
             return None
-        if suffixes[-1:] == [".gz"]:
-            opener = lambda: gzip.open(source, "rb")
+        if suffixes and suffixes[-1] in openers:
+            opener = lambda: openers[suffixes[-1]](source, "rb")
         elif suffixes[-1:] == [".zip"]:
             with zipfile.ZipFile(source) as zf:
                 names = zf.namelist()
