@@ -153,6 +153,27 @@ def test_fastnet_init_from_data_whitens_and_freezes_the_stem():
     assert not torch.equal(model.whiten.bias, bias)
 
 
+def test_fastnet_stem_bias_trains_for_three_epochs_then_freezes():
+    """airbench's schedule for the stem, through the one trainer: the bias moves in epochs 1-3
+    and not after (then nothing back-propagates into the first conv's input); the rest trains on."""
+    from core.config import TrainConfig, override
+    from models.trainer import fit
+    torch.manual_seed(0)
+    images = _correlated_images()
+    y = torch.arange(len(images)) % 10
+    model = MODELS.create("fastnet", in_channels=3, num_classes=10, image_size=32, width=4)
+    model.init_from_data(images)
+    snapshots = [(model.whiten.bias.detach().clone(), model.head.weight.detach().clone())]
+    cfg = override(TrainConfig(task="t"), {"epochs": 5, "batch_size": 32, "patience": 100})
+    fit(model, images, y, images[:32], y[:32], cfg=cfg, loss_fn=nn.functional.cross_entropy,
+        score_fn=lambda lg, t: 0.0, maximize=True, generator=torch.Generator().manual_seed(0),
+        on_epoch=lambda row: snapshots.append((model.whiten.bias.detach().clone(),
+                                               model.head.weight.detach().clone())))
+    bias_moved = [not torch.equal(a[0], b[0]) for a, b in zip(snapshots, snapshots[1:])]
+    head_moved = [not torch.equal(a[1], b[1]) for a, b in zip(snapshots, snapshots[1:])]
+    assert bias_moved == [True, True, True, False, False] and all(head_moved)
+
+
 def test_a_saved_vgg16_transfer_model_loads_after_its_pretrained_file_is_gone(tmp_path):
     """predict/predict-image rebuild a run from its directory alone: the fold checkpoint holds
     every weight, so the ImageNet file it was trained from need not exist any more."""
