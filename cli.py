@@ -246,9 +246,11 @@ def tune(
     quiet: Quiet = False,
     verbose: Verbose = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
+    jobs: Annotated[int, typer.Option(help="Trials side by side, each in a worker process on its share of the cores (default 1: one after another, in a reproducible order).")] = 1,
 ):
     """Search the task's hyperparameters with Optuna (TPE + median pruning) on the k-fold CV score."""
     import optuna
+    from pipelines.tune import TuneFailed
     from pipelines.tune import tune as run_tune
     _logging(verbose, quiet)
     optuna.logging.disable_default_handler()     # optuna's own records go through ours (see _logging)
@@ -270,7 +272,10 @@ def tune(
     try:
         result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
                           data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=parse_overrides(set_),
-                          on_trial=on_trial, tensorboard=tensorboard)
+                          on_trial=on_trial, tensorboard=tensorboard, jobs=jobs)
+    except TuneFailed as e:       # a --jobs worker killed: one line, exit 1, as train's
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
     finally:
         if bar.live.is_started:      # stopping a bar that never started prints a blank line before the error
             bar.stop()

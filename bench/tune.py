@@ -2,6 +2,7 @@
 
     python bench/tune.py titanic --trials 30
     python bench/tune.py otto --timeout 1800 --trials 100
+    python bench/tune.py otto --trials 2 --folds 3 --jobs 2 --set epochs=8   # trials side by side
 
 Runs `cli.py tune` in a fresh study under bench/out/ and reads the study back: trial 0 is
 always the task's default config (tune enqueues it), so default and tuned CV come from the
@@ -29,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--folds", type=int, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="trials side by side (tune --jobs)")
     ap.add_argument("--set", action="append", default=[], help="config key held fixed, KEY=VALUE")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tune")
     ap.add_argument("--report", metavar="STUDY", help="only report on an existing study under --out")
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
         return report(args.task, args.out, args.report, wall=None)
     name = f"bench-{args.task}-{int(time.time())}"
     cmd = [sys.executable, "cli.py", "tune", args.task, "--trials", str(args.trials), "--study", name,
-           "--seed", str(args.seed), "--runs-dir", str(args.out), "--quiet"]
+           "--seed", str(args.seed), "--jobs", str(args.jobs), "--runs-dir", str(args.out), "--quiet"]
     cmd += ["--timeout", str(args.timeout)] if args.timeout else []
     cmd += ["--folds", str(args.folds)] if args.folds else []
     cmd += [a for kv in args.set for a in ("--set", kv)]

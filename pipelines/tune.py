@@ -3,8 +3,10 @@
 The study lives in runs/<task>/studies/<study>/ (SQLite by default, so rerunning the same
 command continues it), or in any RDB URL given with --storage: several `tune` processes on
 several machines pointed at one PostgreSQL URL share one study, Optuna's RDB storage being
-the coordinator. The search space is the task's `search_space(trial) -> overrides`, kept
-apart from model building so the best params replay through `train --params`.
+the coordinator. `jobs` > 1 runs that many trials side by side on one machine, each in a worker
+process (core/workers.py) on its share of the cores, all on this study's storage. The search
+space is the task's `search_space(trial) -> overrides`, kept apart from model building so the
+best params replay through `train --params`.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Callable
 
 import optuna
 
+from core import workers
 from core.files import remove_empty_dirs
 from core.registry import UsageError, first_line
 from pipelines import TASKS, runs
@@ -33,6 +36,10 @@ QUARTERS = 4
 WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
 NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
+
+
+class TuneFailed(RuntimeError):
+    """A worker process running trials died (out of memory?); the study keeps what finished."""
 
 
 @dataclass
@@ -61,10 +68,13 @@ def _storage(url: str | None, folder: Path):
         folder.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{folder / 'study.db'}"
     import sqlalchemy.exc
+    engine = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):     # trials side by side write to one file: wait for its lock (default 5 s)
+        engine["connect_args"] = {"timeout": 60}
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                              engine_kwargs={"pool_pre_ping": True})
+                                              engine_kwargs=engine)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             # workers started together on a fresh database race to create Optuna's tables;
             # the loser sees a duplicate-key error, and a moment later the tables exist
@@ -120,13 +130,25 @@ def _objective(inputs, base: dict, task, fixed: dict):
     return objective
 
 
+def _pruner() -> optuna.pruners.BasePruner:
+    # prune once 2 trials (the default config and one more) have finished: on expensive tasks
+    # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=WARMUP_STEPS)
+
+
+def _sampler(seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed % 2 ** 32, n_startup_trials=min(10, max(trials // 3, 3)))
+
+
 def tune(task_name: str, trials: int, timeout: float | None = None, folds: int | None = None,
          study: str | None = None, storage: str | None = None, seed: int = 0, data_dir: Path | None = None,
          runs_root: Path | None = None, device: str = "auto", fixed: dict | None = None,
          on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
-         tensorboard: bool = False) -> TuneResult:
+         tensorboard: bool = False, jobs: int = 1) -> TuneResult:
     if trials < 1:
         raise UsageError(f"--trials must be at least 1, got {trials}")
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat args
     task = TASKS.create(task_name)
@@ -136,7 +158,8 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     if clash:
         key = clash[0]
         why = {"task": "the task is the command's argument",
-               "jobs": "tune trains a trial's folds one after the other, so the pruner can stop it on fold 0's epochs"}
+               "jobs": "tune trains a trial's folds one after the other, so the pruner can stop it on "
+                       "fold 0's epochs; --jobs N runs N trials side by side instead"}
         raise UsageError(f"tune --set {key}=...: " + why.get(key, f"use tune's own --{key} option"))
     # `fixed`: config keys held constant for every trial (e.g. bags=1 for a faster search);
     # jobs=1: pruning reads fold 0's epochs and each finished fold, in order
@@ -148,10 +171,7 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         store = _storage(storage, folder)
         st = optuna.create_study(
             study_name=name, storage=store, load_if_exists=True,
-            direction="maximize" if METRICS[task.metric].maximize else "minimize",
-            # prune once 2 trials (the default config and one more) have finished: on expensive tasks
-            # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
-            pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=WARMUP_STEPS))
+            direction="maximize" if METRICS[task.metric].maximize else "minimize", pruner=_pruner())
     except ValueError as e:     # e.g. an existing study with the other direction
         raise UsageError(f"study {name!r}: {e}") from None
     except UsageError:
@@ -168,11 +188,29 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     # a continued study must not replay the draws of the process before it (the same seed would
     # propose the same start-up trials again): the seed moves on with the trials already there.
     # Workers sharing a --storage study may start together, seeing the same trials: their process
-    # ids tell them apart (a shared study's order of trials is not reproducible anyway)
-    worker = os.getpid() if storage else 0
-    st.sampler = optuna.samplers.TPESampler(seed=(seed + len(st.trials) + 7919 * worker) % 2 ** 32,
-                                            n_startup_trials=min(10, max(trials // 3, 3)))
+    # ids tell them apart (a shared study's order of trials is not reproducible anyway), as do
+    # the jobs of one process
+    sampler_seed = seed + len(st.trials) + 7919 * (os.getpid() if storage else 0)
     _enqueue_defaults(st, task)
+    try:
+        if jobs == 1:
+            st.sampler = _sampler(sampler_seed, trials)
+            _optimize(st, _objective(inputs, base, task, fixed or {}), trials, timeout, folder, tensorboard,
+                      on_trial)
+        else:
+            _side_by_side(st, inputs, base, fixed or {}, trials, timeout, folder, tensorboard, on_trial,
+                          jobs, storage, sampler_seed)
+    except (UsageError, ValueError) as e:     # bad data found by a trial (e.g. too few rows of a class)
+        if new_study and not any(t.state == optuna.trial.TrialState.COMPLETE for t in st.trials):
+            optuna.delete_study(study_name=name, storage=store)    # a shared --storage keeps none either
+            _discard_new(folder, created)
+        raise UsageError(first_line(e)) from None
+    return summarize(st, task, folder, fixed or {})
+
+
+def _optimize(st: optuna.Study, objective: Callable, trials: int, timeout: float | None, folder: Path,
+              tensorboard: bool, on_trial=None) -> None:
+    """`trials` trials of the study, one after another, in this process."""
     callbacks = [on_trial] if on_trial else []
     tb = None
     if tensorboard:      # this process's trials, one event file per process under <study>/tensorboard/
@@ -180,17 +218,70 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         tb = StudyLog(folder)
         callbacks.insert(0, tb.on_trial)
     try:
-        st.optimize(_objective(inputs, base, task, fixed or {}), n_trials=trials, timeout=timeout,
-                    callbacks=callbacks or None, catch=())
-    except (UsageError, ValueError) as e:     # bad data found by a trial (e.g. too few rows of a class)
-        if new_study and not any(t.state == optuna.trial.TrialState.COMPLETE for t in st.trials):
-            optuna.delete_study(study_name=name, storage=store)    # a shared --storage keeps none either
-            _discard_new(folder, created)
-        raise UsageError(first_line(e)) from None
+        st.optimize(objective, n_trials=trials, timeout=timeout, callbacks=callbacks or None, catch=())
     finally:
         if tb is not None:
             tb.close()
-    return summarize(st, task, folder, fixed or {})
+
+
+def _side_by_side(st: optuna.Study, inputs, base: dict, fixed: dict, trials: int, timeout: float | None,
+                  folder: Path, tensorboard: bool, on_trial, jobs: int, storage: str | None,
+                  sampler_seed: int) -> None:
+    """`trials` trials, `jobs` at a time: each job a worker process running its share of the
+    trials one after another on its share of the cores, on the study's storage (Optuna's way
+    to run trials in parallel); each finished trial reaches `on_trial` here."""
+    import torch
+    shares = [n for n in (trials // jobs + (j < trials % jobs) for j in range(jobs)) if n]
+    calls = [(inputs, base, fixed, n, timeout, folder, tensorboard, st.study_name, storage,
+              sampler_seed + 7919 * (j + 1), trials, j == 0) for j, n in enumerate(shares)]
+
+    running: set[int] = set()
+
+    def report(event: str, number: int) -> None:
+        if event == "started":
+            running.add(number)
+            return
+        running.discard(number)
+        if on_trial is not None:
+            on_trial(st, next(t for t in st.get_trials(deepcopy=False) if t.number == number))
+    threads = max(1, torch.get_num_threads() // len(calls))
+    try:
+        for _ in workers.run_jobs(_trials_job, calls, len(calls), threads, on_epoch=report):
+            pass
+    except BaseException as e:
+        # the workers are gone (Ctrl-C, an error, a killed worker): their trials end now as failed,
+        # as Optuna ends a trial interrupted in this process, not at the heartbeat's grace period
+        # (a defaults trial still RUNNING would not be enqueued again by the next command)
+        for number in running:
+            st.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        if isinstance(e, workers.WorkerDied):
+            raise TuneFailed(f"{e}; the study keeps its finished trials: the same command continues it") from None
+        raise
+
+
+def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | None, folder: Path,
+                tensorboard: bool, name: str, storage: str | None, sampler_seed: int, total: int,
+                first: bool, on_epoch: Callable) -> None:
+    """One worker's share of `_side_by_side`: its own sampler seed, the study's pruner; Optuna's
+    log records go to the parent's loggers, as the CLI routes them there. Only the first worker
+    takes enqueued trials (the defaults): SQLite cannot lock a row, so two workers asking at
+    once would both take it and both run it (the second then fails to report it)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    st = optuna.load_study(study_name=name, storage=_storage(storage, folder),
+                           sampler=_sampler(sampler_seed, total), pruner=_pruner())
+    waiting = (optuna.trial.TrialState.WAITING,)
+    while not first and st.get_trials(deepcopy=False, states=waiting):   # the first worker starts it soon
+        time.sleep(0.1)
+    objective = _objective(inputs, base, inputs.task, fixed)
+
+    def reported(trial: optuna.Trial) -> float:
+        on_epoch("started", trial.number)
+        return objective(trial)
+    _optimize(st, reported, trials, timeout, folder, tensorboard,
+              on_trial=lambda study, trial: on_epoch("finished", trial.number))
 
 
 def _discard_new(folder: Path, created: bool) -> None:

@@ -136,7 +136,7 @@ BAD_INPUTS = {
     "resume with --jobs": (lambda d: None, ["train", "titanic", "--resume", "latest", "--jobs", "2"], "drop --jobs"),
     "negative jobs": (lambda d: None, ["train", "titanic", "--jobs", "-1"], r"--jobs must be 0 \(auto\)"),
     "tune --set jobs": (lambda d: None, ["tune", "titanic", "--trials", "1", "--set", "jobs=2"],
-                        "tune trains a trial's folds one after the other"),
+                        "tune trains a trial's folds one after the other.*--jobs N runs N trials side by side"),
 }
 
 

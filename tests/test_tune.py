@@ -91,6 +91,7 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
 @pytest.mark.parametrize("args, msg", [
     (["tune", "titanic", "--storage", "nosuchdb://x"], "cannot open storage"),
     (["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
+    (["tune", "titanic", "--jobs", "0"], "--jobs must be at least 1, got 0"),
     (["train", "titanic", "--params", "best"], "no tuned params"),
     (["train", "titanic", "--params", "best:nosuchstudy"], "study 'nosuchstudy'"),
     # these set the study's folds and device: as --set they reached the trials but not the folds
@@ -256,3 +257,69 @@ def test_a_pruned_trial_is_logged_without_a_value(titanic_dir, runs_dir, monkeyp
                  "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--device", "cpu"]) == 0
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("trial ")]
     assert lines[0].startswith("trial 0: complete  value ") and lines[1] == "trial 1: pruned", lines
+
+
+def test_trials_side_by_side_share_the_study(titanic_dir, runs_dir):
+    """`jobs=2`: two worker processes run the trials on the study's SQLite file, at the same time,
+    with the search space this process has (the test's, which a worker only gets from here);
+    each finished trial reaches on_trial in this process, and trial 0 is still the defaults."""
+    seen = []
+    result = _tiny(runs_dir, titanic_dir, 5, jobs=2, on_trial=lambda st, t: seen.append((t.number, t.state)))
+    trials = _trials(result)
+    assert len(trials) == 5 and sorted(n for n, _ in seen) == [0, 1, 2, 3, 4]
+    assert all(state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for _, state in seen)
+    assert result.n_complete + result.n_pruned == 5
+    assert trials[0].system_attrs["fixed_params"] == dict(TASKS.create("titanic").defaults)
+    assert all(set(t.params) == {"lr", "width", "epochs"} for t in trials[1:])      # tiny_space, not titanic's
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))    # two ran at once
+    assert json.loads(best_params_path(runs_dir, "titanic").read_text()) == result.best_params
+
+
+def test_a_trial_failing_on_bad_data_in_a_worker_is_one_line_and_leaves_no_study(titanic_dir, runs_dir, capsys):
+    import pandas as pd
+    df = pd.read_csv(titanic_dir / "train.csv").head(24)
+    df.assign(Survived=(df.index < 2).astype(int)).to_csv(titanic_dir / "train.csv", index=False)
+    code = main(["tune", "titanic", "--trials", "2", "--jobs", "2", "--folds", "2", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "a class has 1 row in a training fold" in err, err
+    assert not (runs_dir / "titanic" / "studies").exists()
+
+
+def long_space(trial) -> dict:
+    """Sampled trials run far longer than the defaults trial (about 20 s of tiny Titanic)."""
+    return {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True), "epochs": 2000 + trial.suggest_int("more", 0, 1)}
+
+
+def test_an_interrupted_side_by_side_tune_leaves_no_trial_running(titanic_dir, runs_dir, monkeypatch):
+    """Ctrl-C (here: raised where the parent hears of the defaults trial) kills the workers; the
+    trial another worker had under way is failed at once, as Optuna fails one interrupted in its
+    own process, rather than RUNNING until the heartbeat's grace period ends."""
+    monkeypatch.setattr("pipelines.titanic.search_space", long_space)
+
+    def interrupt(st, trial):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _tiny(runs_dir, titanic_dir, 2, jobs=2, on_trial=interrupt)
+    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
+    states = [t.state for t in optuna.load_study(study_name="titanic-tune", storage=storage).trials]
+    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL], states
+
+
+def killed_space(trial) -> dict:
+    """What the out-of-memory killer does to a trial's worker."""
+    import os
+    import signal
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_tune_worker_is_one_line_exit_1_and_fails_its_trial(titanic_dir, runs_dir, monkeypatch, capsys):
+    monkeypatch.setattr("pipelines.titanic.search_space", killed_space)
+    code = main(["tune", "titanic", "--trials", "2", "--jobs", "2", "--folds", "2", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "SIGKILL" in err and "the same command continues it" in err, err
+    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
+    states = {t.state for t in optuna.load_study(study_name="titanic-tune", storage=storage).trials}
+    assert optuna.trial.TrialState.RUNNING not in states

@@ -98,7 +98,8 @@ def test_a_report_left_by_an_earlier_killed_call_is_not_delivered():
 def test_a_jobs_warnings_and_log_lines_reach_the_parents_loggers(caplog):
     """So the CLI's --quiet / --verbose filter them, instead of a worker printing to the terminal."""
     import logging
-    with caplog.at_level(logging.DEBUG):
+    # the level of our logger here decides (a CLI test before may have left it at --quiet's)
+    with caplog.at_level(logging.DEBUG), caplog.at_level(logging.DEBUG, logger="pipelines.train"):
         list(workers.run_jobs(warning, [()], jobs=2, threads=1))
     got = {(r.name, r.getMessage()) for r in caplog.records}
     assert ("pipelines.train", "a line of ours in a worker") in got
