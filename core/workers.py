@@ -149,4 +149,4 @@ def _why(error: Exception) -> str:
     signals = re.findall(r"SIG[A-Z]+", str(error))
     cause = f"ended by {signals[0]}" if signals else "ended without a result"
     hint = ", often the out-of-memory killer: fewer --jobs use less memory" if "SIGKILL" in signals else ""
-    return f"a worker process training folds {cause}{hint}"
+    return f"a worker process {cause}{hint}"

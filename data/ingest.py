@@ -5,13 +5,12 @@ bundled copy under data/<task>/, then the Kaggle API when credentials exist (sub
 """
 from __future__ import annotations
 
-import bz2
 import contextlib
 import csv
 import gzip
+import importlib
 import io
 import logging
-import lzma
 import zipfile
 import zlib
 from pathlib import Path
@@ -22,6 +21,20 @@ import pandas as pd
 
 from core.registry import UsageError, first_line
 from submissions import kaggle
+
+# The compressed files the short-row check opens, by suffix, as pandas does: bz2 and lzma are
+# stdlib but missing from a Python built without libbz2 / liblzma, where pandas still reads
+# everything else, so they are optional here too.
+_OPENERS = {".gz": gzip.open}
+_DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (zlib.error, EOFError)   # EOFError: a truncated file
+for _suffix, _name in ((".bz2", "bz2"), (".xz", "lzma")):
+    try:
+        _module = importlib.import_module(_name)
+    except ImportError:
+        continue
+    _OPENERS[_suffix] = _module.open
+    if _name == "lzma":
+        _DECOMPRESS_ERRORS += (_module.LZMAError,)     # not an OSError, unlike bz2's and gzip's
 
 if TYPE_CHECKING:           # annotations only: data.images shares this module's checks, and
     from pipelines.task import Task     # pipelines imports data.images, so no import at load time
@@ -89,7 +102,7 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, zlib.error,
-            lzma.LZMAError, EOFError) as e:      # EOFError: a truncated .gz/.bz2/.xz (Click would call it an abort)
+            *_DECOMPRESS_ERRORS) as e:      # EOFError: a truncated .gz/.bz2/.xz (Click would call it an abort)
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
     if len(df.columns) == 1 and any(sep in str(first) for sep in ";\t|"):
@@ -117,11 +130,11 @@ def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
     else:
         source = Path(source)
         suffixes = [x.lower() for x in source.suffixes]
-        openers = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}     # what pandas infers, stdlib
-        if ".tar" in suffixes or suffixes[-1:] in ([".zst"], [".tgz"]):
+        unopened = {".zst", ".tgz", ".bz2", ".xz"} - set(_OPENERS)     # zstd needs a package; see _OPENERS
+        if ".tar" in suffixes or (suffixes and suffixes[-1] in unopened):
             return None
-        if suffixes and suffixes[-1] in openers:
-            opener = lambda: openers[suffixes[-1]](source, "rb")
+        if suffixes and suffixes[-1] in _OPENERS:
+            opener = lambda: _OPENERS[suffixes[-1]](source, "rb")
         elif suffixes[-1:] == [".zip"]:
             with zipfile.ZipFile(source) as zf:
                 names = zf.namelist()

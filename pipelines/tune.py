@@ -11,7 +11,9 @@ best params replay through `train --params`.
 from __future__ import annotations
 
 import os
+import re
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,8 @@ GRACE_S = 90          # ... plus this grace is marked FAILED when any worker nex
 QUARTERS = 4
 WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
-NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
+NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")
+_JOB_ATTR = "tune_command"       # user attr: which `tune --jobs` command's worker runs a trial    # the study's CV protocol and machine, not a trial's config
 
 
 class TuneFailed(RuntimeError):
@@ -149,6 +152,9 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         raise UsageError(f"--trials must be at least 1, got {trials}")
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > 1 and storage is not None and re.fullmatch(r"sqlite(\+\w+)?://(/:memory:)?", storage):
+        raise UsageError(f"--jobs {jobs} needs a storage its worker processes can share; {storage!r} is an "
+                         "in-memory database of one process (leave --storage out for SQLite under runs/)")
     optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat args
     task = TASKS.create(task_name)
@@ -229,31 +235,37 @@ def _side_by_side(st: optuna.Study, inputs, base: dict, fixed: dict, trials: int
                   sampler_seed: int) -> None:
     """`trials` trials, `jobs` at a time: each job a worker process running its share of the
     trials one after another on its share of the cores, on the study's storage (Optuna's way
-    to run trials in parallel); each finished trial reaches `on_trial` here."""
+    to run trials in parallel); each finished trial reaches `on_trial` here.
+
+    Enqueued trials (the defaults, or any a user queued) all go to the first worker, and the
+    others start once it has taken them: SQLite cannot lock a row, so two workers asking at
+    once would both take one queued trial and both run it (the second then fails to report it)."""
     import torch
-    shares = [n for n in (trials // jobs + (j < trials % jobs) for j in range(jobs)) if n]
+    queued = [t.number for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))]
+    first = min(trials, max(-(-trials // jobs), len(queued)))        # ceil(trials / jobs), or the queue
+    rest = trials - first
+    shares = [first] + [rest // (jobs - 1) + (j < rest % (jobs - 1)) for j in range(jobs - 1)]
+    shares = [n for n in shares if n]
+    held = queued[:first]                     # the first worker takes these (Optuna pops oldest first)
+    token = uuid.uuid4().hex                  # marks this command's trials in the storage
     calls = [(inputs, base, fixed, n, timeout, folder, tensorboard, st.study_name, storage,
-              sampler_seed + 7919 * (j + 1), trials, j == 0) for j, n in enumerate(shares)]
+              sampler_seed + 7919 * (j + 1), trials, [] if j == 0 else held, token)
+             for j, n in enumerate(shares)]
 
-    running: set[int] = set()
-
-    def report(event: str, number: int) -> None:
-        if event == "started":
-            running.add(number)
-            return
-        running.discard(number)
+    def finished(number: int) -> None:
         if on_trial is not None:
             on_trial(st, next(t for t in st.get_trials(deepcopy=False) if t.number == number))
     threads = max(1, torch.get_num_threads() // len(calls))
     try:
-        for _ in workers.run_jobs(_trials_job, calls, len(calls), threads, on_epoch=report):
+        for _ in workers.run_jobs(_trials_job, calls, len(calls), threads, on_epoch=finished):
             pass
     except BaseException as e:
         # the workers are gone (Ctrl-C, an error, a killed worker): their trials end now as failed,
         # as Optuna ends a trial interrupted in this process, not at the heartbeat's grace period
         # (a defaults trial still RUNNING would not be enqueued again by the next command)
-        for number in running:
-            st.tell(number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+        for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if t.user_attrs.get(_JOB_ATTR) == token:
+                st.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
         if isinstance(e, workers.WorkerDied):
             raise TuneFailed(f"{e}; the study keeps its finished trials: the same command continues it") from None
         raise
@@ -261,11 +273,12 @@ def _side_by_side(st: optuna.Study, inputs, base: dict, fixed: dict, trials: int
 
 def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | None, folder: Path,
                 tensorboard: bool, name: str, storage: str | None, sampler_seed: int, total: int,
-                first: bool, on_epoch: Callable) -> None:
+                held: list[int], token: str, on_epoch: Callable) -> None:
     """One worker's share of `_side_by_side`: its own sampler seed, the study's pruner; Optuna's
-    log records go to the parent's loggers, as the CLI routes them there. Only the first worker
-    takes enqueued trials (the defaults): SQLite cannot lock a row, so two workers asking at
-    once would both take it and both run it (the second then fails to report it)."""
+    log records go to the parent's loggers, as the CLI routes them there. It starts once the
+    first worker has taken the queued trials in `held` (never past `timeout`), and marks each of
+    its trials with `token` as it starts, so the parent can fail them if the workers are stopped."""
+    start = time.monotonic()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
@@ -273,15 +286,18 @@ def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | N
     st = optuna.load_study(study_name=name, storage=_storage(storage, folder),
                            sampler=_sampler(sampler_seed, total), pruner=_pruner())
     waiting = (optuna.trial.TrialState.WAITING,)
-    while not first and st.get_trials(deepcopy=False, states=waiting):   # the first worker starts it soon
+    while held and any(t.number in held for t in st.get_trials(deepcopy=False, states=waiting)):
+        if timeout is not None and time.monotonic() - start >= timeout:
+            return
         time.sleep(0.1)
     objective = _objective(inputs, base, inputs.task, fixed)
 
-    def reported(trial: optuna.Trial) -> float:
-        on_epoch("started", trial.number)
+    def marked(trial: optuna.Trial) -> float:
+        trial.set_user_attr(_JOB_ATTR, token)
         return objective(trial)
-    _optimize(st, reported, trials, timeout, folder, tensorboard,
-              on_trial=lambda study, trial: on_epoch("finished", trial.number))
+    remaining = None if timeout is None else max(timeout - (time.monotonic() - start), 1e-3)
+    _optimize(st, marked, trials, remaining, folder, tensorboard,
+              on_trial=lambda study, trial: on_epoch(trial.number))
 
 
 def _discard_new(folder: Path, created: bool) -> None:

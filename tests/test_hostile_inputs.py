@@ -413,3 +413,33 @@ def test_predict_with_a_damaged_run_file_names_it(name, damage, trained, tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert str(run / name) in err and not out.exists()
+
+
+def test_ingest_works_in_a_python_built_without_lzma_or_bz2(tmp_path):
+    """bz2 and lzma are stdlib, but a Python built without libbz2/liblzma lacks them (pandas reads
+    everything else there); an import at module level stopped every command. The short-row check
+    then leaves .xz and .bz2 to pandas rather than reading compressed bytes as text."""
+    import subprocess
+    import sys
+    (tmp_path / "rows.csv").write_text("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n0.1,0.2,0.3\n")
+    (tmp_path / "rows.csv.xz").write_bytes(lzma.compress(b"0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8\n"))
+    code = f"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name in ("_lzma", "lzma", "_bz2", "bz2"):
+            raise ModuleNotFoundError(name)
+sys.meta_path.insert(0, Block())
+from core.registry import UsageError
+from data import ingest
+from pipelines import TASKS
+try:
+    ingest.load(TASKS.create("diabetes"), "test", path={str(tmp_path / "rows.csv")!r})
+except UsageError as e:
+    print(e)
+print(ingest._short_row({str(tmp_path / "rows.csv.xz")!r}, 8))
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].endswith("line 2 has 3 field(s), the file 8")
+    assert out.stdout.splitlines()[1] == "None"

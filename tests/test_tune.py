@@ -92,6 +92,7 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
     (["tune", "titanic", "--storage", "nosuchdb://x"], "cannot open storage"),
     (["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
     (["tune", "titanic", "--jobs", "0"], "--jobs must be at least 1, got 0"),
+    (["tune", "titanic", "--jobs", "2", "--storage", "sqlite://"], "needs a storage its worker processes can share"),
     (["train", "titanic", "--params", "best"], "no tuned params"),
     (["train", "titanic", "--params", "best:nosuchstudy"], "study 'nosuchstudy'"),
     # these set the study's folds and device: as --set they reached the trials but not the folds
@@ -323,3 +324,18 @@ def test_a_killed_tune_worker_is_one_line_exit_1_and_fails_its_trial(titanic_dir
     storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
     states = {t.state for t in optuna.load_study(study_name="titanic-tune", storage=storage).trials}
     assert optuna.trial.TrialState.RUNNING not in states
+
+
+def test_queued_trials_all_go_to_the_first_worker_and_the_others_start_after(titanic_dir, runs_dir):
+    """A study with more queued trials than one worker's share (the defaults plus a user's): the
+    first worker takes all of them, the second starts once they are taken; each runs once.
+    (The second worker used to wait for an empty queue, which the first never left: a hang.)"""
+    _tiny(runs_dir, titanic_dir, 1)                                   # trial 0: the defaults
+    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
+    study = optuna.load_study(study_name="titanic-tune", storage=storage)
+    for lr in (0.002, 0.004, 0.006):
+        study.enqueue_trial({"lr": lr, "width": 8, "epochs": 2})
+    _tiny(runs_dir, titanic_dir, 4, jobs=2, timeout=120)
+    trials = optuna.load_study(study_name="titanic-tune", storage=storage).trials
+    assert {t.state for t in trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
+    assert len(trials) == 5 and [t.params["lr"] for t in trials[1:4]] == [0.002, 0.004, 0.006]
