@@ -26,7 +26,7 @@ from submissions import kaggle
 # stdlib but missing from a Python built without libbz2 / liblzma, where pandas still reads
 # everything else, so they are optional here too.
 _OPENERS = {".gz": gzip.open}
-_DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (zlib.error, EOFError)   # EOFError: a truncated file
+_DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (zlib.error, EOFError)   # EOFError: a truncated .gz/.bz2/.xz
 for _suffix, _name in ((".bz2", "bz2"), (".xz", "lzma")):
     try:
         _module = importlib.import_module(_name)
@@ -101,8 +101,8 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
             df = pd.read_csv(source, header=0 if task.header else None)
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile, zlib.error,
-            *_DECOMPRESS_ERRORS) as e:      # EOFError: a truncated .gz/.bz2/.xz (Click would call it an abort)
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile,
+            *_DECOMPRESS_ERRORS) as e:      # EOFError in them: Click would call it an abort
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
     if len(df.columns) == 1 and any(sep in str(first) for sep in ";\t|"):
