@@ -28,8 +28,8 @@ def keep_freed_memory() -> None:
     the same memory. On 2 cores that step went from 0.72 to 0.57 s, and a one-epoch
     `train cifar10` from 246 to 171 s with the same bytes out, predict batches of 1024 included
     (BENCHMARKS.md). The cost: the process keeps its peak heap until it exits (for that step,
-    1.14 GB resident against ~1.0 GB). Tables are
-    unaffected either way: their blocks are small. Linux with glibc only; elsewhere a no-op.
+    1.14 GB resident against ~1.0 GB). Tables are unaffected either way: their blocks are small.
+    Linux with glibc only; elsewhere a no-op.
     """
     global _allocator_set
     if _allocator_set or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":

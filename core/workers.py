@@ -54,6 +54,8 @@ def _init_worker(channel, parent: int) -> None:
     root.handlers[:] = [_ToParent(None)]
     root.setLevel(logging.DEBUG)         # the parent's handlers decide what is shown
     logging.captureWarnings(True)
+    from core.runtime import keep_freed_memory
+    keep_freed_memory()                  # as the parent's resolve_device did: once per process
     try:        # Linux: the kernel kills this worker the moment its parent dies (strictly: the parent
         import ctypes      # thread that started it; from a thread that ends, the next call starts new ones)
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)     # PR_SET_PDEATHSIG
@@ -72,9 +74,6 @@ def _run(token: str, threads: int, cwd: str, torch_log_level: int, fn: Callable,
     log level (torch's loggers print through their own handler, not through ours)."""
     global _token
     import torch
-
-    from core.runtime import keep_freed_memory
-    keep_freed_memory()
     torch.set_num_threads(threads)
     os.chdir(cwd)
     logging.getLogger("torch").setLevel(torch_log_level)
