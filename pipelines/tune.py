@@ -37,8 +37,8 @@ GRACE_S = 90          # ... plus this grace is marked FAILED when any worker nex
 QUARTERS = 4
 WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
-NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")
-_JOB_ATTR = "tune_command"       # user attr: which `tune --jobs` command's worker runs a trial    # the study's CV protocol and machine, not a trial's config
+NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
+_JOB_ATTR = "tune_command"       # user attr: which `tune --jobs` command's worker runs a trial
 
 
 class TuneFailed(RuntimeError):
