@@ -289,8 +289,12 @@ def test_a_trial_failing_on_bad_data_in_a_worker_is_one_line_and_leaves_no_study
 
 
 def long_space(trial) -> dict:
-    """Sampled trials run far longer than the defaults trial (about 20 s of tiny Titanic)."""
-    return {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True), "epochs": 2000 + trial.suggest_int("more", 0, 1)}
+    """Sampled trials run far longer than the defaults trial, which keeps its enqueued 60 epochs: 2000
+    epochs (about 20 s of tiny Titanic) that early stopping cannot cut short. With Titanic's patience
+    of 15 a sampled trial once stopped before the defaults trial had, and the interrupt found nothing
+    left running."""
+    return {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True), "epochs": trial.suggest_int("epochs", 2000, 2001),
+            "patience": 10_000}
 
 
 def test_an_interrupted_side_by_side_tune_leaves_no_trial_running(titanic_dir, runs_dir, monkeypatch):
