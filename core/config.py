@@ -28,7 +28,12 @@ class TrainConfig:
     lr: float = 3e-3              # peak learning rate (the one-cycle maximum)
     weight_decay: float = 1e-2    # AdamW: decoupled decay; SGD: L2 penalty added to the gradient
     momentum: float = 0.9         # SGD's Nesterov momentum (AdamW ignores it)
-    schedule: str = "onecycle"    # 'onecycle' (warmup then anneal) or 'cosine' (anneal only), per step
+    schedule: str = "onecycle"    # per step: 'onecycle' (warm up a quarter, cosine to ~0), 'cosine' (anneal
+                                  # only) or 'triangle' (airbench: linear 0.2 -> 1 at 23% -> 0.07 of lr)
+    norm_lr_scale: float = 1.0    # lr multiplier for BatchNorm parameters, their decay divided by it so
+                                  # they decay as the rest (airbench's 64x on BN biases)
+    lookahead: bool = False       # airbench's Lookahead: from epoch 4, every 5 steps the weights move to an
+                                  # EMA of themselves whose decay ramps up as (step / total)^3
     patience: int = 8             # epochs without a better validation score before a fold stops
     bags: int = 1                 # models per fold from different seeds, probabilities averaged
     label_smoothing: float = 0.0  # multi-class targets mixed with uniform; 0.1-0.2 helps image nets
@@ -134,8 +139,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown optimizer {cfg.optimizer!r}; choose adamw or sgd")
     if not 0 <= cfg.momentum < 1:
         raise UsageError(f"momentum must lie in [0, 1), got {cfg.momentum}")
-    if cfg.schedule not in ("onecycle", "cosine"):
-        raise UsageError(f"unknown schedule {cfg.schedule!r}; choose onecycle or cosine")
+    if cfg.schedule not in ("onecycle", "cosine", "triangle"):
+        raise UsageError(f"unknown schedule {cfg.schedule!r}; choose onecycle, cosine or triangle")
+    if cfg.norm_lr_scale <= 0:
+        raise UsageError(f"norm_lr_scale must be > 0, got {cfg.norm_lr_scale}")
 
 
 def load_params(path: Path) -> dict[str, Any]:

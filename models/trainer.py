@@ -49,24 +49,78 @@ class FitResult:
     seconds_before: float = 0.0            # of which spent before the checkpoint this fit resumed from
 
 
-def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """All of the model's parameters (frozen ones too: a parameter unfrozen later, such as fastnet's
+    stem bias, must be in the optimizer), BatchNorm's in a group of their own when `norm_lr_scale`
+    is set: lr times the scale, decay divided by it, so their per-step decay is everyone's."""
+    norm = {id(p) for m in model.modules() if isinstance(m, nn.modules.batchnorm._NormBase)
+            for p in m.parameters(recurse=False)}
+    if cfg.norm_lr_scale == 1 or not norm:
+        return [{"params": list(model.parameters())}]
+    scaled = {"params": [p for p in model.parameters() if id(p) in norm],
+              "lr": cfg.lr * cfg.norm_lr_scale, "weight_decay": cfg.weight_decay / cfg.norm_lr_scale}
+    rest = [p for p in model.parameters() if id(p) not in norm]
+    return ([{"params": rest}] if rest else []) + [scaled]
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     # fused kernels: one per step instead of ~10 foreach ops (~10% of a CPU epoch on Otto)
+    groups = param_groups(model, cfg)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
                                weight_decay=cfg.weight_decay, fused=True)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
     if total_steps < 4:      # too short to warm up and anneal: hold the peak rate
         return torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
+    peaks = [g["lr"] for g in opt.param_groups]          # per group: norm_lr_scale's group keeps its scale
     if cfg.schedule == "onecycle":
         # warm up over the first quarter (at least 2 steps: OneCycleLR divides by the warm-up length)
         # OneCycleLR also cycles AdamW's beta1 (0.95 -> 0.85 -> 0.95); SGD keeps `cfg.momentum`
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peaks, total_steps=total_steps,
                                                    pct_start=max(0.25, 2 / total_steps),
                                                    cycle_momentum=cfg.optimizer == "adamw")
+    if cfg.schedule == "triangle":
+        # airbench's: linear from 0.2 of the peak to the peak at 23% of the steps, then down to 0.07
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=peaks, total_steps=total_steps,
+                                                   pct_start=max(0.23, 2 / total_steps), anneal_strategy="linear",
+                                                   div_factor=1 / 0.2, final_div_factor=0.2 / 0.07,
+                                                   cycle_momentum=False)
     return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+
+
+class Lookahead:
+    """airbench's Lookahead: from epoch `start` (1-based) on, every `every` steps the model's float
+    state (weights and BatchNorm statistics) is pulled into an EMA of itself and the model set to
+    that EMA; the EMA's decay ramps up as 0.95**5 * (step / total)**3, so training moves fast early
+    and averages strongly at the end. At each epoch's end the model takes the EMA."""
+
+    every, start, base = 5, 4, 0.95 ** 5
+
+    def __init__(self, total_steps: int, state: dict | None = None):
+        self.total, self.state = total_steps, state
+
+    @torch.no_grad()
+    def step(self, model: nn.Module, step: int, epoch: int) -> None:
+        if epoch < self.start or step % self.every:
+            return
+        if self.state is None:
+            self.state = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+        else:
+            self._pull(model, self.base * (step / self.total) ** 3)
+
+    @torch.no_grad()
+    def end_epoch(self, model: nn.Module) -> None:
+        if self.state is not None:
+            self._pull(model, 1.0)
+
+    def _pull(self, model: nn.Module, decay: float) -> None:
+        current = model.state_dict()
+        for k, ema in self.state.items():
+            ema.lerp_(current[k], 1 - decay)
+            current[k].copy_(ema)
 
 
 @torch.no_grad()
@@ -115,8 +169,9 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
     device = x_train.device
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    opt = make_optimizer(model.parameters(), cfg)     # frozen parameters get no grad, so no step
+    opt = make_optimizer(model, cfg)     # frozen parameters get no grad, so no step
     sched = make_schedule(opt, cfg, cfg.epochs * steps_per_epoch)
+    lookahead = Lookahead(cfg.epochs * steps_per_epoch) if cfg.lookahead else None
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     # EMA of weights and BN buffers (torch's AveragedModel); evaluated and kept in place of the raw weights
     ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True) if cfg.ema else None
@@ -131,6 +186,8 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         sched.load_state_dict(ck["scheduler"])
         if ema is not None:
             ema.load_state_dict(ck["ema"])
+        if lookahead is not None:
+            lookahead.state = ck.get("lookahead")
         _set_rng_state(ck["rng"], generator, device)
         best_score, best_epoch, best_state = ck["best_score"], ck["best_epoch"], ck["best_state"]
         history, first, stopped = ck["history"], ck["epoch"] + 1, ck["stopped"]
@@ -154,8 +211,12 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
             sched.step()
             if ema is not None:
                 ema.update_parameters(model)
+            if lookahead is not None:
+                lookahead.step(model, sched.last_epoch, epoch)    # last_epoch: steps taken so far
             total += loss.item() * len(idx)
             seen += len(idx)
+        if lookahead is not None:
+            lookahead.end_epoch(model)
         logits = predict_logits(scored, x_val, batch_transform=batch_transform)
         score = score_fn(logits, y_val)
         improved = score > best_score if maximize else score < best_score
@@ -171,6 +232,7 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
             save_checkpoint(checkpoint, {
                 "epoch": epoch, "stopped": stopped, "model": model.state_dict(), "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                "lookahead": lookahead.state if lookahead is not None else None,
                 "rng": _rng_state(generator, device), "best_score": best_score, "best_epoch": best_epoch,
                 "best_state": best_state, "history": history})
         if on_epoch is not None:

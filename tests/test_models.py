@@ -71,7 +71,7 @@ def test_model_args_only_pass_what_the_factory_takes():
     assert args == {"in_features": 93, "out_features": 9}
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "triangle"])
 @pytest.mark.parametrize("rows", [3, 10, 40])
 def test_trainer_handles_tiny_data_and_restores_best(schedule, rows):
     """A handful of steps must not break the schedule; the returned model is the best epoch's."""
@@ -90,7 +90,7 @@ def test_trainer_handles_tiny_data_and_restores_best(schedule, rows):
     assert res.best_score == min(r["val_score"] for r in res.history)
 
 
-@pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
+@pytest.mark.parametrize("schedule", ["onecycle", "cosine", "triangle"])
 def test_sgd_learns_with_nesterov_momentum_held_and_frozen_weights_untouched(schedule):
     """`optimizer=sgd` is Nesterov SGD at `cfg.momentum` through the whole schedule (one-cycle
     cycles only AdamW's beta1), it fits a separable problem, and a frozen parameter is never
@@ -113,10 +113,80 @@ def test_sgd_learns_with_nesterov_momentum_held_and_frozen_weights_untouched(sch
     assert res.best_score >= 0.95
     assert torch.equal(frozen, before)
 
-    opt = make_optimizer([torch.nn.Parameter(torch.zeros(1))], cfg)
+    opt = make_optimizer(torch.nn.Linear(1, 1), cfg)
     sched = make_schedule(opt, cfg, total_steps=20)
     for _ in range(10):
         opt.step()
         sched.step()
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["nesterov"]
     assert opt.param_groups[0]["momentum"] == 0.8 and opt.param_groups[0]["lr"] > 0
+
+
+def test_norm_lr_scale_gives_batchnorm_its_own_rate_and_the_same_decay_per_step():
+    """airbench's 64x on BatchNorm: a group of their own whose lr is scaled and whose decay is
+    divided, so lr * decay (the per-step shrink) is everyone's; the schedule keeps the ratio."""
+    from core.config import override
+    from models.trainer import make_optimizer, make_schedule
+    model = MODELS.create("mlp", in_features=4, out_features=2, width=8)
+    norm = {id(p) for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d) for p in m.parameters()}
+    assert len(make_optimizer(model, TrainConfig(task="t")).param_groups) == 1          # scale 1: as before
+    for optimizer, schedule in [("sgd", "triangle"), ("adamw", "onecycle"), ("sgd", "cosine")]:
+        cfg = override(TrainConfig(task="t"), {"optimizer": optimizer, "schedule": schedule, "lr": 0.1,
+                                               "weight_decay": 0.01, "norm_lr_scale": 64.0})
+        opt = make_optimizer(model, cfg)
+        rest, scaled = opt.param_groups
+        assert {id(p) for p in scaled["params"]} == norm and not norm & {id(p) for p in rest["params"]}
+        assert len(rest["params"]) + len(scaled["params"]) == len(list(model.parameters()))
+        sched = make_schedule(opt, cfg, total_steps=40)
+        for _ in range(7):
+            opt.step()
+            sched.step()
+            assert scaled["lr"] == pytest.approx(64 * rest["lr"])
+        assert scaled["lr"] * scaled["weight_decay"] == pytest.approx(rest["lr"] * rest["weight_decay"])
+
+
+def test_triangle_schedule_is_airbenchs():
+    """Linear from 0.2 of the peak to the peak at 23% of the steps, then linear down to 0.07."""
+    from core.config import override
+    from models.trainer import make_optimizer, make_schedule
+    cfg = override(TrainConfig(task="t"), {"optimizer": "sgd", "schedule": "triangle", "lr": 1.0})
+    opt = make_optimizer(torch.nn.Linear(2, 2), cfg)
+    sched = make_schedule(opt, cfg, total_steps=100)       # the peak lands on step 22 exactly
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.2) and max(lrs) == pytest.approx(1.0) and lrs[-1] == pytest.approx(0.07)
+    peak = lrs.index(max(lrs))
+    assert peak == 22
+    steps = torch.tensor(lrs).diff()
+    assert (steps[:peak] > 0).all() and (steps[peak:] < 0).all()
+    assert steps[:peak].std() < 1e-6 and steps[peak + 1:].std() < 1e-6          # straight lines
+
+
+def test_lookahead_starts_in_epoch_4_and_leaves_each_epoch_on_its_average():
+    """Before epoch 4 the weights are the optimizer's alone; from then on every 5th step pulls them
+    into an EMA (a first state is a copy), and an epoch ends on the EMA itself."""
+    from models.trainer import Lookahead
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    la = Lookahead(total_steps=100)
+    for step in range(1, 16):
+        la.step(model, step, epoch=3)
+    assert la.state is None
+    la.step(model, 16, epoch=4)                  # not a 5th step
+    assert la.state is None
+    la.step(model, 20, epoch=4)
+    assert la.state is not None and set(la.state) == {k for k, v in model.state_dict().items() if v.is_floating_point()}
+    before = {k: v.clone() for k, v in la.state.items()}
+    with torch.no_grad():
+        model[0].weight.add_(1.0)                # an optimizer step moves the weights
+    la.step(model, 25, epoch=4)
+    decay = 0.95 ** 5 * 0.25 ** 3
+    want = before["0.weight"] * decay + (before["0.weight"] + 1) * (1 - decay)
+    assert torch.allclose(la.state["0.weight"], want) and torch.allclose(model[0].weight, want)
+    with torch.no_grad():
+        model[0].weight.add_(1.0)
+    la.end_epoch(model)                          # the epoch ends on the EMA, which stays put
+    assert torch.allclose(model[0].weight, want) and torch.allclose(la.state["0.weight"], want)
+    assert model[1].num_batches_tracked.dtype == torch.int64                       # integer buffers untouched

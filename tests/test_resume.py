@@ -30,26 +30,30 @@ def _toy(seed=0):
     return x[:150], y[:150], x[150:], y[150:]
 
 
-def _fit(ckpt, on_epoch=None, ema=0.0):
+def _fit(ckpt, on_epoch=None, ema=0.0, **recipe):
     torch.manual_seed(0)
     model = build_model("mlp", {"in_features": 6, "out_features": 2, "width": 16, "depth": 2, "dropout": 0.3})
-    cfg = TrainConfig(task="toy", epochs=6, batch_size=32, patience=100, ema=ema)
+    cfg = TrainConfig(task="toy", epochs=6, batch_size=32, patience=100, ema=ema, **recipe)
     return fit(model, *_toy(), cfg=cfg, loss_fn=F.cross_entropy, maximize=False,
                score_fn=lambda logits, y: F.cross_entropy(logits, y).item(),
                generator=torch.Generator().manual_seed(1), on_epoch=on_epoch, checkpoint=ckpt)
 
 
-@pytest.mark.parametrize("ema", [0.0, 0.9], ids=["raw", "ema"])
-def test_fit_resumed_from_checkpoint_matches_uninterrupted(tmp_path, ema):
-    straight = _fit(tmp_path / "a.pt", ema=ema)
+# airbench's recipe: stopped in epoch 5, when the Lookahead (from epoch 4) has a state to carry over
+AIRBENCH = dict(optimizer="sgd", lr=0.1, momentum=0.85, norm_lr_scale=8.0, schedule="triangle", lookahead=True)
 
-    def stop_at_3(row):
-        if row["epoch"] == 3:
+
+@pytest.mark.parametrize("recipe,stop", [({}, 3), ({"ema": 0.9}, 3), (AIRBENCH, 5)], ids=["raw", "ema", "airbench"])
+def test_fit_resumed_from_checkpoint_matches_uninterrupted(tmp_path, recipe, stop):
+    straight = _fit(tmp_path / "a.pt", **recipe)
+
+    def stop_at(row):
+        if row["epoch"] == stop:
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
-        _fit(tmp_path / "b.pt", on_epoch=stop_at_3, ema=ema)
-    assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == 3
-    resumed = _fit(tmp_path / "b.pt", ema=ema)   # a fresh model and generator: the checkpoint restores both
+        _fit(tmp_path / "b.pt", on_epoch=stop_at, **recipe)
+    assert torch.load(tmp_path / "b.pt", weights_only=True)["epoch"] == stop
+    resumed = _fit(tmp_path / "b.pt", **recipe)   # a fresh model and generator: the checkpoint restores both
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4, 5, 6]
     assert resumed.best_epoch == straight.best_epoch and resumed.best_score == straight.best_score
     for key, value in straight.model.state_dict().items():
