@@ -256,15 +256,19 @@ def _side_by_side(st: optuna.Study, inputs, base: dict, fixed: dict, trials: int
         if on_trial is not None:
             on_trial(st, next(t for t in st.get_trials(deepcopy=False) if t.number == number))
     threads = max(1, torch.get_num_threads() // len(calls))
+    before = {t.number for t in st.get_trials(deepcopy=False)}
     try:
         for _ in workers.run_jobs(_trials_job, calls, len(calls), threads, on_epoch=finished):
             pass
     except BaseException as e:
         # the workers are gone (Ctrl-C, an error, a killed worker): their trials end now as failed,
         # as Optuna ends a trial interrupted in this process, not at the heartbeat's grace period
-        # (a defaults trial still RUNNING would not be enqueued again by the next command)
+        # (a defaults trial still RUNNING would not be enqueued again by the next command). A worker
+        # killed between Optuna's ask() (the trial is RUNNING) and `marked` (the token) leaves a trial
+        # with no mark: failed too when it is new and the study is this command's own file
         for t in st.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-            if t.user_attrs.get(_JOB_ATTR) == token:
+            unmarked = storage is None and _JOB_ATTR not in t.user_attrs and t.number not in before
+            if t.user_attrs.get(_JOB_ATTR) == token or unmarked:
                 st.tell(t.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
         if isinstance(e, workers.WorkerDied):
             raise TuneFailed(f"{e}; the study keeps its finished trials: the same command continues it") from None

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import struct
 
@@ -410,7 +411,9 @@ def test_new_contents_of_a_data_folder_replace_its_old_cache_and_leave_other_fol
     assert len(list(cache_dir.glob("mnist-*.npz"))) == 3
     train = pd.read_csv(mnist_kaggle / "train.csv")
     train.loc[0, "label"] = (train.loc[0, "label"] + 1) % 10
-    train.to_csv(mnist_kaggle / "train.csv", index=False)
+    before = (mnist_kaggle / "train.csv").stat().st_mtime_ns
+    train.to_csv(mnist_kaggle / "train.csv", index=False)       # same size: only the mtime tells the edit
+    os.utime(mnist_kaggle / "train.csv", ns=(before, before + 2_000_000_000))   # coarse-mtime filesystems
     assert load_images(task, mnist_kaggle, cache_dir).train_y[0] == train.loc[0, "label"]   # not the stale cache
     names = sorted(p.name for p in cache_dir.glob("mnist-*.npz"))
     assert len(names) == 2 and "mnist-0123456789abcdef.npz" not in names     # one per folder

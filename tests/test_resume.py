@@ -161,8 +161,9 @@ def _cli(*args):
 
 
 def _start(runs_dir, out, titanic_dir, jobs, process=True):
-    # enough epochs that fold 0 finishing leaves most of the run still to do
-    args = ["train", "titanic", "--folds", "4", "--epochs", "30", "--seed", "5", "--quiet", "--jobs", str(jobs),
+    # enough epochs that fold 0 finishing leaves most of the run still to do, and that fold 1's
+    # checkpoint is there for more than a moment of polling (30 epochs left ~0.5 s on a fast host)
+    args = ["train", "titanic", "--folds", "4", "--epochs", "80", "--seed", "5", "--quiet", "--jobs", str(jobs),
             "--set", "patience=1000", "--set", "bags=1", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(out)]
     if not process:
         return args, None
@@ -211,7 +212,9 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titani
     code = proc.wait(timeout=60)
     err = proc.stderr.read()
     if workers and sys.platform == "linux":     # no worker goes on training into the run unwatched
-        time.sleep(0.2)
+        deadline = time.time() + 10             # the kernel's SIGKILL to them, and their exit, take a moment
+        while [w for w in workers if alive(w)] and time.time() < deadline:
+            time.sleep(0.05)
         assert not [w for w in workers if alive(w)]
     [run] = list((cut_runs / "titanic").iterdir())
     assert runs.state_of(run) == "interrupted"

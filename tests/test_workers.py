@@ -28,7 +28,9 @@ def failing(message: str, *, on_epoch):
 def warning(*, on_epoch):
     import logging
     import warnings
-    warnings.warn("a library warning in a worker")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")      # a reused worker shows a warning once per location
+        warnings.warn("a library warning in a worker")
     logging.getLogger("pipelines.train").info("a line of ours in a worker")
     return 1
 
