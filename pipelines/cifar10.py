@@ -25,13 +25,16 @@ def submission(ids: np.ndarray, proba: np.ndarray, task) -> pd.DataFrame:
 
 
 def search_space(trial) -> dict:
-    return {
-        "model": trial.suggest_categorical("model", ["fastnet", "cifar_course", "preact_resnet"]),
-        "lr": trial.suggest_float("lr", 1e-3, 2e-2, log=True),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-5, 5e-2, log=True),
-        "epochs": trial.suggest_int("epochs", 4, 20),
-        "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.3),
-    }
+    model = trial.suggest_categorical("model", ["fastnet", "cifar_course", "preact_resnet"])
+    if model == "fastnet":       # the recipe's Nesterov SGD, around its lr and L2
+        lr = trial.suggest_float("lr", 0.1, 1.0, log=True)
+        weight_decay = trial.suggest_float("weight_decay", 3e-4, 5e-3, log=True)
+    else:                        # the others train with the task's AdamW defaults
+        lr = trial.suggest_float("lr", 1e-4, 2e-2, log=True)
+        weight_decay = trial.suggest_float("weight_decay", 1e-5, 5e-2, log=True)
+    return {"model": model, "lr": lr, "weight_decay": weight_decay,
+            "epochs": trial.suggest_int("epochs", 4, 20),
+            "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.3)}
 
 
 @register_task
@@ -46,4 +49,9 @@ def cifar10() -> ImageTask:
         kaggle="cifar-10", kaggle_ids=range(1, 300001),    # 300,000 test images (10,000 scored)
         defaults=dict(model="fastnet", folds=1, holdout=0.05, epochs=10, batch_size=256, lr=1e-2,
                       weight_decay=5e-4, width=32, label_smoothing=0.2, patience=100),
+        # fastnet trains with airbench's optimiser: Nesterov SGD at its per-example lr and L2 rescaled
+        # to batch 256, BatchNorm at 64x the lr, the triangular schedule and Lookahead. Against
+        # AdamW one-cycle above, test accuracy 0.8834 -> 0.8906 at 10 epochs (BENCHMARKS.md, 2026-11-24)
+        recipe=dict(optimizer="sgd", lr=0.375, momentum=0.85, weight_decay=1.33e-3, norm_lr_scale=64.0,
+                    schedule="triangle", lookahead=True),
     )

@@ -44,6 +44,9 @@ class Task:
     kaggle: str | None = None            # competition slug for the Kaggle API
     kaggle_ids: range | None = None      # ids of the competition's test rows, in submission order (`submit` checks)
     defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
+    # how the default model trains, over `defaults`: only when that model is chosen (another model
+    # keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
+    recipe: dict = field(default_factory=dict)
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
     kind = "tabular"
 
@@ -59,16 +62,24 @@ class Task:
     def bundled(self) -> Path:
         return DATA_ROOT / self.name
 
+    @property
+    def default_params(self) -> dict:
+        """What the default run sets: the defaults with the default model's recipe."""
+        return {**self.defaults, **self.recipe}
+
     def config(self, **overrides) -> TrainConfig:
-        """The task's defaults, then the chosen model's own (`register_model(defaults=...)`: a course
-        net without BatchNorm wants a lower lr than the task's default net), then `overrides`."""
-        model = overrides.get("model", self.defaults.get("model", TrainConfig.model))
+        """The task's defaults (with its recipe when the model is the default one), then the chosen
+        model's own (`register_model(defaults=...)`: a course net without BatchNorm wants a lower lr
+        than the task's default net), then `overrides`."""
+        default_model = self.defaults.get("model", TrainConfig.model)
+        model = overrides.get("model", default_model)
         tags = MODELS.tags.get(model, {})           # an unknown name fails later, listing every model
         if tags and tags.get("kind") != self.kind:
             raise UsageError(f"model {model!r} is for {tags.get('kind')} data, but {self.name} has {self.kind} "
                              f"data; its models: {', '.join(MODELS.names(kind=self.kind))}")
         model_defaults = tags.get("defaults", {})
-        cfg = override(TrainConfig(task=self.name), {**self.defaults, **model_defaults, **overrides})
+        recipe = self.recipe if model == default_model else {}
+        cfg = override(TrainConfig(task=self.name), {**self.defaults, **recipe, **model_defaults, **overrides})
         if cfg.folds < self.min_folds:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
         return cfg
@@ -100,6 +111,7 @@ class ImageTask:
     kaggle: str | None = None            # competition slug for the Kaggle API
     kaggle_ids: range | None = None      # ids of the competition's test images, in submission order
     defaults: dict = field(default_factory=dict)
+    recipe: dict = field(default_factory=dict)      # as Task's: the default model's own training recipe
     min_folds: int = 1                   # 1 = train on the official train split with a held-out slice
     kind = "image"
     binary = False
@@ -112,4 +124,5 @@ class ImageTask:
     def bundled(self) -> Path:
         return DATA_ROOT / self.name
 
+    default_params = Task.default_params
     config = Task.config        # the same defaults + checked overrides + min_folds rule as tables

@@ -315,7 +315,7 @@ def _discard_new(folder: Path, created: bool) -> None:
 def _enqueue_defaults(st: optuna.Study, task) -> None:
     """Trial 0 of a study is the task's defaults, so tuning can only improve on them; enqueued again
     when that trial failed or was interrupted, or when the task's defaults have changed since."""
-    defaults = dict(task.defaults)         # keys the space never suggests are unused
+    defaults = task.default_params         # keys the space never suggests are unused
     alive = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
              optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
     if not any(t.state in alive and t.system_attrs.get("fixed_params") == defaults for t in st.get_trials(deepcopy=False)):

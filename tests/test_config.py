@@ -42,7 +42,7 @@ def test_a_model_brings_its_own_defaults_and_explicit_values_still_win():
     """`register_model(defaults=...)` sits between the task's defaults and the user's overrides."""
     own = MODELS.tags["cifar_course"]["defaults"]
     cifar = TASKS.create("cifar10")
-    assert cifar.config().model == "fastnet" and cifar.config().lr == cifar.defaults["lr"] != own["lr"]
+    assert cifar.config().model == "fastnet" and cifar.config().lr == cifar.recipe["lr"] != own["lr"]
     assert cifar.config(model="cifar_course").lr == own["lr"]
     assert cifar.config(model="cifar_course", lr=0.05).lr == 0.05
     assert TASKS.create("mnist").config(model="cifar_course").lr == own["lr"]     # any task
@@ -54,3 +54,17 @@ def test_model_defaults_are_valid_config_keys(model):
     task = TASKS.create("cifar10" if MODELS.tags[model]["kind"] == "image" else "titanic")
     cfg = task.config(model=model)
     assert all(getattr(cfg, k) == v for k, v in MODELS.tags[model]["defaults"].items())
+
+
+def test_a_tasks_recipe_trains_its_default_model_only():
+    """CIFAR-10's SGD recipe is fastnet's: the default run and `--model fastnet` get it, another
+    model keeps the task's AdamW defaults (SGD at lr 0.375 would wreck a net without BatchNorm),
+    and the user's values still win."""
+    cifar = TASKS.create("cifar10")
+    for cfg in (cifar.config(), cifar.config(model="fastnet")):
+        assert all(getattr(cfg, k) == v for k, v in cifar.recipe.items())
+    other = cifar.config(model="preact_resnet")
+    assert (other.optimizer, other.lr, other.lookahead, other.norm_lr_scale) == ("adamw", cifar.defaults["lr"], False, 1.0)
+    assert cifar.config(lr=0.5).lr == 0.5 and cifar.config(lookahead=False).lookahead is False
+    assert cifar.default_params == {**cifar.defaults, **cifar.recipe}
+    assert TASKS.create("otto").default_params == TASKS.create("otto").defaults     # no recipe

@@ -270,7 +270,7 @@ def test_trials_side_by_side_share_the_study(titanic_dir, runs_dir):
     assert len(trials) == 5 and sorted(n for n, _ in seen) == [0, 1, 2, 3, 4]
     assert all(state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for _, state in seen)
     assert result.n_complete + result.n_pruned == 5
-    assert trials[0].system_attrs["fixed_params"] == dict(TASKS.create("titanic").defaults)
+    assert trials[0].system_attrs["fixed_params"] == TASKS.create("titanic").default_params
     assert all(set(t.params) == {"lr", "width", "epochs"} for t in trials[1:])      # tiny_space, not titanic's
     spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:]))    # two ran at once
