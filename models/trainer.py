@@ -186,8 +186,8 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         sched.load_state_dict(ck["scheduler"])
         if ema is not None:
             ema.load_state_dict(ck["ema"])
-        if lookahead is not None:
-            lookahead.state = ck.get("lookahead")
+        if lookahead is not None and ck.get("lookahead") is not None:     # loaded to the CPU, as the rest
+            lookahead.state = {k: v.to(device) for k, v in ck["lookahead"].items()}
         _set_rng_state(ck["rng"], generator, device)
         best_score, best_epoch, best_state = ck["best_score"], ck["best_epoch"], ck["best_state"]
         history, first, stopped = ck["history"], ck["epoch"] + 1, ck["stopped"]
