@@ -99,8 +99,8 @@ class Lookahead:
 
     every, start, base = 5, 4, 0.95 ** 5
 
-    def __init__(self, total_steps: int, state: dict | None = None):
-        self.total, self.state = total_steps, state
+    def __init__(self, total_steps: int):
+        self.total, self.state = total_steps, None      # state: the EMA, from the first pull on
 
     @torch.no_grad()
     def step(self, model: nn.Module, step: int, epoch: int) -> None:

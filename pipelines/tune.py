@@ -133,6 +133,11 @@ def _objective(inputs, base: dict, task, fixed: dict):
     return objective
 
 
+def _quiet_optuna() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat args
+
+
 def _pruner() -> optuna.pruners.BasePruner:
     # prune once 2 trials (the default config and one more) have finished: on expensive tasks
     # a 30-minute budget holds only a handful of trials, so waiting for more prunes nothing
@@ -155,8 +160,7 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     if jobs > 1 and storage is not None and re.fullmatch(r"sqlite(\+\w+)?://(/:memory:)?", storage):
         raise UsageError(f"--jobs {jobs} needs a storage its worker processes can share; {storage!r} is an "
                          "in-memory database of one process (leave --storage out for SQLite under runs/)")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat args
+    _quiet_optuna()
     task = TASKS.create(task_name)
     root = runs_root or runs.RUNS_ROOT
     name = study or f"{task.name}-tune"
@@ -283,10 +287,9 @@ def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | N
     first worker has taken the queued trials in `held` (never past `timeout`), and marks each of
     its trials with `token` as it starts, so the parent can fail them if the workers are stopped."""
     start = time.monotonic()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_optuna()                      # this process never ran tune() or the CLI
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     st = optuna.load_study(study_name=name, storage=_storage(storage, folder),
                            sampler=_sampler(sampler_seed, total), pruner=_pruner())
     waiting = (optuna.trial.TrialState.WAITING,)

@@ -44,13 +44,18 @@ def _tiny(task_runs, titanic_dir, trials, **kw):
                 fixed={"bags": 1}, **kw)
 
 
+def _study(runs_dir) -> optuna.Study:
+    """The default study `_tiny` writes under runs_dir, as it stands now."""
+    url = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
+    return optuna.load_study(study_name="titanic-tune", storage=url)
+
+
 def test_study_completes_resumes_and_replays(titanic_dir, runs_dir):
     first = _tiny(runs_dir, titanic_dir, 3)
     assert first.n_complete + first.n_pruned == 3 and first.n_complete >= 1
-    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
-    assert len(optuna.load_study(study_name="titanic-tune", storage=storage).trials) == 3
+    assert len(_study(runs_dir).trials) == 3
     second = _tiny(runs_dir, titanic_dir, 2)                      # the same command continues the study
-    assert len(optuna.load_study(study_name="titanic-tune", storage=storage).trials) == 5
+    assert len(_study(runs_dir).trials) == 5
     best = json.loads(best_params_path(runs_dir, "titanic").read_text())
     assert best == second.best_params and {"lr", "width"} <= set(best)
     assert any(p.name == "history.png" for p in second.plots)
@@ -75,7 +80,7 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
     _tiny(runs_dir, titanic_dir, 1)
     storage_url = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
     storage = optuna.storages.RDBStorage(storage_url, heartbeat_interval=1, grace_period=1)
-    study = optuna.load_study(study_name="titanic-tune", storage=storage)
+    study = _study(runs_dir)
     stale = study.ask()                                  # a worker that died mid-trial: RUNNING forever
     storage.record_heartbeat(stale._trial_id)
     monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
@@ -307,8 +312,7 @@ def test_an_interrupted_side_by_side_tune_leaves_no_trial_running(titanic_dir, r
         raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt):
         _tiny(runs_dir, titanic_dir, 2, jobs=2, on_trial=interrupt)
-    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
-    states = [t.state for t in optuna.load_study(study_name="titanic-tune", storage=storage).trials]
+    states = [t.state for t in _study(runs_dir).trials]
     assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL], states
 
 
@@ -325,8 +329,7 @@ def test_a_killed_tune_worker_is_one_line_exit_1_and_fails_its_trial(titanic_dir
                  "--runs-dir", str(runs_dir), "--quiet"])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "SIGKILL" in err and "the same command continues it" in err, err
-    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
-    states = {t.state for t in optuna.load_study(study_name="titanic-tune", storage=storage).trials}
+    states = {t.state for t in _study(runs_dir).trials}
     assert optuna.trial.TrialState.RUNNING not in states
 
 
@@ -343,8 +346,7 @@ def test_a_trial_its_killed_worker_asked_for_but_never_marked_is_failed_too(tita
     code = main(["tune", "titanic", "--trials", "2", "--jobs", "2", "--folds", "2", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--quiet"])
     assert code == 1, capsys.readouterr().err
-    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
-    trials = optuna.load_study(study_name="titanic-tune", storage=storage).trials
+    trials = _study(runs_dir).trials
     assert any("tune_command" not in t.user_attrs for t in trials)          # the unmarked one was made
     assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
 
@@ -354,11 +356,10 @@ def test_queued_trials_all_go_to_the_first_worker_and_the_others_start_after(tit
     first worker takes all of them, the second starts once they are taken; each runs once.
     (The second worker used to wait for an empty queue, which the first never left: a hang.)"""
     _tiny(runs_dir, titanic_dir, 1)                                   # trial 0: the defaults
-    storage = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
-    study = optuna.load_study(study_name="titanic-tune", storage=storage)
+    study = _study(runs_dir)
     for lr in (0.002, 0.004, 0.006):
         study.enqueue_trial({"lr": lr, "width": 8, "epochs": 2})
     _tiny(runs_dir, titanic_dir, 4, jobs=2, timeout=900)   # a bound for the old hang, not a speed test
-    trials = optuna.load_study(study_name="titanic-tune", storage=storage).trials
+    trials = _study(runs_dir).trials
     assert {t.state for t in trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     assert len(trials) == 5 and [t.params["lr"] for t in trials[1:4]] == [0.002, 0.004, 0.006]
