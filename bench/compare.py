@@ -222,7 +222,7 @@ def image_contender(name: str, task, imgs, seed: int, epochs: int,
                     overrides: dict | None = None) -> list[tuple[float, float]]:
     """[(wall seconds, test accuracy)] after every epoch; the clock includes each epoch's test
     evaluation for every contender (the course's loop runs test() after each epoch too)."""
-    from features.images import ChannelStats, batch_transform
+    from features.images import BatchTransform, ChannelStats, preflip
     device = torch.device("cpu")
     stats = ChannelStats().fit(imgs.train_x[: min(len(imgs.train_x), 10_000)])
     curve: list[tuple[float, float]] = []
@@ -246,10 +246,11 @@ def image_contender(name: str, task, imgs, seed: int, epochs: int,
     model_name = task.defaults["model"] if name == "ours" else COURSE_CNN[task.name]
     cfg = task.config(**{**(overrides or {}), "model": model_name, "epochs": epochs, "seed": seed,
                          "device": "cpu", "patience": 10_000})
-    batch_fn = batch_transform(stats, device, task.flip, task.translate)
+    batch_fn = BatchTransform(stats, device, task.flip, task.translate)
     gen = seed_everything(seed)
     args = model_args(cfg.model, cfg.to_dict(), in_channels=task.channels, image_size=task.size, num_classes=10)
     x_tr = as_tensor(imgs.train_x, device, torch.uint8)
+    x_tr = preflip(x_tr, seed) if task.flip else x_tr     # as `train` does: the alternating flip
     y_tr = as_tensor(imgs.train_y, device, torch.long)
     x_te = as_tensor(imgs.test_x, device, torch.uint8)
     y_te = as_tensor(imgs.test_y, device, torch.long)
@@ -316,7 +317,7 @@ def plain_loop(model, x, y, batch_size: int, loss, batch_fn, generator) -> float
 
 def bench_throughput(cases: list[tuple[str, str, int]], n: int, seed: int, repeats: int = 3) -> list[dict]:
     """For (task, model, batch_size): samples/s of `fit` (one epoch, tiny validation) and of plain_loop."""
-    from features.images import ChannelStats, batch_transform
+    from features.images import BatchTransform, ChannelStats
     out = []
     for task_name, model_name, batch_size in cases:
         task = TASKS.create(task_name)
@@ -325,7 +326,7 @@ def bench_throughput(cases: list[tuple[str, str, int]], n: int, seed: int, repea
         if task.kind == "image":
             x = torch.randint(0, 256, (n, task.channels, task.size, task.size), dtype=torch.uint8, generator=g)
             stats = ChannelStats().fit(x[:256].numpy())
-            batch_fn = batch_transform(stats, torch.device("cpu"), task.flip, task.translate)
+            batch_fn = BatchTransform(stats, torch.device("cpu"), task.flip, task.translate)
             shape = {"in_channels": task.channels, "image_size": task.size, "num_classes": task.out_features}
         else:
             x = torch.randn(n, 95, generator=g)

@@ -5,7 +5,8 @@ seeded permutation (no per-sample Dataset/DataLoader), `batch_transform` turns a
 batch into model input (normalise/augment images; identity for encoded tables). The
 loop is plain: zero_grad, forward, backward, step, scheduler step. One hook per epoch
 (`on_epoch`) carries logging, early stopping is built in, and pruning raises from the hook.
-A model with per-epoch state of its own defines `on_epoch_start(epoch)` (fastnet: its stem).
+A model or batch transform with per-epoch state defines `on_epoch_start(epoch)` (fastnet: its
+stem; images: the alternating flip).
 
 With `checkpoint`, the whole training state (weights, optimizer, schedule, shuffling and
 dropout RNG, early-stopping record, history) is written atomically after every epoch, and a
@@ -195,8 +196,9 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
     start = time.perf_counter() - elapsed
     for epoch in range(first, 0 if stopped else cfg.epochs + 1):
         model.train()
-        if hasattr(model, "on_epoch_start"):       # a model's own per-epoch state (fastnet's stem bias)
-            model.on_epoch_start(epoch)
+        for hooked in (model, batch_transform):     # per-epoch state: fastnet's stem bias, the alternating flip
+            if hasattr(hooked, "on_epoch_start"):
+                hooked.on_epoch_start(epoch)
         perm = torch.randperm(n, generator=generator).to(device)
         total, seen = 0.0, 0
         for i in range(0, n, cfg.batch_size):

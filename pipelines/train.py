@@ -143,14 +143,16 @@ def encode_fold(task, cfg: TrainConfig, inp: "Inputs", tr, va, test) -> Encoded:
     """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test."""
     device = inp.device
     if task.kind == "image":
-        from features.images import ChannelStats, batch_transform
+        from features.images import BatchTransform, ChannelStats, preflip
         stats = ChannelStats().fit(inp.train[tr])
         u8 = torch.uint8       # images stay uint8 on the device; batch_fn normalises per batch
-        return Encoded(stats, as_tensor(inp.train[tr], device, u8), as_tensor(inp.train[va], device, u8),
+        x_tr = as_tensor(inp.train[tr], device, u8)
+        x_tr = preflip(x_tr, cfg.seed) if task.flip else x_tr    # the alternating flip's starting sides
+        return Encoded(stats, x_tr, as_tensor(inp.train[va], device, u8),
                        as_tensor(test, device, u8) if test is not None and len(test) else None,
                        {"in_channels": task.channels, "image_size": task.size, "num_classes": task.out_features},
                        [str(c) for c in stats.get_feature_names_out()],
-                       batch_transform(stats, device, task.flip, task.translate))
+                       BatchTransform(stats, device, task.flip, task.translate))
     encoder = task.features(cfg)
     # fit_transform, not fit().transform(): target encoders cross-fit the training rows
     x_tr = as_tensor(encoder.fit_transform(inp.train.iloc[tr], inp.y[tr]), device)
@@ -501,7 +503,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
     each model's temperature-scaled first (the run's calibration.json, when it has one).
 
     `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
-    from features.images import batch_transform
+    from features.images import BatchTransform
     total, n = None, 0
     images = as_tensor(data, device, torch.uint8) if task.kind == "image" else None   # one copy for all folds
     for fold_dir in fold_dirs:
@@ -512,7 +514,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
         columns = runs.read_json(fold_dir / "columns.json")
         if task.kind == "image":
             x = images
-            batch_fn = batch_transform(encoder, device, task.flip, task.translate)
+            batch_fn = BatchTransform(encoder, device, task.flip, task.translate)
         else:
             x, batch_fn = encoder.transform(data), None
             if x.shape[1] != len(columns):

@@ -115,25 +115,70 @@ def test_target_encoding_on_a_small_fold_uses_as_many_inner_folds_as_the_rarest_
 
 
 def test_image_channel_stats_fit_on_given_rows_only():
-    from features.images import ChannelStats, batch_transform, random_translate
+    from features.images import BatchTransform, ChannelStats
     import torch
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (20, 3, 8, 8)).astype(np.uint8)
     stats = ChannelStats().fit(x[:10])
     assert np.allclose(stats.mean_, x[:10].mean(axis=(0, 2, 3)) / 255, atol=1e-6)
-    fn = batch_transform(stats, torch.device("cpu"), flip=True, translate=2)
+    fn = BatchTransform(stats, torch.device("cpu"), flip=True, translate=2)
     out = fn(torch.as_tensor(x[:10]), False)
     assert out.shape == (10, 3, 8, 8) and abs(out.mean().item()) < 1e-5          # eval: normalise only
-    shifted = random_translate(torch.ones(4, 1, 6, 6), 2)
-    assert shifted.shape == (4, 1, 6, 6) and set(shifted.unique().tolist()) <= {0.0, 1.0}
 
 
-def test_shift_images_moves_content_and_zero_fills():
+def test_random_translate_shows_a_window_of_the_reflected_image():
+    import torch
+    from features.images import random_translate
+    torch.manual_seed(0)
+    x = torch.arange(2 * 36, dtype=torch.float32).reshape(2, 1, 6, 6)
+    padded = torch.nn.functional.pad(x, (2,) * 4, mode="reflect")
+    windows = lambda i: [padded[i, :, r:r + 6, c:c + 6] for r in range(5) for c in range(5)]   # noqa: E731
+    seen = set()
+    for _ in range(20):
+        out = random_translate(x, 2)
+        assert out.shape == x.shape
+        for i in range(2):
+            hits = [k for k, w in enumerate(windows(i)) if torch.equal(out[i], w)]
+            assert len(hits) == 1
+            seen.add(hits[0])
+    assert len(seen) > 5                                          # the shifts vary
+    assert torch.equal(random_translate(torch.ones(4, 1, 6, 6), 2), torch.ones(4, 1, 6, 6))   # no fill colour
+
+
+def test_shift_images_moves_content_and_reflects_the_border():
     import torch
     from features.images import shift_images
     x = torch.arange(1, 17, dtype=torch.float32).reshape(1, 1, 4, 4)
     down = shift_images(x, 1)
-    assert torch.equal(down[0, 0, 1:, 1:], x[0, 0, :3, :3]) and down[0, 0, 0].abs().sum() == 0
+    assert torch.equal(down[0, 0, 1:, 1:], x[0, 0, :3, :3])
+    assert torch.equal(down[0, 0, 0], x[0, 0, 1, [1, 0, 1, 2]]) and torch.equal(down[0, 0, :, 0], x[0, 0, [1, 0, 1, 2], 1])
     up = shift_images(x, -1)
-    assert torch.equal(up[0, 0, :3, :3], x[0, 0, 1:, 1:]) and up[0, 0, 3].abs().sum() == 0
+    assert torch.equal(up[0, 0, :3, :3], x[0, 0, 1:, 1:])
+    assert torch.equal(up[0, 0, 3], x[0, 0, 2, [1, 2, 3, 2]])
     assert torch.equal(shift_images(x, 0), x)
+
+
+def test_preflip_mirrors_a_seeded_half_and_the_transform_alternates_by_epoch():
+    """airbench's alternating flip: each training image starts on a seeded random side and
+    switches sides every epoch; evaluation never mirrors."""
+    import torch
+    from features.images import BatchTransform, ChannelStats, preflip
+    x = torch.as_tensor(np.random.default_rng(0).integers(0, 256, (400, 3, 5, 5)).astype(np.uint8))
+    pre = preflip(x, seed=3)
+    assert torch.equal(pre, preflip(x, seed=3)) and not torch.equal(pre, preflip(x, seed=4))
+    mirrored = (pre == x.flip(3)).flatten(1).all(1)
+    assert ((pre == x).flatten(1).all(1) | mirrored).all()        # every image whole, on one side or the other
+    assert 150 < mirrored.sum() < 250
+    stats = ChannelStats().fit(x.numpy())
+    fn = BatchTransform(stats, torch.device("cpu"), flip=True, translate=0)
+    plain = fn(pre, False)
+    sides = []
+    for epoch in (1, 2, 3, 4):
+        fn.on_epoch_start(epoch)
+        out = fn(pre, True)
+        sides.append("as preflipped" if torch.equal(out, plain) else "mirrored" if torch.equal(out, plain.flip(3)) else "?")
+        assert torch.equal(fn(pre, False), plain)
+    assert sides == ["as preflipped", "mirrored", "as preflipped", "mirrored"]
+    still = BatchTransform(stats, torch.device("cpu"), flip=False, translate=0)   # MNIST: never mirrored
+    still.on_epoch_start(2)
+    assert torch.equal(still(pre, True), plain)

@@ -279,6 +279,26 @@ def test_tta_averages_mirror_and_shifted_views():
     assert np.allclose(predict_proba(task, net, x), want.double().numpy(), atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["cifar10", "mnist"])
+def test_a_fold_preflips_its_training_images_only_for_tasks_that_flip(name):
+    """CIFAR-10's training rows start the alternating flip on seeded random sides; validation and
+    test rows, and MNIST's (digits are not mirror images), are encoded as they are."""
+    from types import SimpleNamespace
+    from pipelines.train import encode_fold
+    task = TASKS.create(name)
+    x = np.random.default_rng(0).integers(0, 256, (60, task.channels, task.size, task.size)).astype(np.uint8)
+    inp = SimpleNamespace(train=x, device=torch.device("cpu"))
+    tr, va = np.arange(40), np.arange(40, 60)
+    enc = encode_fold(task, task.config(seed=5), inp, tr, va, x[:10])
+    raw = torch.as_tensor(x[tr])
+    mirrored = (enc.x_train == raw.flip(3)).flatten(1).all(1)
+    assert ((enc.x_train == raw).flatten(1).all(1) | mirrored).all()
+    assert (0 < mirrored.sum() < 40) if task.flip else mirrored.sum() == 0
+    assert torch.equal(enc.x_val, torch.as_tensor(x[va])) and torch.equal(enc.x_test, torch.as_tensor(x[:10]))
+    again = encode_fold(task, task.config(seed=5), inp, tr, va, None)
+    assert torch.equal(again.x_train, enc.x_train)                # seeded: a resumed fold sees the same sides
+
+
 def test_read_only_idx_arrays_become_writable_tensors_without_a_warning():
     """read_idx returns np.frombuffer views (read-only); the trainer's tensors must not share them."""
     from pipelines.train import as_tensor

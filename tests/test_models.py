@@ -90,6 +90,31 @@ def test_trainer_handles_tiny_data_and_restores_best(schedule, rows):
     assert res.best_score == min(r["val_score"] for r in res.history)
 
 
+def test_trainer_tells_the_batch_transform_each_epoch_before_its_batches():
+    """The alternating flip reads its side from `on_epoch_start`: called once per epoch, in order,
+    before that epoch's training batches (evaluation batches come after)."""
+    from models.trainer import fit
+    calls = []
+
+    class Recording:
+        def on_epoch_start(self, epoch):
+            calls.append(("epoch", epoch))
+
+        def __call__(self, xb, training):
+            if training and calls[-1][0] == "epoch":
+                calls.append(("train", calls[-1][1]))
+            return xb
+    torch.manual_seed(0)
+    x = torch.randn(20, 4)
+    y = (x[:, 0] > 0).long()
+    loss = torch.nn.functional.cross_entropy
+    fit(MODELS.create("mlp", in_features=4, out_features=2, width=8), x, y, x, y,
+        cfg=TrainConfig(task="t", epochs=3, batch_size=8, patience=100), loss_fn=loss,
+        score_fn=lambda lg, t: loss(lg, t).item(), maximize=False, generator=torch.Generator().manual_seed(0),
+        batch_transform=Recording())
+    assert calls == [("epoch", 1), ("train", 1), ("epoch", 2), ("train", 2), ("epoch", 3), ("train", 3)]
+
+
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "triangle"])
 def test_sgd_learns_with_nesterov_momentum_held_and_frozen_weights_untouched(schedule):
     """`optimizer=sgd` is Nesterov SGD at `cfg.momentum` through the whole schedule (one-cycle

@@ -62,6 +62,38 @@ def test_fit_resumed_from_checkpoint_matches_uninterrupted(tmp_path, recipe, sto
     assert strip(resumed.history) == strip(straight.history)
 
 
+def _fit_images(ckpt, on_epoch=None):
+    """fastnet on 16 px images with the image augmentations: random translate, alternating flip."""
+    from features.images import BatchTransform, ChannelStats, preflip
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (96, 3, 16, 16), dtype=torch.uint8, generator=g)
+    y = (x[:, 0, :, :8].float().mean((1, 2)) > x[:, 0, :, 8:].float().mean((1, 2))).long()
+    torch.manual_seed(0)
+    model = build_model("fastnet", {"in_channels": 3, "num_classes": 2, "image_size": 16, "width": 4})
+    fn = BatchTransform(ChannelStats().fit(x[:64].numpy()), torch.device("cpu"), flip=True, translate=2)
+    cfg = TrainConfig(task="toy", epochs=6, batch_size=16, patience=100, **AIRBENCH)
+    return fit(model, preflip(x[:64], 0), y[:64], x[64:], y[64:], cfg=cfg, loss_fn=F.cross_entropy,
+               score_fn=lambda logits, y: (logits.argmax(1) == y).float().mean().item(), maximize=True,
+               generator=torch.Generator().manual_seed(1), batch_transform=fn, on_epoch=on_epoch, checkpoint=ckpt)
+
+
+def test_image_fit_resumed_in_an_odd_epoch_keeps_the_flip_alternating(tmp_path):
+    """Stopped after epoch 3, the resumed run's epoch 4 must see mirrored images as the straight
+    run's did: the flip's side comes from the epoch number, not from a toggle the resume would lose."""
+    straight = _fit_images(tmp_path / "a.pt")
+
+    def stop_at(row):
+        if row["epoch"] == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        _fit_images(tmp_path / "b.pt", on_epoch=stop_at)
+    resumed = _fit_images(tmp_path / "b.pt")
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]
+    assert strip(resumed.history) == strip(straight.history)
+
+
 def test_ema_weights_are_what_fit_keeps(tmp_path):
     """With ema, the validated and returned weights are the average, not the last step's."""
     raw, avg = _fit(None), _fit(None, ema=0.9)
