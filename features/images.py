@@ -1,7 +1,7 @@
 """Image encoding: per-channel statistics fit on the training fold, applied per batch on the device.
 
 Images stay uint8 (N, C, H, W) tensors on the device for the whole run (airbench style);
-`batch_transform` turns a uint8 batch into normalised floats and, in training, augments it
+`BatchTransform` turns a uint8 batch into normalised floats and, in training, augments it
 with tensor ops on the whole batch (random translate, horizontal flip): no per-sample Python.
 Both follow airbench: translations pad by reflection, and flips alternate, each image's
 orientation switching from one epoch to the next (`preflip` once, then every other epoch all).
@@ -89,4 +89,3 @@ class BatchTransform:
         # NHWC on every device: faster convs on tensor cores, and 1.6x faster inference on a CPU
         # (oneDNN); the random translate already yields NHWC, so training batches copy nothing
         return x.contiguous(memory_format=torch.channels_last)
-
