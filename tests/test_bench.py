@@ -169,3 +169,52 @@ def test_a_rerun_replaces_its_rows_in_place_and_appends_new_ones(tmp_path):
     rows = json.loads((tmp_path / "tabular.json").read_text())
     assert [(r["contender"], r["seed"], r["score"]) for r in rows] == [
         ("ours", 0, 2.0), ("course", 0, 2.0), ("lightgbm", 0, 1.0), ("ours", 1, 3.0)]
+
+
+# ---- bench/jpeg_cost.py: a trained run on JPEG copies and their originals -----------------------
+
+from tests.test_images import FAST, cifar_kaggle, rgb_images  # noqa: E402,F401  (cifar_kaggle: a fixture)
+
+
+def _shared_pair(d, lossless, y):
+    """The two .npz files of ../shared/datasets/cifar10, tiny: `lossless` (N, 32, 32, 3) and its JPEG-q75 copies."""
+    import io
+    from PIL import Image
+    blobs = []
+    for img in lossless:
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=75)
+        blobs.append(np.frombuffer(buf.getvalue(), np.uint8))
+    d.mkdir(exist_ok=True)
+    np.savez(d / "cifar10_jpeg_q75.npz", test_jpeg=np.concatenate(blobs),
+             test_offsets=np.cumsum([0] + [len(b) for b in blobs]), y_test=y.astype(np.uint8))
+    np.savez(d / "cifar10_lossless_subset.npz", x_test_first1000=lossless, y_test_first1000=y.astype(np.uint8))
+
+
+def test_jpeg_cost_scores_one_run_on_both_copies(cifar_kaggle, tmp_path, capsys):
+    from typer.testing import CliRunner
+    import jpeg_cost
+    from cli import app
+    res = CliRunner().invoke(app, ["train", "cifar10", *FAST, "--data-dir", str(cifar_kaggle[0]),
+                                   "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "sub.csv")])
+    assert res.exit_code == 0, res.output
+    x, y = rgb_images(12, seed=2)
+    _shared_pair(tmp_path / "shared", x, y)
+    r = jpeg_cost.main(["--run", "latest", "--runs-dir", str(tmp_path / "runs"), "--shared", str(tmp_path / "shared")])
+    assert r["images"] == 12 and 0 < r["mean_abs_pixel_diff"] < 40
+    assert all(abs(v * 12 - round(v * 12)) < 1e-9 for v in (r["jpeg"], r["lossless"]))   # counts of the 12 images
+    out = capsys.readouterr().out
+    assert f"| JPEG-q75 copies | {r['jpeg']:.4f} |" in out and f"| lossless originals | {r['lossless']:.4f} |" in out
+    # originals that are the decoded JPEGs themselves: the same pixels, so the same score
+    jpeg, _, _ = jpeg_cost.load_pairs(tmp_path / "shared")
+    _shared_pair(tmp_path / "same", jpeg.transpose(0, 2, 3, 1), y)
+    np.savez(tmp_path / "same" / "cifar10_jpeg_q75.npz", **dict(np.load(tmp_path / "shared" / "cifar10_jpeg_q75.npz")))
+    same = jpeg_cost.jpeg_cost("latest", tmp_path / "runs", tmp_path / "same")
+    assert same["mean_abs_pixel_diff"] == 0 and same["jpeg"] == same["lossless"] == r["jpeg"]
+    _shared_pair(tmp_path / "shuffled", x, y[::-1].copy())
+    np.savez(tmp_path / "shuffled" / "cifar10_lossless_subset.npz", x_test_first1000=x, y_test_first1000=y.astype(np.uint8))
+    if not np.array_equal(y, y[::-1]):
+        with pytest.raises(SystemExit, match="not in the same order"):
+            jpeg_cost.jpeg_cost("latest", tmp_path / "runs", tmp_path / "shuffled")
+    with pytest.raises(SystemExit, match="no cifar10_lossless_subset.npz"):
+        jpeg_cost.main(["--run", "latest", "--runs-dir", str(tmp_path / "runs"), "--shared", str(tmp_path)])
