@@ -21,6 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from core.registry import UsageError  # noqa: E402
 from core.runtime import resolve_device  # noqa: E402
 from pipelines.train import _load_run, _temperature, ensemble_proba  # noqa: E402
 
@@ -59,7 +60,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = ap.parse_args(argv)
     if not (args.shared / "cifar10_lossless_subset.npz").is_file():
         raise SystemExit(f"{args.shared}: no cifar10_lossless_subset.npz here (see ../shared/datasets/cifar10/SOURCE.md)")
-    r = jpeg_cost(args.run, args.runs_dir, args.shared, args.device)
+    try:
+        r = jpeg_cost(args.run, args.runs_dir, args.shared, args.device)
+    except UsageError as e:              # no such run, an incomplete one: one line, as the CLI says it
+        raise SystemExit(f"error: {e}") from None
     print(f"run {r['run']}: {r['images']} official test images, mean |JPEG - original| {r['mean_abs_pixel_diff']:.2f} of 255")
     print(f"| JPEG-q75 copies | {r['jpeg']:.4f} |\n| lossless originals | {r['lossless']:.4f} |")
     return r

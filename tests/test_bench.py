@@ -216,5 +216,7 @@ def test_jpeg_cost_scores_one_run_on_both_copies(cifar_kaggle, tmp_path, capsys)
     if not np.array_equal(y, y[::-1]):
         with pytest.raises(SystemExit, match="not in the same order"):
             jpeg_cost.jpeg_cost("latest", tmp_path / "runs", tmp_path / "shuffled")
+    with pytest.raises(SystemExit, match="error: .*nosuch"):
+        jpeg_cost.main(["--run", "nosuch", "--runs-dir", str(tmp_path / "runs"), "--shared", str(tmp_path / "shared")])
     with pytest.raises(SystemExit, match="no cifar10_lossless_subset.npz"):
         jpeg_cost.main(["--run", "latest", "--runs-dir", str(tmp_path / "runs"), "--shared", str(tmp_path)])
