@@ -3,8 +3,9 @@
 Images stay uint8 (N, C, H, W) tensors on the device for the whole run (airbench style);
 `BatchTransform` turns a uint8 batch into normalised floats and, in training, augments it
 with tensor ops on the whole batch (random translate, horizontal flip): no per-sample Python.
-Both follow airbench: translations pad by reflection, and flips alternate, each image's
-orientation switching from one epoch to the next (`preflip` once, then every other epoch all).
+Both follow airbench: translations pad by reflection, and flips alternate: `preflip` mirrors a
+seeded random half of the training images once, and every other epoch mirrors all of them, so each
+image switches sides from one epoch to the next.
 """
 from __future__ import annotations
 
