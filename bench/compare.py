@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.config import format_overrides, parse_overrides  # noqa: E402
-from core.runtime import seed_everything  # noqa: E402
+from core.runtime import autocast, seed_everything  # noqa: E402
 from models import build_model  # noqa: E402
 from models.registry import model_args  # noqa: E402
 from models.trainer import fit  # noqa: E402
@@ -265,7 +265,7 @@ def image_contender(name: str, task, imgs, seed: int, epochs: int,
         """After the last epoch, the test-time augmentation `train` predicts with, on those weights."""
         if name == "ours" and row["epoch"] == epochs:
             t = time.perf_counter()
-            proba = predict_proba(task, model, x_te, batch_fn)
+            proba = predict_proba(task, model, x_te, batch_fn, cfg.precision)
             tta.append((setup + row["seconds"] + time.perf_counter() - t,
                         float((proba.argmax(1) == imgs.test_y).mean())))
 
@@ -300,8 +300,9 @@ def bench_images(tasks, seed: int, data: dict, contenders, epochs: dict | None =
 
 # ---- throughput --------------------------------------------------------------------------
 
-def plain_loop(model, x, y, batch_size: int, loss, batch_fn, generator) -> float:
-    """The loop one writes by hand: AdamW (default kernels), shuffled slices, no schedule."""
+def plain_loop(model, x, y, batch_size: int, loss, batch_fn, generator, precision: str = "fp32") -> float:
+    """The loop one writes by hand: AdamW (default kernels), shuffled slices, no schedule; the
+    forward pass at the trainer's precision, so that the ratio measures the loop, not bfloat16."""
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     model.train()
     start = time.perf_counter()
@@ -309,7 +310,8 @@ def plain_loop(model, x, y, batch_size: int, loss, batch_fn, generator) -> float
     for i in range(0, len(x), batch_size):
         idx = perm[i:i + batch_size]
         opt.zero_grad()
-        out = model(batch_fn(x[idx], True))
+        with autocast(x.device, precision):
+            out = model(batch_fn(x[idx], True)).float()
         loss(out, y[idx]).backward()
         opt.step()
     return len(x) / (time.perf_counter() - start)
@@ -345,7 +347,7 @@ def bench_throughput(cases: list[tuple[str, str, int]], n: int, seed: int, repea
             ours_rate = n / (time.perf_counter() - start)
             torch.manual_seed(seed)
             plain_rate = plain_loop(build_model(model_name, args), x, y, batch_size, loss, batch_fn,
-                                    torch.Generator().manual_seed(r))
+                                    torch.Generator().manual_seed(r), cfg.precision)
             if r:
                 ours.append(ours_rate)
                 plain.append(plain_rate)

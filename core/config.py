@@ -16,6 +16,8 @@ from typing import Any
 
 from core.registry import UsageError
 
+PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.runtime.autocast
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -56,6 +58,8 @@ class TrainConfig:
     compile: bool = False         # torch.compile the model (worth it on CUDA; the first epoch pays the compile)
     seed: int = 0                 # seeds folds, weight init, shuffling and dropout
     device: str = "auto"          # auto | cpu | cuda
+    precision: str = "fp32"       # forward pass: fp32 | bf16 (autocast) | auto (bf16 on CUDA and on CPUs
+                                  # with native bfloat16, AVX512-BF16 or AMX; else fp32). Image tasks: auto
     jobs: int = 0                 # folds trained at once, each in a worker process; 0 = auto (CPU tables:
                                   # one per core; else 1). On the CPU the result depends on threads per fold
 
@@ -141,6 +145,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"momentum must lie in [0, 1), got {cfg.momentum}")
     if cfg.schedule not in ("onecycle", "cosine", "triangle"):
         raise UsageError(f"unknown schedule {cfg.schedule!r}; choose onecycle, cosine or triangle")
+    if cfg.precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if cfg.norm_lr_scale <= 0:
         raise UsageError(f"norm_lr_scale must be > 0, got {cfg.norm_lr_scale}")
 

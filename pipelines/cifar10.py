@@ -48,7 +48,8 @@ def cifar10() -> ImageTask:
         submission=submission, search_space=search_space,
         kaggle="cifar-10", kaggle_ids=range(1, 300001),    # 300,000 test images (10,000 scored)
         defaults=dict(model="fastnet", folds=1, holdout=0.05, epochs=10, batch_size=256, lr=1e-2,
-                      weight_decay=5e-4, width=32, label_smoothing=0.2, patience=100),
+                      weight_decay=5e-4, width=32, label_smoothing=0.2, patience=100,
+                      precision="auto"),
         # fastnet trains with airbench's optimiser: Nesterov SGD at its per-example lr and L2 rescaled
         # to batch 256, BatchNorm at 64x the lr, the triangular schedule and Lookahead. Against
         # AdamW one-cycle above, test accuracy 0.8834 -> 0.8906 at 10 epochs (BENCHMARKS.md, 2026-11-24)

@@ -48,5 +48,6 @@ def mnist() -> ImageTask:
         # width 20 (40-80-80 channels): 99.63% test over seeds 0-2 in 156-167 s on an AVX2 CPU, where
         # width 32 took 313 s for 99.67% (BENCHMARKS.md, bench/defaults.py --set width=...)
         defaults=dict(model="fastnet", folds=1, holdout=0.05, epochs=2, batch_size=256, lr=1e-2,
-                      weight_decay=5e-4, width=20, label_smoothing=0.1, patience=100),
+                      weight_decay=5e-4, width=20, label_smoothing=0.1, patience=100,
+                      precision="auto"),
     )

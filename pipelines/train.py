@@ -104,10 +104,10 @@ def as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
     return torch.as_tensor(x, dtype=dtype, device=device)
 
 
-def predict_proba(task, model, x: torch.Tensor, batch_fn=None) -> np.ndarray:
-    """Probabilities for `x`. Image tasks average test-time views (airbench's TTA): x and its
-    mirror when the task flips; with `tta_translate`, half the weight goes to those views shifted
-    diagonally by +-tta_translate pixels."""
+def predict_proba(task, model, x: torch.Tensor, batch_fn=None, precision: str = "fp32") -> np.ndarray:
+    """Probabilities for `x`, the forward pass at `precision` (the run's). Image tasks average
+    test-time views (airbench's TTA): x and its mirror when the task flips; with `tta_translate`,
+    half the weight goes to those views shifted diagonally by +-tta_translate pixels."""
     bf = batch_fn or (lambda xb, training: xb)
 
     def views(shift: int) -> torch.Tensor:
@@ -115,9 +115,10 @@ def predict_proba(task, model, x: torch.Tensor, batch_fn=None) -> np.ndarray:
             out = shift_images(bf(xb, training), shift)
             out = out.flip(3) if mirror else out
             return out.contiguous(memory_format=torch.channels_last) if out.dim() == 4 else out   # NHWC: see batch_transform
-        logits = predict_logits(model, x, batch_transform=view)
+        logits = predict_logits(model, x, batch_transform=view, precision=precision)
         if getattr(task, "flip", False):
-            logits = (logits + predict_logits(model, x, batch_transform=lambda xb, t: view(xb, t, True))) / 2
+            mirrored = predict_logits(model, x, batch_transform=lambda xb, t: view(xb, t, True), precision=precision)
+            logits = (logits + mirrored) / 2
         return logits
 
     logits = views(0)
@@ -417,9 +418,9 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
         earlier += res.pop("seconds_before", 0.0)
         history += [{"fold": k, "bag": b, **row} for row in res["history"]]
         best_epochs.append(res["best_epoch"])
-        fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn) / cfg.bags
+        fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn, cfg.precision) / cfg.bags
         if enc.x_test is not None:
-            test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn))
+            test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn, cfg.precision))
     row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
            **cv_scores(task, inp.y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
     return {"val": fold_val, "test": test_parts, "history": history, "row": row}
@@ -498,7 +499,13 @@ def _temperature(run_dir: Path) -> float:
     return float(runs.read_json(path)["temperature"]) if path.is_file() else 1.0
 
 
-def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temperature: float = 1.0) -> np.ndarray:
+def _precision(saved: dict) -> str:
+    """The precision a run trained at; runs from before the option trained in float32 on the CPU."""
+    return saved["config"].get("precision", "fp32")
+
+
+def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temperature: float = 1.0,
+                   precision: str = "fp32") -> np.ndarray:
     """Average the probabilities of every fold's models, each fold with its own fitted encoder,
     each model's temperature-scaled first (the run's calibration.json, when it has one).
 
@@ -521,7 +528,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
                 raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
             x = as_tensor(x, device)
         for path in sorted(fold_dir.glob("model*.pt")):
-            p = apply_temperature(predict_proba(task, runs.load_model(path, device), x, batch_fn), temperature)
+            p = apply_temperature(predict_proba(task, runs.load_model(path, device), x, batch_fn, precision), temperature)
             total = p if total is None else total + p
             n += 1
     if n == 0:
@@ -544,7 +551,8 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         if not len(imgs.test_x):
             raise UsageError(f"{task.name}: the data has no test images")
-        sub = task.submission(imgs.test_ids, ensemble_proba(task, fold_dirs, imgs.test_x, dev, _temperature(run_dir)), task)
+        sub = task.submission(imgs.test_ids, ensemble_proba(task, fold_dirs, imgs.test_x, dev, _temperature(run_dir),
+                                                          _precision(saved)), task)
         check_submission(sub, None, task.id_col)
         return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
     if input_path is None and "test" not in task.files:
@@ -553,7 +561,7 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
     sample = load_sample(task, data_dir) if input_path is None else None
     ids = _ids(task, test_df).to_numpy()
     check_test_ids(ids, sample, task.id_col, task.files.get("test", "test file"), task.files.get("sample", "the sample"))
-    sub = task.submission(ids, ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir)), task)
+    sub = task.submission(ids, ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir), _precision(saved)), task)
     sub = in_sample_order(sub, sample, task.id_col)
     check_submission(sub, sample, task.id_col)
     return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
@@ -581,10 +589,10 @@ def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path 
                    device: str = "auto") -> list[tuple[Path, str, float]]:
     """Classify image files of any size and mode: converted to the task's channels and size."""
     from data.images import decode_image
-    task, run_dir, fold_dirs, _ = _load_run(task_name, run, runs_root)
+    task, run_dir, fold_dirs, saved = _load_run(task_name, run, runs_root)
     if task.kind != "image":
         raise UsageError(f"{task.name} is not an image task")
     files = _image_files(files)
     x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
-    proba = ensemble_proba(task, fold_dirs, x, resolve_device(device), _temperature(run_dir))
+    proba = ensemble_proba(task, fold_dirs, x, resolve_device(device), _temperature(run_dir), _precision(saved))
     return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]

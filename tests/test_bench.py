@@ -3,6 +3,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import ROOT
 
@@ -132,6 +133,7 @@ def test_machine_report_names_the_cpu_and_measures_matmul():
     info = machine.cpu_info()
     assert info["cores"] >= 1 and info["torch_threads"] >= 1 and info["cpu"]
     assert machine.sgemm_gflops(64, 64, 64, seconds=0.05) > 0
+    assert machine.sgemm_gflops(64, 64, 64, seconds=0.05, dtype=torch.bfloat16) > 0
 
 
 def test_diabetes_ceiling_bench_runs(capsys):

@@ -17,7 +17,8 @@ def test_override_applies_and_coerces_int_to_float():
                                       ({"folds": True}, "wants int"), ({"batch_norm": 1}, "wants bool"),
                                       ({"dropout": 1.5}, "dropout"), ({"schedule": "step"}, "schedule"),
                                       ({"optimizer": "adam"}, "optimizer"), ({"momentum": 1.0}, "momentum"),
-                                      ({"norm_lr_scale": 0.0}, "norm_lr_scale"), ({"lookahead": 1}, "lookahead")])
+                                      ({"norm_lr_scale": 0.0}, "norm_lr_scale"), ({"lookahead": 1}, "lookahead"),
+                                      ({"precision": "fp16"}, "unknown precision 'fp16'")])
 def test_override_rejects_bad_values(bad, msg):
     with pytest.raises(UsageError, match=msg):
         override(TrainConfig(task="t"), bad)

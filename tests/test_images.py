@@ -235,6 +235,28 @@ def test_cifar_end_to_end(layout, cifar_kaggle, cifar_imagefolder, tmp_path):
     assert res.exit_code == 0 and res.output.split("\t")[1] in CIFAR_CLASSES
 
 
+def test_a_runs_precision_is_used_again_by_predict_and_predict_image(cifar_kaggle, tmp_path, monkeypatch):
+    """Image tasks default to precision auto; a run trained at bf16 predicts at bf16 later, and its
+    re-predicted submission is byte-identical to the one train wrote."""
+    import pipelines.train as train_mod
+    assert TASKS.create("cifar10").config().precision == "auto" == TASKS.create("mnist").config().precision
+    used, real = [], train_mod.predict_proba
+    monkeypatch.setattr(train_mod, "predict_proba", lambda *a, **k: used.append(a[4]) or real(*a, **k))
+    runs = ["--runs-dir", str(tmp_path / "runs")]
+    res = CliRunner().invoke(app, ["train", "cifar10", *FAST, "--set", "precision=bf16", "--data-dir",
+                                   str(cifar_kaggle[0]), "--out", str(tmp_path / "sub.csv"), *runs])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    [config] = (tmp_path / "runs").rglob("config.json")
+    assert json.loads(config.read_text())["config"]["precision"] == "bf16"
+    res = CliRunner().invoke(app, ["predict", "cifar10", "--data-dir", str(cifar_kaggle[0]),
+                                   "--out", str(tmp_path / "again.csv"), *runs])
+    assert res.exit_code == 0 and (tmp_path / "again.csv").read_bytes() == (tmp_path / "sub.csv").read_bytes()
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(tmp_path / "black.png")
+    res = CliRunner().invoke(app, ["predict-image", "cifar10", str(tmp_path / "black.png"), *runs])
+    assert res.exit_code == 0, res.output
+    assert used and set(used) == {"bf16"}
+
+
 def test_image_task_without_data_fails_cleanly_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "bundled")
     monkeypatch.setattr("data.images.torchvision_download.__defaults__", None, raising=False)

@@ -115,6 +115,28 @@ def test_trainer_tells_the_batch_transform_each_epoch_before_its_batches():
     assert calls == [("epoch", 1), ("train", 1), ("epoch", 2), ("train", 2), ("epoch", 3), ("train", 3)]
 
 
+@pytest.mark.parametrize("precision, dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
+def test_trainer_runs_the_forward_pass_at_the_configured_precision(precision, dtype):
+    """Training and validation forward passes autocast to `cfg.precision`; the weights, the returned
+    logits and the score stay float32, and the score is what `predict_logits` at that precision gives."""
+    from models.trainer import fit, predict_logits
+    torch.manual_seed(0)
+    x = torch.randn(40, 4)
+    y = (x[:, 0] > 0).long()
+    model = MODELS.create("mlp", in_features=4, out_features=2, width=8)
+    seen = []
+    model[0].register_forward_hook(lambda mod, inp, out: seen.append((mod.training, out.dtype)))
+    loss = torch.nn.functional.cross_entropy
+    res = fit(model, x, y, x, y, cfg=TrainConfig(task="t", epochs=2, batch_size=16, precision=precision),
+              loss_fn=loss, score_fn=lambda lg, t: loss(lg, t).item(), maximize=False,
+              generator=torch.Generator().manual_seed(0))
+    assert {training for training, _ in seen} == {True, False} and {d for _, d in seen} == {dtype}
+    assert all(p.dtype == torch.float32 for p in res.model.parameters())
+    logits = predict_logits(res.model, x, precision=precision)
+    assert logits.dtype == torch.float32
+    assert loss(logits, y).item() == pytest.approx(res.best_score, rel=1e-6)
+
+
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine", "triangle"])
 def test_sgd_learns_with_nesterov_momentum_held_and_frozen_weights_untouched(schedule):
     """`optimizer=sgd` is Nesterov SGD at `cfg.momentum` through the whole schedule (one-cycle

@@ -5,9 +5,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from core.registry import UsageError
-from core.runtime import resolve_device
+from core.runtime import autocast, autocast_dtype, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +57,23 @@ def test_resolve_device():
     assert resolve_device("cpu").type == "cpu"
     with pytest.raises(UsageError, match="unknown device 'tpu'"):
         resolve_device("tpu")
+
+
+def test_precision_auto_is_bf16_where_the_device_computes_it_natively(monkeypatch):
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert autocast_dtype(cpu, "fp32") is None and autocast_dtype(cuda, "fp32") is None
+    assert autocast_dtype(cpu, "bf16") is torch.bfloat16 and autocast_dtype(cuda, "auto") is torch.bfloat16
+    monkeypatch.setattr("core.runtime.cpu_has_bf16", lambda: False)      # an AVX2-only CPU: emulated, slower
+    assert autocast_dtype(cpu, "auto") is None
+    monkeypatch.setattr("core.runtime.cpu_has_bf16", lambda: True)       # AVX512-BF16 or AMX
+    assert autocast_dtype(cpu, "auto") is torch.bfloat16
+    with pytest.raises(UsageError, match="unknown precision 'fp16'"):
+        autocast_dtype(cpu, "fp16")
+
+
+def test_autocast_runs_matmuls_in_bf16_only_when_asked():
+    lin, x = torch.nn.Linear(4, 3), torch.randn(2, 4)
+    with autocast(torch.device("cpu"), "bf16"):
+        assert lin(x).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), "fp32"):
+        assert lin(x).dtype == torch.float32
