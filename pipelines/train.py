@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from core import workers
 from core.config import TrainConfig, override
 from core.registry import UsageError, first_line
-from core.runtime import resolve_device, seed_everything
+from core.runtime import autocast_dtype, resolve_device, seed_everything
 from data import ingest
 from data.images import load_images
 from features.images import shift_images
@@ -190,6 +190,9 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
     task = TASKS.create(cfg.task)
     MODELS.get(cfg.model)
     device = resolve_device(cfg.device)
+    if task.kind == "image" and cfg.precision == "auto" and autocast_dtype(device, "auto") is None:
+        log.info("%s: this CPU has no native bfloat16, so the run trains in float32, about half as fast "
+                 "as where it has (BENCHMARKS.md); --epochs trades accuracy for time", task.name)
     if task.kind == "image":
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         folds = make_folds(imgs.train_y, cfg.folds, cfg.seed, cfg.holdout)
@@ -371,6 +374,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
             "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device),
+            "autocast": str(autocast_dtype(inp.device, cfg.precision) or "off").replace("torch.", ""),
             "fold_plan": [{"folds": ks, "jobs": jobs, "threads": threads} for ks, jobs, threads in plan],
             "calibration": calibration, "test": test}
 

@@ -248,6 +248,7 @@ def test_a_runs_precision_is_used_again_by_predict_and_predict_image(cifar_kaggl
     assert res.exit_code == 0, res.output + repr(res.exception)
     [config] = (tmp_path / "runs").rglob("config.json")
     assert json.loads(config.read_text())["config"]["precision"] == "bf16"
+    assert json.loads((config.parent / "metrics.json").read_text())["autocast"] == "bfloat16"
     res = CliRunner().invoke(app, ["predict", "cifar10", "--data-dir", str(cifar_kaggle[0]),
                                    "--out", str(tmp_path / "again.csv"), *runs])
     assert res.exit_code == 0 and (tmp_path / "again.csv").read_bytes() == (tmp_path / "sub.csv").read_bytes()
@@ -255,6 +256,18 @@ def test_a_runs_precision_is_used_again_by_predict_and_predict_image(cifar_kaggl
     res = CliRunner().invoke(app, ["predict-image", "cifar10", str(tmp_path / "black.png"), *runs])
     assert res.exit_code == 0, res.output
     assert used and set(used) == {"bf16"}
+
+
+def test_precision_auto_on_a_cpu_without_bf16_trains_in_float32_and_says_so(cifar_kaggle, tmp_path,
+                                                                              monkeypatch, caplog):
+    monkeypatch.setattr("core.runtime.cpu_has_bf16", lambda: False)
+    loud = [a for a in FAST if a != "--quiet"]             # the note is an INFO line
+    res = CliRunner().invoke(app, ["train", "cifar10", *loud, "--data-dir", str(cifar_kaggle[0]),
+                                   "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "sub.csv")])
+    assert res.exit_code == 0, res.output + repr(res.exception)
+    [metrics] = (tmp_path / "runs").rglob("metrics.json")
+    assert json.loads(metrics.read_text())["autocast"] == "off"
+    assert "no native bfloat16, so the run trains in float32" in caplog.text
 
 
 def test_image_task_without_data_fails_cleanly_offline(tmp_path, monkeypatch, capsys):
