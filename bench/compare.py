@@ -496,13 +496,13 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", nargs="+")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--contenders", nargs="+")
-    ap.add_argument("--data", nargs="*", default=[], metavar="TASK=DIR")
+    ap.add_argument("--data", nargs="*", action="extend", default=[], metavar="TASK=DIR")
     ap.add_argument("--rows", type=int, help="tabular: a stratified slice of this many rows (tests)")
     ap.add_argument("--limit", type=int, help="images: first N train and test images (tests)")
     ap.add_argument("--course-epochs", type=int, help="override the course loop's epoch count")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
                     help="config overrides for our contenders, as train --set (tabular: also the shared features)")
-    ap.add_argument("--epochs", nargs="*", default=[], metavar="CONTENDER=N", help="images: epochs per contender")
+    ap.add_argument("--epochs", nargs="*", action="extend", default=[], metavar="CONTENDER=N", help="images: epochs per contender")
     ap.add_argument("--n", type=int, default=20_000, help="throughput: samples per epoch")
     ap.add_argument("--repeats", type=int, default=5, help="throughput: timed rounds per case (after one warm-up)")
     ap.add_argument("--results", type=Path, default=RESULTS)

@@ -44,8 +44,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tasks", nargs="+", default=list(DATA))
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    ap.add_argument("--data", nargs="*", default=[], metavar="TASK=DIR", help="data folder for a task")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
+    ap.add_argument("--data", nargs="*", action="extend", default=[], metavar="TASK=DIR", help="data folder for a task")
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
     args = ap.parse_args(argv)
     data = {**DATA, **{k: Path(v) for k, _, v in (item.partition("=") for item in args.data)}}
     rows = []

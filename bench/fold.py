@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fold", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data-dir", type=Path, help="default: ../shared/datasets/<task> when it exists, else bundled")
-    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
+    ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     args = ap.parse_args(argv)
     if args.threads:

@@ -20,6 +20,14 @@ def test_defaults_bench_runs_and_reports(tmp_path, capsys, monkeypatch):
     assert "titanic over 2 seed(s): wall_s 1.5000 ± 0.7071, accuracy 0.8050 ± 0.0071" in out
 
 
+def test_defaults_bench_keeps_every_set_when_the_flag_repeats(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(defaults, "run", lambda task, seed, data_dir, out, overrides: seen.append(overrides) or {
+        "task": task, "seed": seed, "wall_s": 1.0})
+    defaults.main(["--tasks", "titanic", "--out", str(tmp_path), "--set", "epochs=16", "--set", "width=40", "bags=1"])
+    assert seen == [["epochs=16", "width=40", "bags=1"]]      # argparse's default "store" kept only the last
+
+
 def test_defaults_bench_real_subprocess_on_bundled_data(tmp_path, monkeypatch):
     """One real CLI run through the bench's own code path (tiny: 2 folds, 1 epoch via env-free args)."""
     calls = []
