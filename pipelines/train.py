@@ -192,7 +192,7 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
     device = resolve_device(cfg.device)
     if task.kind == "image" and cfg.precision == "auto" and autocast_dtype(device, "auto") is None:
         log.info("%s: this CPU has no native bfloat16, so the run trains in float32, about half as fast "
-                 "as where it has (BENCHMARKS.md); --epochs trades accuracy for time", task.name)
+                 "as where it has (BENCHMARKS.md); --epochs and --set width=N trade accuracy for time", task.name)
     if task.kind == "image":
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         folds = make_folds(imgs.train_y, cfg.folds, cfg.seed, cfg.holdout)

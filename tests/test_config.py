@@ -66,6 +66,9 @@ def test_a_tasks_recipe_trains_its_default_model_only():
         assert all(getattr(cfg, k) == v for k, v in cifar.recipe.items())
     other = cifar.config(model="preact_resnet")
     assert (other.optimizer, other.lr, other.lookahead, other.norm_lr_scale) == ("adamw", cifar.defaults["lr"], False, 1.0)
+    # fastnet's width and epochs are the recipe's too: a ResNet keeps the task's, not a width tuned for fastnet
+    assert (cifar.config().width, cifar.config().epochs) == (cifar.recipe["width"], cifar.recipe["epochs"])
+    assert (other.width, other.epochs) == (cifar.defaults["width"], cifar.defaults["epochs"]) != (cifar.recipe["width"], cifar.recipe["epochs"])
     assert cifar.config(lr=0.5).lr == 0.5 and cifar.config(lookahead=False).lookahead is False
     assert cifar.default_params == {**cifar.defaults, **cifar.recipe}
     assert TASKS.create("otto").default_params == TASKS.create("otto").defaults     # no recipe
