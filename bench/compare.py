@@ -278,6 +278,12 @@ IMAGE_EPOCHS = {"mnist": {"ours": None, "course": 10, "ours_trainer_course_cnn":
                 "cifar10": {"ours": None, "course": 10, "ours_trainer_course_cnn": 10}}
 
 
+def image_epochs(task, contender: str) -> int:
+    """A contender's epochs: the course's count, or for `ours` what the default `train` runs
+    (the task's recipe included: CIFAR-10's fastnet trains 16 epochs, the task's other nets 10)."""
+    return IMAGE_EPOCHS[task.name][contender] or task.default_params["epochs"]
+
+
 def bench_images(tasks, seed: int, data: dict, contenders, epochs: dict | None = None, limit: int | None = None,
                  cache: Path = RESULTS / ".cache", overrides: dict | None = None):
     from data.images import load_images
@@ -289,7 +295,7 @@ def bench_images(tasks, seed: int, data: dict, contenders, epochs: dict | None =
             imgs = replace(imgs, train_x=imgs.train_x[:limit], train_y=imgs.train_y[:limit],
                            test_x=imgs.test_x[:limit], test_y=imgs.test_y[:limit])
         for contender in contenders:
-            n = (epochs or {}).get(contender) or IMAGE_EPOCHS[name][contender] or task.defaults["epochs"]
+            n = (epochs or {}).get(contender) or image_epochs(task, contender)
             mine = overrides if contender != "course" else None     # the course loop has no config
             curve = image_contender(contender, task, imgs, seed, n, mine)
             print(f"| {name} | {contender} | " + "  ".join(f"{s:.0f}s:{a:.4f}" for s, a in curve) + " |", flush=True)
@@ -379,10 +385,28 @@ def _name(row: dict) -> str:
     return " ".join(filter(None, (row["contender"], row.get("set"))))
 
 
+def machine_label() -> str:
+    """The CPU a result ran on, as the report prints it: wall times compare only on the same kind."""
+    from machine import cpu_info      # bench/machine.py
+    cpu = cpu_info()
+    return f"{cpu['cpu']} ({platform.machine()}, {' '.join(cpu['vector']) or 'no AVX'}, {cpu['torch_threads']} threads)"
+
+
+def _ran_on(rows: list[dict]) -> str:
+    """'Ran on: <machine>, <dates>; ...' for a table's rows (rows saved before the stamp: 'not recorded')."""
+    by: dict[str, set] = {}
+    for r in rows:
+        by.setdefault(r.get("machine", "machine not recorded"), set()).add(r.get("date", "date not recorded"))
+    return "Ran on: " + "; ".join(f"{m}, {', '.join(sorted(d))}" for m, d in by.items()) + "."
+
+
 def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS) -> Path:
     """Merge rows into bench/results/<kind>.json; a rerun replaces rows with the same keys where
-    they stand (so the report keeps its order: ours first), and new keys go at the end."""
+    they stand (so the report keeps its order: ours first), and new keys go at the end. Each new
+    row is stamped with the machine and date it ran on."""
     folder.mkdir(parents=True, exist_ok=True)
+    stamp = {"machine": machine_label(), "date": str(date.today())}
+    rows = [{**r, **stamp} for r in rows]
     path = folder / f"{kind}.json"
     old = json.loads(path.read_text()) if path.is_file() else []
     fresh = {tuple(r.get(k) for k in keys): r for r in rows}
@@ -412,7 +436,7 @@ def report(folder: Path = RESULTS) -> str:
     lines = []
     tab = json.loads((folder / "tabular.json").read_text()) if (folder / "tabular.json").is_file() else []
     if tab:
-        lines += ["| task | contender | seeds | rows | CV score (mean ± sd) | other metrics | wall s (mean) | s/epoch | wall vs ours |",
+        lines += [_ran_on(tab), "", "| task | contender | seeds | rows | CV score (mean ± sd) | other metrics | wall s (mean) | s/epoch | wall vs ours |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for task in dict.fromkeys(r["task"] for r in tab):
             mine = [r for r in tab if r["task"] == task]
@@ -433,7 +457,7 @@ def report(folder: Path = RESULTS) -> str:
         fig, ax = plt.subplots(figsize=(6, 4))
         lines += [f"{task}: test accuracy after each epoch (wall seconds, clock includes the per-epoch test pass; "
                   "`ours` ends with one more point: the prediction `train` makes, with the task's test-time augmentation, "
-                  "mirror and ±1 px shifts on CIFAR-10, none on MNIST)", "",
+                  "mirror and ±1 px shifts on CIFAR-10, none on MNIST)", "", _ran_on([r for r in img if r["task"] == task]), "",
                   "| contender | epochs | final test accuracy | seconds | curve (s: acc) |", "|---|---|---|---|---|"]
         for r in (r for r in img if r["task"] == task):
             s, a = zip(*r["curve"])
@@ -450,7 +474,7 @@ def report(folder: Path = RESULTS) -> str:
         lines += ["", f"![{task}](bench/results/{task}_time_to_accuracy.png)", ""]
     thr = json.loads((folder / "throughput.json").read_text()) if (folder / "throughput.json").is_file() else []
     if thr:
-        lines += ["| task | model | batch | ours samples/s (median) | plain loop samples/s (median) "
+        lines += [_ran_on(thr), "", "| task | model | batch | ours samples/s (median) | plain loop samples/s (median) "
                   "| ours / plain, paired per round: median (range) |", "|---|---|---|---|---|---|"]
         lines += [f"| {r['task']} | {r['model']} | {r['batch_size']} | {r['ours']:.0f} | {r['plain']:.0f} | "
                   f"{_ratio(r)} |" for r in thr]
@@ -473,12 +497,9 @@ def report(folder: Path = RESULTS) -> str:
 
 def write_report(folder: Path = RESULTS, target: Path = ROOT / "BENCHMARKS.md") -> None:
     """Replace the block between the compare markers in BENCHMARKS.md (append it if absent)."""
-    from machine import cpu_info      # bench/machine.py
-    cpu = cpu_info()
-    head = (f"Generated by `python bench/compare.py report` on {date.today()} from bench/results/*.json; "
-            f"machine: {cpu['cpu']} ({platform.machine()}, {' '.join(cpu['vector']) or 'no AVX'}), "
-            f"{torch.get_num_threads()} CPU threads, torch {torch.__version__} (CPU). "
-            "CIFAR-10 here is the JPEG-q75 copy in ../shared.\n\n")
+    head = (f"Generated by `python bench/compare.py report` on {date.today()} from bench/results/*.json, "
+            f"torch {torch.__version__}, CPU only; each table names the machine and date its rows ran on "
+            "(wall times compare only within one machine). CIFAR-10 here is the JPEG-q75 copy in ../shared.\n\n")
     block = "<!-- compare:start -->\n" + head + report(folder) + "<!-- compare:end -->"
     text = target.read_text() if target.is_file() else ""
     if "<!-- compare:start -->" in text:

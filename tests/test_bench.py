@@ -59,6 +59,7 @@ import json  # noqa: E402
 
 import compare  # noqa: E402
 from tests.test_images import digits, write_idx  # noqa: E402
+from pipelines import TASKS  # noqa: E402
 
 
 def test_compare_tabular_every_contender_and_report(tmp_path, capsys):
@@ -133,7 +134,19 @@ def test_compare_images_and_throughput(tmp_path, capsys):
     compare.main(["report", "--results", str(results), "--benchmarks-md", str(tmp_path / "B.md")])
     assert (results / "mnist_time_to_accuracy.png").is_file()
     assert "| ours_trainer_course_cnn lr=0.001 | 1 |" in (tmp_path / "B.md").read_text()
+    # every table names the machine its rows ran on: wall times compare only within one
+    assert all(r["machine"] == compare.machine_label() and r["date"] for r in saved + thr)
+    assert (tmp_path / "B.md").read_text().count(f"Ran on: {compare.machine_label()}, ") == 2    # mnist, throughput
     assert "| otto | mlp | 256 |" in (tmp_path / "B.md").read_text() and "2 rounds)" in (tmp_path / "B.md").read_text()
+
+
+def test_compare_images_runs_ours_for_the_default_runs_epochs():
+    """`ours` trains as long as `train TASK` does, recipe included; the course contenders keep theirs."""
+    for name in ("mnist", "cifar10"):
+        task = TASKS.create(name)
+        assert compare.image_epochs(task, "ours") == task.config().epochs
+        assert compare.image_epochs(task, "course") == compare.image_epochs(task, "ours_trainer_course_cnn") == 10
+    assert compare.image_epochs(TASKS.create("cifar10"), "ours") == TASKS.create("cifar10").recipe["epochs"]
 
 
 def test_machine_report_names_the_cpu_and_measures_matmul():
