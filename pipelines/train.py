@@ -190,10 +190,11 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
     task = TASKS.create(cfg.task)
     MODELS.get(cfg.model)
     device = resolve_device(cfg.device)
-    if task.kind == "image" and cfg.precision == "auto" and autocast_dtype(device, "auto") is None:
-        log.info("%s: this CPU has no native bfloat16, so the run trains in float32 and takes ~1.7-2.5x as "
-                 "long as where it has (BENCHMARKS.md); --epochs and --set width=N trade accuracy for time", task.name)
     if task.kind == "image":
+        if cfg.precision == "auto" and autocast_dtype(device, "auto") is None:
+            log.info("%s: this CPU has no native bfloat16, so the run trains in float32 and takes ~1.7-2.5x as "
+                     "long as where it has (BENCHMARKS.md); --epochs and --set width=N trade accuracy for time",
+                     task.name)
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         folds = make_folds(imgs.train_y, cfg.folds, cfg.seed, cfg.holdout)
         return Inputs(task, imgs.train_x, imgs.test_x, None, imgs.train_y, folds, device, imgs.test_ids, imgs.test_y)
