@@ -49,7 +49,9 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import format_overrides, parse_overrides  # noqa: E402
+from bench.common import check_overrides, check_tasks, main_exit, parse_data  # noqa: E402
+from core.config import format_overrides  # noqa: E402
+from core.registry import UsageError  # noqa: E402
 from core.runtime import autocast, seed_everything  # noqa: E402
 from models import build_model  # noqa: E402
 from models.registry import model_args  # noqa: E402
@@ -65,6 +67,8 @@ RESULTS = ROOT / "bench" / "results"
 COURSE_NET = {"diabetes": "diabetes_course", "titanic": "diabetes_course", "otto": "otto_course"}
 COURSE_EPOCHS = {"diabetes": 100, "titanic": 100, "otto": 20}   # see BENCHMARKS.md for the choice
 COURSE_CNN = {"mnist": "cnn_basic", "cifar10": "cifar_course"}
+TABULAR_CONTENDERS = ("ours", "course", "course_raw", "ours_course_net", "sklearn", "lightgbm")
+IMAGE_CONTENDERS = ("ours", "course", "ours_trainer_course_cnn")
 
 
 # ---- the course's loops ------------------------------------------------------------------
@@ -120,7 +124,7 @@ def raw_features(inp) -> np.ndarray:
     task = inp.task
     x = inp.train[list(task.numeric)]
     if len(task.numeric) != len(inp.train.columns) - 1 - bool(task.id_col) or x.isna().any().any():
-        raise ValueError(f"course_raw: {task.name} has text or missing values, no raw numeric form "
+        raise UsageError(f"course_raw: {task.name} has text or missing values, no raw numeric form "
                          "(use `course`, which gets our encoded features)")
     return x.to_numpy(np.float32)
 
@@ -185,7 +189,7 @@ def tabular_contender(name: str, inp, cfg, seed: int, course_epochs: int | None 
             proba = p[:, 1] if task.binary else p
             epochs_run += clf.best_iteration_ or clf.n_estimators
         else:
-            raise ValueError(f"unknown contender {name!r}")
+            raise UsageError(f"unknown contender {name!r}; known: {', '.join(TABULAR_CONTENDERS)}")
         seconds += time.perf_counter() - start
         oof[va] = proba
     scores = {m: METRICS[m].fn(inp.y, oof) for m in (task.metric, *task.extra_metrics)}
@@ -511,6 +515,25 @@ def write_report(folder: Path = RESULTS, target: Path = ROOT / "BENCHMARKS.md") 
     target.write_text(text)
 
 
+def check_contenders(names: list[str], known: tuple[str, ...]) -> list[str]:
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise UsageError(f"unknown contender(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def parse_epochs(items: list[str], contenders: list[str]) -> dict[str, int]:
+    out = {}
+    for item in items:
+        name, _, n = item.partition("=")
+        if name not in contenders:
+            raise UsageError(f"--epochs {item!r}: {name!r} is not a contender of this run ({', '.join(contenders)})")
+        if not n.isdigit() or int(n) < 1:
+            raise UsageError(f"--epochs wants CONTENDER=N with N a positive whole number, got {item!r}")
+        out[name] = int(n)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kind", choices=["tabular", "images", "throughput", "report"])
@@ -529,22 +552,27 @@ def main(argv=None) -> int:
     ap.add_argument("--results", type=Path, default=RESULTS)
     ap.add_argument("--benchmarks-md", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
-    data = {**DATA, **{k: Path(v) for k, _, v in (item.partition("=") for item in args.data)}}
+    data = {**DATA, **parse_data(args.data)}
     if args.kind == "tabular":
-        tasks = args.tasks or ["titanic", "diabetes", "otto"]
+        tasks = check_tasks(args.tasks or ["titanic", "diabetes", "otto"])
+        contenders = check_contenders(args.contenders or ["ours", "course", "sklearn", "lightgbm"], TABULAR_CONTENDERS)
+        overrides = check_overrides(tasks, args.set)
+        for t in tasks if "course_raw" in contenders else ():
+            if TASKS.create(t).required:       # columns beyond the numeric ones: text, no raw numeric form
+                raise UsageError(f"course_raw: {t} has text columns, no raw numeric form (use `course`)")
         tasks = [t for t in tasks if data.get(t) is None or data[t].is_dir() or print(f"skip {t}: {data[t]} not found")]
         print("| task | contender | seed | CV | wall |\n|---|---|---|---|---|")
-        rows = bench_tabular(tasks, args.seeds, args.contenders or ["ours", "course", "sklearn", "lightgbm"], data,
-                             args.rows, args.course_epochs, parse_overrides(args.set))
+        rows = bench_tabular(tasks, args.seeds, contenders, data, args.rows, args.course_epochs, overrides)
         print(f"saved {save('tabular', rows, ('task', 'contender', 'seed', 'set'), args.results)}")
     elif args.kind == "images":
-        tasks = args.tasks or ["mnist"]
-        epochs = {k: int(v) for k, _, v in (item.partition("=") for item in args.epochs)}
-        rows = bench_images(tasks, args.seeds[0], data, args.contenders or ["ours", "course", "ours_trainer_course_cnn"],
-                            epochs, args.limit, args.results / ".cache", parse_overrides(args.set))
+        tasks = check_tasks(args.tasks or ["mnist"])
+        contenders = check_contenders(args.contenders or list(IMAGE_CONTENDERS), IMAGE_CONTENDERS)
+        epochs = parse_epochs(args.epochs, contenders)
+        rows = bench_images(tasks, args.seeds[0], data, contenders, epochs, args.limit, args.results / ".cache",
+                            check_overrides(tasks, args.set))
         print(f"saved {save('images', rows, ('task', 'contender', 'set'), args.results)}")
     elif args.kind == "throughput":
-        cases = [c for c in THROUGHPUT_CASES if not args.tasks or c[0] in args.tasks]
+        cases = [c for c in THROUGHPUT_CASES if not args.tasks or c[0] in check_tasks(args.tasks)]
         print("| task | model | batch | ours samples/s | plain samples/s | ratio |\n|---|---|---|---|---|---|")
         rows = bench_throughput(cases, args.n, args.seeds[0], args.repeats)
         print(f"saved {save('throughput', rows, ('task', 'model', 'batch_size'), args.results)}")
@@ -555,4 +583,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit(main)

@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import check_overrides, check_tasks, main_exit, parse_data, run_cli  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}  # None: bundled
 
@@ -29,10 +32,8 @@ def run(task: str, seed: int, data_dir: Path | None, out: Path, overrides: list[
     cmd += ["--data-dir", str(data_dir)] if data_dir else []
     cmd += [a for kv in overrides for a in ("--set", kv)]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = run_cli(cmd)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     run_dir = Path(proc.stdout.split("run: ")[1].split()[0])
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = {f"test_{k}": v for k, v in metrics.get("test_scores", {}).items()}
@@ -47,7 +48,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", nargs="*", action="extend", default=[], metavar="TASK=DIR", help="data folder for a task")
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
     args = ap.parse_args(argv)
-    data = {**DATA, **{k: Path(v) for k, _, v in (item.partition("=") for item in args.data)}}
+    check_overrides(check_tasks(args.tasks), args.set)
+    data = {**DATA, **parse_data(args.data)}
     rows = []
     for task in args.tasks:
         data_dir = data.get(task)
@@ -71,4 +73,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit(main)

@@ -23,7 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core.config import format_overrides, parse_overrides  # noqa: E402
+from bench.common import check_overrides, check_tasks, main_exit  # noqa: E402
+from core.config import format_overrides  # noqa: E402
+from core.registry import UsageError  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 from pipelines.train import cross_validate, prepare  # noqa: E402
 
@@ -35,7 +37,7 @@ def run_fold(task_name: str, fold: int, overrides: dict, data_dir: Path | None, 
     cfg = task.config(**{**overrides, "seed": seed, "device": "cpu"})
     inp = prepare(cfg, data_dir)
     if not 0 <= fold < len(inp.folds):
-        raise SystemExit(f"--fold must be in 0..{len(inp.folds) - 1}, got {fold}")
+        raise UsageError(f"--fold must be in 0..{len(inp.folds) - 1}, got {fold}")
     start = time.perf_counter()
     result = cross_validate(inp, cfg, predict_test=False, only_folds=[fold])
     seconds = time.perf_counter() - start
@@ -54,15 +56,18 @@ def main(argv=None) -> int:
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
     ap.add_argument("--threads", type=int, help="torch threads (default: torch's, one per core)")
     args = ap.parse_args(argv)
+    overrides = check_overrides(check_tasks([args.task]), args.set)
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        raise UsageError(f"--data-dir {args.data_dir} is not a folder")
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
     data_dir = args.data_dir or (SHARED / args.task if (SHARED / args.task).is_dir() else None)
-    r = run_fold(args.task, args.fold, parse_overrides(args.set), data_dir, args.seed)
+    r = run_fold(args.task, args.fold, overrides, data_dir, args.seed)
     print(f"| {r['task']} | fold {r['fold']} | {r['set']} | {r['metric']} {r['score']:.4f} | best epoch(s) "
           f"{', '.join(map(str, r['best_epochs']))} | {r['seconds']:.1f} s ({r['seconds'] / r['epochs_run']:.2f} s/epoch) |")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit(main)

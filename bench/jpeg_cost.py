@@ -21,6 +21,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import main_exit  # noqa: E402
 from core.registry import UsageError  # noqa: E402
 from core.runtime import resolve_device  # noqa: E402
 from pipelines.train import _load_run, _precision, _temperature, ensemble_proba  # noqa: E402
@@ -37,7 +38,7 @@ def load_pairs(shared: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     jpeg = np.stack([np.asarray(Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
                      for i in range(len(y))])
     if not np.array_equal(z["y_test"][:len(y)], y):
-        raise SystemExit(f"{shared}: the JPEG and lossless test images are not in the same order")
+        raise UsageError(f"{shared}: the JPEG and lossless test images are not in the same order")
     return jpeg.transpose(0, 3, 1, 2).copy(), x.transpose(0, 3, 1, 2).copy(), y
 
 
@@ -59,15 +60,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     if not (args.shared / "cifar10_lossless_subset.npz").is_file():
-        raise SystemExit(f"{args.shared}: no cifar10_lossless_subset.npz here (see ../shared/datasets/cifar10/SOURCE.md)")
-    try:
-        r = jpeg_cost(args.run, args.runs_dir, args.shared, args.device)
-    except UsageError as e:              # no such run, an incomplete one: one line, as the CLI says it
-        raise SystemExit(f"error: {e}") from None
+        raise UsageError(f"{args.shared}: no cifar10_lossless_subset.npz here (see ../shared/datasets/cifar10/SOURCE.md)")
+    r = jpeg_cost(args.run, args.runs_dir, args.shared, args.device)   # no such run: a UsageError, one line
     print(f"run {r['run']}: {r['images']} official test images, mean |JPEG - original| {r['mean_abs_pixel_diff']:.2f} of 255")
     print(f"| JPEG-q75 copies | {r['jpeg']:.4f} |\n| lossless originals | {r['lossless']:.4f} |")
     return r
 
 
 if __name__ == "__main__":
-    main()
+    main_exit(lambda: main() and 0)

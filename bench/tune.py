@@ -11,7 +11,6 @@ same folds. Prints default vs best, trials complete / pruned / failed, and the w
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,11 @@ from pathlib import Path
 import optuna
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import check_overrides, check_tasks, main_exit, run_cli  # noqa: E402
+from core.registry import UsageError  # noqa: E402
+
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"otto": SHARED / "otto"}
 
@@ -35,6 +39,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "tune")
     ap.add_argument("--report", metavar="STUDY", help="only report on an existing study under --out")
     args = ap.parse_args(argv)
+    check_overrides(check_tasks([args.task]), args.set)
     if args.report:
         return report(args.task, args.out, args.report, wall=None)
     name = f"bench-{args.task}-{int(time.time())}"
@@ -45,16 +50,17 @@ def main(argv=None) -> int:
     cmd += [a for kv in args.set for a in ("--set", kv)]
     cmd += ["--data-dir", str(DATA[args.task])] if args.task in DATA else []
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = run_cli(cmd)
     wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr}")
     print(proc.stdout)
     return report(args.task, args.out, name, wall)
 
 
 def report(task: str, runs_root: Path, name: str, wall: float | None) -> int:
-    storage = f"sqlite:///{runs_root / task / 'studies' / name / 'study.db'}"
+    db = runs_root / task / "studies" / name / "study.db"
+    if not db.is_file():
+        raise UsageError(f"no study {name!r} for {task} under {runs_root} ({db} not found)")
+    storage = f"sqlite:///{db}"
     study = optuna.load_study(study_name=name, storage=storage)
     default = study.trials[0]
     states = [t.state.name for t in study.trials]
@@ -68,4 +74,4 @@ def report(task: str, runs_root: Path, name: str, wall: float | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main_exit(main)

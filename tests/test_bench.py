@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from core.registry import UsageError
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -30,13 +31,14 @@ def test_defaults_bench_keeps_every_set_when_the_flag_repeats(tmp_path, monkeypa
 
 def test_defaults_bench_real_subprocess_on_bundled_data(tmp_path, monkeypatch):
     """One real CLI run through the bench's own code path (tiny: 2 folds, 1 epoch via env-free args)."""
+    from bench import common
     calls = []
-    real_run = defaults.subprocess.run
+    real_run = common.subprocess.run
 
     def fast(cmd, **kw):
         calls.append(cmd)
         return real_run(cmd + ["--folds", "2", "--epochs", "1"], **kw)
-    monkeypatch.setattr(defaults.subprocess, "run", fast)
+    monkeypatch.setattr(common.subprocess, "run", fast)
     row = defaults.run("titanic", 0, None, tmp_path, ["bags=1", "width=8"])
     assert calls and calls[0].count("--set") == 2
     assert 0 <= row["accuracy"] <= 1 and row["wall_s"] > 0
@@ -179,7 +181,7 @@ def test_fold_bench_trains_one_fold_as_train_does(capsys):
     assert full["folds"][1]["accuracy"] == r["score"]
     fold.main(["titanic", "--fold", "0", "--data-dir", str(ROOT / "data" / "titanic"), "--set", "epochs=1", "bags=1"])
     assert "| titanic | fold 0 | epochs=1 bags=1 | accuracy " in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--fold must be in 0..4"):
+    with pytest.raises(UsageError, match="--fold must be in 0..4"):
         fold.run_fold("titanic", 5, {"epochs": 1}, None)
 
 
@@ -237,9 +239,45 @@ def test_jpeg_cost_scores_one_run_on_both_copies(cifar_kaggle, tmp_path, capsys)
     _shared_pair(tmp_path / "shuffled", x, y[::-1].copy())
     np.savez(tmp_path / "shuffled" / "cifar10_lossless_subset.npz", x_test_first1000=x, y_test_first1000=y.astype(np.uint8))
     if not np.array_equal(y, y[::-1]):
-        with pytest.raises(SystemExit, match="not in the same order"):
+        with pytest.raises(UsageError, match="not in the same order"):
             jpeg_cost.jpeg_cost("latest", tmp_path / "runs", tmp_path / "shuffled")
-    with pytest.raises(SystemExit, match="error: .*nosuch"):
+    with pytest.raises(UsageError, match="nosuch"):
         jpeg_cost.main(["--run", "nosuch", "--runs-dir", str(tmp_path / "runs"), "--shared", str(tmp_path / "shared")])
-    with pytest.raises(SystemExit, match="no cifar10_lossless_subset.npz"):
+    with pytest.raises(UsageError, match="no cifar10_lossless_subset.npz"):
         jpeg_cost.main(["--run", "latest", "--runs-dir", str(tmp_path / "runs"), "--shared", str(tmp_path)])
+
+
+# ---- bad input: one line, exit code 2, before any run starts -------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare.py", "tabular", "--tasks", "nosuch"], "unknown task 'nosuch'"),
+    (["compare.py", "tabular", "--tasks", "titanic", "--set", "nokey=1"], "unknown config key(s) nokey"),
+    (["compare.py", "tabular", "--tasks", "titanic", "--contenders", "nope"], "unknown contender(s) nope"),
+    (["compare.py", "tabular", "--tasks", "titanic", "--contenders", "course_raw"], "titanic has text columns"),
+    (["compare.py", "images", "--tasks", "mnist", "--data", "mnist=/no/such/dir"], "mnist=/no/such/dir: not a folder"),
+    (["compare.py", "images", "--tasks", "mnist", "--epochs", "ours=0"], "positive whole number"),
+    (["compare.py", "images", "--tasks", "mnist", "--epochs", "lightgbm=3"], "'lightgbm' is not a contender"),
+    (["defaults.py", "--tasks", "titanic", "--set", "folds=1"], "--folds must be at least 2 for titanic"),
+    (["defaults.py", "--tasks", "nosuch"], "unknown task 'nosuch'"),
+    (["fold.py", "titanic", "--fold", "7"], "--fold must be in 0..4, got 7"),
+    (["tune.py", "titanic", "--set", "lr=fast"], "config key 'lr' wants float"),
+    (["tune.py", "titanic", "--report", "nostudy"], "no study 'nostudy' for titanic"),
+    (["jpeg_cost.py", "--shared", "/no/such/dir"], "no cifar10_lossless_subset.npz"),
+])
+def test_bench_scripts_refuse_bad_input_in_one_line_with_exit_code_2(argv, message, tmp_path):
+    import subprocess
+    script, *args = argv
+    out = ["--out", str(tmp_path / "out")] if script in ("defaults.py", "tune.py") else []
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args, *out], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: ") and message in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_run_cli_turns_the_commands_exit_code_2_into_its_one_line(tmp_path):
+    from bench.common import run_cli
+    with pytest.raises(UsageError, match=r"^--folds must be at least 2 for titanic, got 1$"):
+        run_cli([sys.executable, "cli.py", "train", "titanic", "--folds", "1", "--runs-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="exit code 3"):
+        run_cli([sys.executable, "-c", "import sys; sys.exit(3)"])
