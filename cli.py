@@ -19,7 +19,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.config import TrainConfig, format_overrides, load_params, parse_overrides
+from core.config import format_overrides, load_params, parse_overrides, saved_config
 from core.registry import UsageError
 from pipelines import TASKS
 
@@ -185,7 +185,7 @@ def train(
             raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
         from pipelines import runs as r
         run_dir = r.resolve_unfinished(runs_dir or r.RUNS_ROOT, t.name, resume)
-        cfg = TrainConfig(**r.read_json(run_dir / "config.json")["config"])
+        cfg = saved_config(r.read_json(run_dir / "config.json")["config"], run_dir / "config.json")
         with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
             result = pipeline.resume(t.name, str(run_dir), data_dir=data_dir, out=out, runs_root=runs_dir,
                                      device=None if device is Device.auto else device.value,

@@ -70,6 +70,16 @@ class TrainConfig:
 _TYPES = typing.get_type_hints(TrainConfig)
 
 
+def saved_config(saved: dict[str, Any], source: Path | str) -> TrainConfig:
+    """The TrainConfig a run wrote to its config.json. Keys this code does not know mean the run
+    came from another version of it: one line naming them, not a TypeError."""
+    unknown = sorted(set(saved) - set(_TYPES))
+    if unknown:
+        raise UsageError(f"{source}: config key(s) {', '.join(unknown)} unknown to this version of the code; "
+                         "the run was written by another version (its config.json names the commit under versions.code)")
+    return TrainConfig(**saved)
+
+
 def _check(key: str, value: Any) -> Any:
     want = _TYPES[key]
     if want is float and isinstance(value, int) and not isinstance(value, bool):

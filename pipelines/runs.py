@@ -1,7 +1,7 @@
 """Run directories: `runs/<task>/<run-id>/` holds everything `predict` needs.
 
 Layout:
-    config.json            the TrainConfig, task name, library versions
+    config.json            the TrainConfig, data folder, library versions and the code's git commit
     status.json            running | complete | failed | interrupted, with times, pid and host
     metrics.json           CV scores, per-fold scores, best epochs, timing
     history.csv            one row per (fold, bag, epoch)
@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +38,18 @@ from core.registry import UsageError
 from models import build_model
 
 log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def code_version() -> str | None:
+    """The git commit this checkout is at, recorded in each run's config.json so that weights a
+    later change of a model no longer fits can name the code that trained them; None outside git."""
+    try:
+        proc = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 RUNS_ROOT = Path(os.environ.get("KAGGLE_PIPELINE_RUNS", Path(__file__).resolve().parent.parent / "runs"))
 
@@ -128,18 +141,29 @@ def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:
                                                       "state_dict": model.state_dict()}, tmp))
 
 
-def load_model(path: Path, device: torch.device) -> nn.Module:
+def load_model(path: Path, device: torch.device, trained_by: str | None = None) -> nn.Module:
+    """Rebuild a saved model. `trained_by`: the commit the run recorded, named when the weights no
+    longer fit the model as this code builds it (a model changed since the run was trained)."""
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
-        args = dict(ckpt["model_args"])
-        if args.get("weights_path"):     # vgg16_transfer: the state dict holds every weight, so the
-            args["weights_path"] = ""     # pretrained file need not exist any more (nor be read again)
-        model = build_model(ckpt["model"], args)
-        model.load_state_dict(ckpt["state_dict"])
+        name, args, state = ckpt["model"], dict(ckpt["model_args"]), ckpt["state_dict"]
     except FileNotFoundError:
         raise UsageError(f"{path}: missing model weights") from None
     except Exception as e:
         raise UsageError(f"{path}: corrupted or unreadable checkpoint ({type(e).__name__})") from None
+    if args.get("weights_path"):     # vgg16_transfer: the state dict holds every weight, so the
+        args["weights_path"] = ""     # pretrained file need not exist any more (nor be read again)
+    try:
+        model = build_model(name, args)
+        model.load_state_dict(state)
+    except UsageError as e:          # a model no longer registered
+        raise UsageError(f"{path}: {e}") from None
+    except (TypeError, RuntimeError) as e:
+        detail = " ".join(str(e).split())
+        detail = detail[:200] + "..." if len(detail) > 200 else detail
+        code = f"the commit that trained it, {trained_by}" if trained_by else "the code that trained it"
+        raise UsageError(f"{path}: these weights do not fit model {name!r} as this code builds it ({detail}); "
+                         f"the model changed since this run was trained: retrain, or predict with {code}") from None
     return model.to(device).eval()
 
 

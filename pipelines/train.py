@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from core import workers
-from core.config import TrainConfig, override
+from core.config import TrainConfig, override, saved_config
 from core.registry import UsageError, first_line
 from core.runtime import autocast_dtype, resolve_device, seed_everything
 from data import ingest
@@ -223,7 +223,7 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
         "out": str(Path(out).resolve()) if out else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
-                     "sklearn": sklearn.__version__, "pandas": pd.__version__}})
+                     "sklearn": sklearn.__version__, "pandas": pd.__version__, "code": runs.code_version()}})
     return _complete(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=False, tensorboard=tensorboard)
 
 
@@ -241,7 +241,7 @@ def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | N
     saved["config"].setdefault("jobs", 1)      # runs from before --jobs trained one fold at a time
     if saved["config"].get("task") != task.name:
         raise UsageError(f"run {run_dir.name} is a {saved['config'].get('task')} run, not {task.name}")
-    cfg = TrainConfig(**saved["config"])
+    cfg = saved_config(saved["config"], run_dir / "config.json")
     if device is not None:
         cfg = override(cfg, {"device": device})
     data_dir = data_dir or (Path(saved["data_dir"]) if saved.get("data_dir") else None)
@@ -518,6 +518,8 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
     from features.images import BatchTransform
     total, n = None, 0
     images = as_tensor(data, device, torch.uint8) if task.kind == "image" else None   # one copy for all folds
+    config = fold_dirs[0].parent / "config.json" if fold_dirs else None
+    trained_by = runs.read_json(config).get("versions", {}).get("code") if config and config.is_file() else None
     for fold_dir in fold_dirs:
         try:
             encoder = joblib.load(fold_dir / "encoder.joblib")
@@ -533,7 +535,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
                 raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
             x = as_tensor(x, device)
         for path in sorted(fold_dir.glob("model*.pt")):
-            p = apply_temperature(predict_proba(task, runs.load_model(path, device), x, batch_fn, precision), temperature)
+            p = apply_temperature(predict_proba(task, runs.load_model(path, device, trained_by), x, batch_fn, precision), temperature)
             total = p if total is None else total + p
             n += 1
     if n == 0:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import json
 import lzma
 import re
 import shutil
@@ -413,6 +414,30 @@ def test_predict_with_a_damaged_run_file_names_it(name, damage, trained, tmp_pat
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert str(run / name) in err and not out.exists()
+
+
+def test_weights_a_changed_model_no_longer_fits_name_the_commit_that_trained_them(trained, tmp_path, capsys):
+    """A run trained before a model changed: its weights load into the model this code builds and
+    fail; the error says so and names the commit the run recorded, instead of 'corrupted'."""
+    import torch
+    from pipelines.runs import code_version
+    [src] = list((trained / "diabetes").iterdir())
+    saved = json.loads((src / "config.json").read_text())
+    assert saved["versions"]["code"] == code_version()      # None outside a git checkout
+    run = tmp_path / src.name
+    shutil.copytree(src, run)
+    saved["versions"]["code"] = "0123456789ab"
+    (run / "config.json").write_text(json.dumps(saved))
+    ckpt = torch.load(run / "fold0" / "model0.pt", weights_only=True)
+    ckpt["state_dict"] = {f"old.{k}": v for k, v in ckpt["state_dict"].items()}    # renamed layers
+    torch.save(ckpt, run / "fold0" / "model0.pt")
+    rows, out = tmp_path / "rows.csv", tmp_path / "pred.csv"
+    diabetes_rows(False).to_csv(rows, header=False, index=False)
+    code = main(["predict", "diabetes", "--run", str(run), "--input", str(rows), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(run / "fold0" / "model0.pt") in err and "do not fit model 'mlp'" in err
+    assert "the commit that trained it, 0123456789ab" in err and not out.exists()
 
 
 def test_ingest_works_in_a_python_built_without_lzma_or_bz2(tmp_path):

@@ -170,6 +170,21 @@ def test_resume_bad_input(args, message, runs_dir, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_resume_of_a_run_with_config_keys_this_code_lacks_is_one_line(titanic_dir, runs_dir, tmp_path, capsys):
+    def stop(fold, bag, row):
+        raise KeyboardInterrupt
+    with pytest.raises(RunInterrupted):
+        train(_cfg(epochs=2), data_dir=titanic_dir, out=tmp_path / "s.csv", runs_root=runs_dir, on_epoch=stop)
+    [cut] = list((runs_dir / "titanic").iterdir())
+    saved = json.loads((cut / "config.json").read_text())
+    saved["config"]["warp_factor"] = 9           # written by a newer version of the code
+    (cut / "config.json").write_text(json.dumps(saved))
+    assert main(["train", "titanic", "--resume", cut.name, "--runs-dir", str(runs_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "config key(s) warp_factor unknown to this version" in err, err
+    assert str(cut / "config.json") in err and runs.state_of(cut) == "interrupted"
+
+
 def test_resume_of_a_complete_run_is_refused(titanic_dir, runs_dir, tmp_path, capsys):
     done = train(_cfg(epochs=1), data_dir=titanic_dir, out=tmp_path / "s.csv", runs_root=runs_dir)
     assert main(["train", "titanic", "--resume", done.run_dir.name, "--runs-dir", str(runs_dir)]) == 2
