@@ -85,8 +85,9 @@ def test_compare_tabular_every_contender_and_report(tmp_path, capsys):
 
 def test_course_raw_feeds_the_files_numbers_and_ours_course_net_trains_the_course_net(tmp_path, capsys):
     results = tmp_path / "results"
-    compare.main(["tabular", "--tasks", "diabetes", "--rows", "120", "--course-epochs", "2",
+    compare.main(["tabular", "--tasks", "diabetes", "titanic", "--rows", "120", "--course-epochs", "2",
                   "--contenders", "course_raw", "--results", str(results)])
+    assert "skip course_raw on titanic: text columns (Name, Sex" in capsys.readouterr().out
     compare.main(["tabular", "--tasks", "titanic", "--rows", "120", "--contenders", "ours_course_net",
                   "--set", "epochs=3", "bags=1", "--results", str(results)])
     rows = {r["contender"]: r for r in json.loads((results / "tabular.json").read_text())}
