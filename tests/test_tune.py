@@ -28,6 +28,23 @@ def test_search_space_samples_valid_configs(name, monkeypatch):
         study.tell(trial, 0.0)
 
 
+@pytest.mark.parametrize("name", TASKS.names())
+def test_the_defaults_trial_lies_inside_the_search_space(name, monkeypatch):
+    """Trial 0 is the task's defaults: each value the space samples must be one it can sample, or
+    Optuna keeps it with only a warning, and the sampler learns from a point outside its space."""
+    import warnings
+    monkeypatch.undo()
+    task = TASKS.create(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial(task.default_params, skip_if_exists=False)
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # "Fixed parameter ... out of range" would raise
+        params = task.search_space(trial)
+    assert {k: params[k] for k in params if k in task.default_params} == \
+        {k: task.default_params[k] for k in params if k in task.default_params}
+
+
 def tiny_space(trial) -> dict:
     return {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True), "width": trial.suggest_int("width", 4, 16),
             "epochs": trial.suggest_int("epochs", 2, 4)}
