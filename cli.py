@@ -312,6 +312,34 @@ def predict(
     typer.echo(f"submission: {path}")
 
 
+@app.command()
+def blend(
+    task: Annotated[TaskName, typer.Argument(help="Competition name.")],
+    runs: Annotated[Optional[list[str]], typer.Argument(help="Two or more run ids or run directory paths.")] = None,
+    top: Annotated[Optional[int], typer.Option(help="Blend the task's N best complete runs by CV instead.")] = None,
+    data_dir: DataDir = None,
+    input: Annotated[Optional[Path], typer.Option("--input", help="Score this file instead of the task's test file.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Output CSV path.")] = None,
+    device: Annotated[Device, typer.Option()] = Device.auto,
+    runs_dir: RunsDir = None,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+):
+    """Blend finished runs: weights fit to their out-of-fold predictions, one submission."""
+    from pipelines.blend import blend as run_blend
+    _logging(verbose, quiet)
+    result = run_blend(task.value, list(runs or []), data_dir=data_dir, out=out, runs_root=runs_dir,
+                       device=device.value, top=top, input_path=input)
+    metric = TASKS.create(task.value).metric
+    typer.echo(f"{'run':34s} {'weight':>7s} " + " ".join(f"{m:>9s}" for m in result.cv))
+    for name, w, cv in zip(result.runs, result.weights, result.run_cv):
+        typer.echo(f"{name:34s} {w:7.3f} " + " ".join(f"{v:9.5f}" for v in cv.values()))
+    typer.echo(f"{'blend (weights cross-fitted)':34s} {'':7s} " + " ".join(f"{v:9.5f}" for v in result.cv.values()))
+    typer.echo(f"blend CV {metric} {result.cv[metric]:.5f} on {result.rows} out-of-fold rows "
+               f"(temperature {result.temperature:.3f})")
+    typer.echo(f"submission: {result.submission}")
+
+
 @app.command("predict-image")
 def predict_image(
     task: Annotated[TaskName, typer.Argument(help="Image task (mnist, cifar10).")],

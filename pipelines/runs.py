@@ -174,6 +174,20 @@ def list_runs(root: Path, task: str | None = None, states=("complete",)) -> list
     return sorted(runs, key=lambda r: r.name)
 
 
+def ranked_runs(root: Path, task: str) -> list[Path]:
+    """The task's complete runs, best CV score first (runs whose metrics cannot be read are left out)."""
+    scored = []
+    for run in list_runs(root, task):
+        try:
+            m = read_json(run / "metrics.json")
+            score = m["cv"][m["metric"]]
+        except (UsageError, KeyError, TypeError):
+            log.warning("%s: no readable CV score; run left out", run)
+            continue
+        scored.append((-score if m.get("maximize", True) else score, run.name, run))
+    return [run for *_, run in sorted(scored)]
+
+
 def resolve_run(root: Path, task: str, run: str) -> Path:
     """A run id, 'latest' (newest complete run of the task) or a path to a run directory."""
     if run == "latest":

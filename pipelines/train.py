@@ -543,9 +543,10 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
     return total / n
 
 
-def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
-            out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
-    """Rebuild every fold's encoder and models from the run directory and predict a test set."""
+def test_predictions(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+                     runs_root: Path | None = None, device: str = "auto"):
+    """A run's fold models, rebuilt from its directory, on a test set: (task, run_dir, ids, proba,
+    sample), the ids in test-file order and `sample` the competition's sample submission if found."""
     task, run_dir, fold_dirs, saved = _load_run(task_name, run, runs_root)
     dev = resolve_device(device)
     if data_dir is None and input_path is None:     # the folder the run trained from, as --resume uses it
@@ -558,20 +559,30 @@ def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: 
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         if not len(imgs.test_x):
             raise UsageError(f"{task.name}: the data has no test images")
-        sub = task.submission(imgs.test_ids, ensemble_proba(task, fold_dirs, imgs.test_x, dev, _temperature(run_dir),
-                                                          _precision(saved)), task)
-        check_submission(sub, None, task.id_col)
-        return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
+        proba = ensemble_proba(task, fold_dirs, imgs.test_x, dev, _temperature(run_dir), _precision(saved))
+        return task, run_dir, np.asarray(imgs.test_ids), proba, None
     if input_path is None and "test" not in task.files:
         raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
     test_df = ingest.load(task, "test", data_dir, path=input_path)
     sample = load_sample(task, data_dir) if input_path is None else None
     ids = _ids(task, test_df).to_numpy()
     check_test_ids(ids, sample, task.id_col, task.files.get("test", "test file"), task.files.get("sample", "the sample"))
-    sub = task.submission(ids, ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir), _precision(saved)), task)
-    sub = in_sample_order(sub, sample, task.id_col)
+    proba = ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir), _precision(saved))
+    return task, run_dir, ids, proba, sample
+
+
+def write_submission(task, ids, proba: np.ndarray, sample: pd.DataFrame | None, out: Path) -> Path:
+    """The task's submission file for these probabilities, in the sample's row order, checked, written atomically."""
+    sub = in_sample_order(task.submission(ids, proba, task), sample, task.id_col)
     check_submission(sub, sample, task.id_col)
-    return write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
+    return write_atomic(sub, out)
+
+
+def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+            out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
+    """Rebuild every fold's encoder and models from the run directory and predict a test set."""
+    task, run_dir, ids, proba, sample = test_predictions(run, task_name, data_dir, input_path, runs_root, device)
+    return write_submission(task, ids, proba, sample, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
 
 
 def _image_files(paths) -> list[Path]:

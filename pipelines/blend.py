@@ -1,0 +1,151 @@
+"""Blend finished runs of one task, as Kaggle competitors blend models: weights on the probability
+simplex fit to the runs' out-of-fold predictions, the test predictions rebuilt from each run
+directory and averaged with those weights.
+
+    python cli.py blend otto RUN_A RUN_B RUN_C --data-dir DIR
+    python cli.py blend otto --top 3 --data-dir DIR      # the task's 3 best complete runs by CV
+
+Every OOF row was predicted by a model that never trained on it, whatever each run's folds were,
+so runs with different seeds, models or fold counts blend alike. Weights are chosen to minimise
+the log loss (smooth, and what a probability blend should get right; Titanic's accuracy follows
+from it); then one temperature rescales the weighted average, which is less confident than its
+members (pipelines/calibrate.py; it moves log loss only, never a predicted class). The blend's
+CV score is cross-fitted: each of 5 slices of the rows is scored with weights and temperature
+fit on the other four, so the figure never used a row's own label. The submission uses the
+weights and temperature fit on every row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from sklearn.model_selection import StratifiedKFold
+
+from core.registry import UsageError
+from pipelines import TASKS, runs
+from pipelines.calibrate import apply_temperature, fit_temperature
+from pipelines.metrics import kaggle_logloss
+from pipelines.train import SUBMISSIONS_DIR, cv_scores, test_predictions, write_submission
+from submissions.format import check_writable
+
+@dataclass
+class BlendResult:
+    task: str
+    runs: list[str]
+    run_cv: list[dict]             # each run's own CV scores on the blended rows
+    weights: np.ndarray            # fit on every OOF row, used for the submission
+    temperature: float             # of the weighted average, fit on every OOF row (pipelines/calibrate.py)
+    cv: dict                       # the blend's scores, weights cross-fitted
+    rows: int
+    submission: Path
+
+
+def read_oof(task, run_dir: Path) -> pd.DataFrame:
+    """A run's oof.csv: id, target, then one probability column (binary) or one per class; rows
+    without a prediction (a holdout run's training rows) dropped."""
+    path = run_dir / "oof.csv"
+    try:
+        df = pd.read_csv(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: missing; the run is incomplete") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise UsageError(f"{path}: unreadable ({type(e).__name__})") from None
+    want = ["id", "target"] + (["proba"] if task.binary else [str(c) for c in task.classes])
+    if list(df.columns) != want:
+        raise UsageError(f"{path}: columns {list(df.columns)}, want {want}")
+    return df[df[want[2:]].notna().all(axis=1)]
+
+
+def fit_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Weights >= 0 summing to 1 (a softmax of free parameters) that minimise the blend's log loss.
+    `probas`: (runs, rows) or (runs, rows, classes)."""
+    k = len(probas)
+    if k == 1:
+        return np.ones(1)
+
+    def loss(z):
+        w = np.exp(z - z.max())
+        w /= w.sum()
+        return kaggle_logloss(y, np.tensordot(w, probas, axes=1))
+    res = minimize(loss, np.zeros(k), method="L-BFGS-B")
+    w = np.exp(res.x - res.x.max())
+    return w / w.sum()
+
+
+def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out: Path | None = None,
+          runs_root: Path | None = None, device: str = "auto", top: int | None = None,
+          input_path: Path | None = None, seed: int = 0) -> BlendResult:
+    """Blend `run_ids` (or the `top` best runs) of a task; the submission predicts the task's test
+    file (or `input_path`, as `predict --input`). `seed` splits the rows that cross-fit the weights."""
+    task = TASKS.create(task_name)
+    root = runs_root or runs.RUNS_ROOT
+    if out is not None:
+        check_writable(out)
+    if top is not None:
+        if run_ids:
+            raise UsageError("give run ids or --top N, not both")
+        if top < 2:
+            raise UsageError(f"--top wants at least 2 runs, got {top}")
+        ranked = runs.ranked_runs(root, task.name)
+        if len(ranked) < top:
+            raise UsageError(f"--top {top}: only {len(ranked)} complete {task.name} run(s) under {root / task.name}")
+        run_ids = [str(r) for r in ranked[:top]]
+    if len(run_ids) < 2:
+        raise UsageError("blend wants two or more runs (run ids, paths, or --top N)")
+    dirs = [runs.resolve_run(root, task.name, r) for r in run_ids]
+    if len(set(dirs)) < len(dirs):
+        raise UsageError("the same run is given twice")
+    for d in dirs:
+        if runs.state_of(d) != "complete":
+            raise UsageError(f"run {d.name} is {runs.state_of(d)}, not complete")
+        saved = runs.read_json(d / "config.json")["config"].get("task")
+        if saved != task.name:
+            raise UsageError(f"run {d.name} is a {saved} run, not {task.name}")
+
+    # OOF rows every run predicted, the same label for each id in every run
+    oofs = [read_oof(task, d).set_index("id") for d in dirs]
+    common = oofs[0].index
+    for o in oofs[1:]:
+        common = common.intersection(o.index)
+    if len(common) == 0:
+        raise UsageError("the runs have no out-of-fold rows in common (holdout runs with different holdouts?)")
+    y = oofs[0].loc[common, "target"].to_numpy()
+    for d, o in zip(dirs[1:], oofs[1:]):
+        if not np.array_equal(o.loc[common, "target"].to_numpy(), y):
+            raise UsageError(f"run {d.name} has other labels for the same ids than {dirs[0].name}: "
+                             "the runs trained on different data")
+    cols = ["proba"] if task.binary else [str(c) for c in task.classes]
+    probas = np.stack([o.loc[common, cols].to_numpy(np.float64) for o in oofs])
+    if task.binary:
+        probas = probas[..., 0]
+
+    weights = fit_weights(probas, y)
+    temperature = fit_temperature(np.tensordot(weights, probas, axes=1), y)
+    crossed = np.zeros_like(probas[0])
+    n_splits = min(5, int(np.bincount(y).min()))
+    if n_splits < 2:
+        raise UsageError(f"too few blended rows of a class ({int(np.bincount(y).min())}) to cross-fit the weights")
+    for fit_rows, score_rows in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, y):
+        w = fit_weights(probas[:, fit_rows], y[fit_rows])
+        t = fit_temperature(np.tensordot(w, probas[:, fit_rows], axes=1), y[fit_rows])
+        crossed[score_rows] = apply_temperature(np.tensordot(w, probas[:, score_rows], axes=1), t)
+    run_cv = [cv_scores(task, y, p) for p in probas]
+
+    # test predictions: each run's fold models on the same test set, weighted
+    total, ids0, sample0 = None, None, None
+    for d, w in zip(dirs, weights):
+        _, _, ids, proba, sample = test_predictions(str(d), task.name, data_dir, input_path, runs_root, device)
+        if ids0 is None:
+            ids0, sample0 = ids, sample
+        elif not np.array_equal(ids, ids0):
+            raise UsageError(f"run {d.name} predicts other test ids than {dirs[0].name}")
+        total = w * proba if total is None else total + w * proba
+    out = out or SUBMISSIONS_DIR / f"{task.name}-blend-{'+'.join(d.name for d in dirs)}.csv"
+    if len(out.name) > 200:
+        out = out.with_name(f"{task.name}-blend-{len(dirs)}-runs-{dirs[0].name}.csv")
+    path = write_submission(task, ids0, apply_temperature(total, temperature), sample0, out)
+    return BlendResult(task.name, [d.name for d in dirs], run_cv, weights, temperature,
+                       cv_scores(task, y, crossed), len(y), path)
