@@ -28,7 +28,7 @@ from core.registry import UsageError
 from pipelines import TASKS, runs
 from pipelines.calibrate import apply_temperature, fit_temperature
 from pipelines.metrics import kaggle_logloss
-from pipelines.train import SUBMISSIONS_DIR, cv_scores, test_predictions, write_submission
+from pipelines.train import SUBMISSIONS_DIR, cv_scores, run_test_predictions, write_submission
 from submissions.format import check_writable
 
 @dataclass
@@ -122,12 +122,12 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
     if task.binary:
         probas = probas[..., 0]
 
-    weights = fit_weights(probas, y)
-    temperature = fit_temperature(np.tensordot(weights, probas, axes=1), y)
-    crossed = np.zeros_like(probas[0])
     n_splits = min(5, int(np.bincount(y).min()))
     if n_splits < 2:
         raise UsageError(f"too few blended rows of a class ({int(np.bincount(y).min())}) to cross-fit the weights")
+    weights = fit_weights(probas, y)
+    temperature = fit_temperature(np.tensordot(weights, probas, axes=1), y)
+    crossed = np.zeros_like(probas[0])
     for fit_rows, score_rows in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, y):
         w = fit_weights(probas[:, fit_rows], y[fit_rows])
         t = fit_temperature(np.tensordot(w, probas[:, fit_rows], axes=1), y[fit_rows])
@@ -137,7 +137,7 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
     # test predictions: each run's fold models on the same test set, weighted
     total, ids0, sample0 = None, None, None
     for d, w in zip(dirs, weights):
-        _, _, ids, proba, sample = test_predictions(str(d), task.name, data_dir, input_path, runs_root, device)
+        _, _, ids, proba, sample = run_test_predictions(str(d), task.name, data_dir, input_path, runs_root, device)
         if ids0 is None:
             ids0, sample0 = ids, sample
         elif not np.array_equal(ids, ids0):

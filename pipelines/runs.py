@@ -49,9 +49,10 @@ def code_version() -> str | None:
                               text=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return proc.stdout.strip() or None if proc.returncode == 0 else None
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
 
-RUNS_ROOT = Path(os.environ.get("KAGGLE_PIPELINE_RUNS", Path(__file__).resolve().parent.parent / "runs"))
+
+RUNS_ROOT = Path(os.environ.get("KAGGLE_PIPELINE_RUNS", ROOT / "runs"))
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -543,7 +543,7 @@ def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temp
     return total / n
 
 
-def test_predictions(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
                      runs_root: Path | None = None, device: str = "auto"):
     """A run's fold models, rebuilt from its directory, on a test set: (task, run_dir, ids, proba,
     sample), the ids in test-file order and `sample` the competition's sample submission if found."""
@@ -581,7 +581,7 @@ def write_submission(task, ids, proba: np.ndarray, sample: pd.DataFrame | None, 
 def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
             out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
     """Rebuild every fold's encoder and models from the run directory and predict a test set."""
-    task, run_dir, ids, proba, sample = test_predictions(run, task_name, data_dir, input_path, runs_root, device)
+    task, run_dir, ids, proba, sample = run_test_predictions(run, task_name, data_dir, input_path, runs_root, device)
     return write_submission(task, ids, proba, sample, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
 
 
