@@ -33,6 +33,9 @@ DataDir = Annotated[Optional[Path], typer.Option(help="Folder with the competiti
 RunsDir = Annotated[Optional[Path], typer.Option(help="Root of run directories (default: runs/).")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug lines (every epoch) and library warnings.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; errors only.")]
+InputFile = Annotated[Optional[Path], typer.Option("--input", help="Score this file instead of the task's test file.")]
+OutCsv = Annotated[Optional[Path], typer.Option(help="Output CSV path.")]
+DeviceOpt = Annotated[Device, typer.Option()]
 
 log = logging.getLogger("cli")      # not __name__: that is '__main__' under `python cli.py`
 OUR_LOGGERS = ("cli", "core", "data", "features", "models", "pipelines", "submissions")
@@ -240,7 +243,7 @@ def tune(
     storage: Annotated[Optional[str], typer.Option(help="RDB URL, e.g. postgresql://user@host/db, to share a study between workers (default: SQLite under runs/).")] = None,
     seed: Annotated[int, typer.Option(help="Seeds the TPE sampler and the folds.")] = 0,
     data_dir: DataDir = None,
-    device: Annotated[Device, typer.Option()] = Device.auto,
+    device: DeviceOpt = Device.auto,
     set_: Annotated[list[str], typer.Option("--set", help="Hold a config key fixed in every trial, KEY=VALUE.")] = [],
     runs_dir: RunsDir = None,
     quiet: Quiet = False,
@@ -297,9 +300,9 @@ def predict(
     task: Annotated[TaskName, typer.Argument(help="Competition name.")],
     run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
     data_dir: DataDir = None,
-    input: Annotated[Optional[Path], typer.Option("--input", help="Score this file instead of the task's test file.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output CSV path.")] = None,
-    device: Annotated[Device, typer.Option()] = Device.auto,
+    input: InputFile = None,
+    out: OutCsv = None,
+    device: DeviceOpt = Device.auto,
     runs_dir: RunsDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -318,9 +321,9 @@ def blend(
     runs: Annotated[Optional[list[str]], typer.Argument(help="Two or more run ids or run directory paths.")] = None,
     top: Annotated[Optional[int], typer.Option(help="Blend the task's N best complete runs by CV instead.")] = None,
     data_dir: DataDir = None,
-    input: Annotated[Optional[Path], typer.Option("--input", help="Score this file instead of the task's test file.")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Output CSV path.")] = None,
-    device: Annotated[Device, typer.Option()] = Device.auto,
+    input: InputFile = None,
+    out: OutCsv = None,
+    device: DeviceOpt = Device.auto,
     runs_dir: RunsDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -345,7 +348,7 @@ def predict_image(
     task: Annotated[TaskName, typer.Argument(help="Image task (mnist, cifar10).")],
     files: Annotated[list[Path], typer.Argument(help="Image files (any size/mode; converted to the task's), or folders of them.")],
     run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
-    device: Annotated[Device, typer.Option()] = Device.auto,
+    device: DeviceOpt = Device.auto,
     runs_dir: RunsDir = None,
 ):
     """Classify your own pictures with a trained image run: prints class and probability."""

@@ -575,7 +575,8 @@ def main(argv=None) -> int:
                             check_overrides(tasks, args.set))
         print(f"saved {save('images', rows, ('task', 'contender', 'set'), args.results)}")
     elif args.kind == "throughput":
-        cases = [c for c in THROUGHPUT_CASES if not args.tasks or c[0] in check_tasks(args.tasks)]
+        tasks = check_tasks(args.tasks or [])
+        cases = [c for c in THROUGHPUT_CASES if not tasks or c[0] in tasks]
         print("| task | model | batch | ours samples/s | plain samples/s | ratio |\n|---|---|---|---|---|---|")
         rows = bench_throughput(cases, args.n, args.seeds[0], args.repeats)
         print(f"saved {save('throughput', rows, ('task', 'model', 'batch_size'), args.results)}")

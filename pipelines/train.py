@@ -266,9 +266,8 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
         result = cross_validate(inp, cfg, run_dir, _heartbeat(run_dir, start, on_epoch), on_fold)
         sub_path = None
         if inp.test is not None and len(inp.test):
-            sub = in_sample_order(task.submission(inp.test_ids, result["test"], task), inp.sample, task.id_col)
-            check_submission(sub, inp.sample, task.id_col)
-            sub_path = write_atomic(sub, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
+            sub_path = write_submission(task, inp.test_ids, result["test"], inp.sample,
+                                        out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
         seconds = time.perf_counter() - start
         metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds,
                    "resumed": resumed}
@@ -509,17 +508,17 @@ def _precision(saved: dict) -> str:
     return saved["config"].get("precision", "fp32")
 
 
-def ensemble_proba(task, fold_dirs: list[Path], data, device: torch.device, temperature: float = 1.0,
-                   precision: str = "fp32") -> np.ndarray:
+def ensemble_proba(task, run_dir: Path, fold_dirs: list[Path], saved: dict, data, device: torch.device) -> np.ndarray:
     """Average the probabilities of every fold's models, each fold with its own fitted encoder,
-    each model's temperature-scaled first (the run's calibration.json, when it has one).
+    each model's temperature-scaled first (the run's calibration.json, when it has one), at the
+    precision the run trained at. `saved`: the run's config.json, as `_load_run` read it.
 
     `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
     from features.images import BatchTransform
+    temperature, precision = _temperature(run_dir), _precision(saved)
+    trained_by = saved.get("versions", {}).get("code")      # named if a changed model no longer fits the weights
     total, n = None, 0
     images = as_tensor(data, device, torch.uint8) if task.kind == "image" else None   # one copy for all folds
-    config = fold_dirs[0].parent / "config.json" if fold_dirs else None
-    trained_by = runs.read_json(config).get("versions", {}).get("code") if config and config.is_file() else None
     for fold_dir in fold_dirs:
         try:
             encoder = joblib.load(fold_dir / "encoder.joblib")
@@ -559,7 +558,7 @@ def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None,
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
         if not len(imgs.test_x):
             raise UsageError(f"{task.name}: the data has no test images")
-        proba = ensemble_proba(task, fold_dirs, imgs.test_x, dev, _temperature(run_dir), _precision(saved))
+        proba = ensemble_proba(task, run_dir, fold_dirs, saved, imgs.test_x, dev)
         return task, run_dir, np.asarray(imgs.test_ids), proba, None
     if input_path is None and "test" not in task.files:
         raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
@@ -567,7 +566,7 @@ def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None,
     sample = load_sample(task, data_dir) if input_path is None else None
     ids = _ids(task, test_df).to_numpy()
     check_test_ids(ids, sample, task.id_col, task.files.get("test", "test file"), task.files.get("sample", "the sample"))
-    proba = ensemble_proba(task, fold_dirs, test_df, dev, _temperature(run_dir), _precision(saved))
+    proba = ensemble_proba(task, run_dir, fold_dirs, saved, test_df, dev)
     return task, run_dir, ids, proba, sample
 
 
@@ -612,5 +611,5 @@ def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path 
         raise UsageError(f"{task.name} is not an image task")
     files = _image_files(files)
     x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
-    proba = ensemble_proba(task, fold_dirs, x, resolve_device(device), _temperature(run_dir), _precision(saved))
+    proba = ensemble_proba(task, run_dir, fold_dirs, saved, x, resolve_device(device))
     return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]
