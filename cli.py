@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 import signal
 import sys
 from contextlib import contextmanager
@@ -19,8 +20,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.config import format_overrides, load_params, parse_overrides, saved_config
-from core.registry import UsageError
+from core.config import format_overrides, load_params, parse_jobs, parse_overrides, saved_config
+from core.registry import UsageError, did_you_mean
 from pipelines import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -165,7 +166,7 @@ def train(
     model: Annotated[Optional[str], typer.Option(help="Registered model name (see `models`).")] = None,
     data_dir: DataDir = None,
     device: Annotated[Device, typer.Option(help="auto picks CUDA when torch sees a GPU.")] = Device.auto,
-    jobs: Annotated[Optional[int], typer.Option(help="Folds trained at once, each in its own process (default: one per CPU core for tables, 1 for images and CUDA).")] = None,
+    jobs: Annotated[Optional[str], typer.Option(help="Folds trained at once, each in its own process: a positive number, or 'auto' (the default: one per CPU core for tables, 1 for images and CUDA).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Submission path (default: submissions/<task>-<run>.csv).")] = None,
     params: Annotated[Optional[str], typer.Option(help="'best' (tuned params of `tune TASK`), 'best:STUDY', or a JSON file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],
@@ -195,8 +196,8 @@ def train(
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
         return _report_train(task.value, cfg, result)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **parse_overrides(set_)}
-    overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, jobs=jobs).items()
-                  if v is not None}
+    overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model,
+                                        jobs=parse_jobs(jobs) if jobs is not None else None).items() if v is not None}
     if device is not Device.auto or "device" not in overrides:    # --device wins; else a --set/--params device
         overrides["device"] = device.value
     cfg = t.config(**overrides)
@@ -431,6 +432,16 @@ def submit(
 _DISK_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR}
 
 
+def _click_message(e) -> str:
+    """Click's error on one line, without pydantic's 'Value error, ' (Typer validates parameters with
+    pydantic), and a did-you-mean for a mistyped choice ('otot' for otto), as Click gives for options."""
+    message = " ".join(e.format_message().split()).replace("Value error, ", "")  # choices: tab-indented lines
+    typo = re.search(r"'([^']*)' is not one of (.*)", message)
+    if typo:
+        message = message.rstrip(".") + did_you_mean(typo[1], re.findall(r"'([^']*)'", typo[2]))
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app; bad input of any kind ends in one line on stderr and exit code 2."""
     _logging()              # until a command's --verbose / --quiet says otherwise
@@ -453,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if not hasattr(e, "format_message"):     # Click's usage errors (Typer vendors Click)
             raise
-        message = " ".join(e.format_message().split())   # Click lists choices on tab-indented lines
+        message = _click_message(e)
         if message:              # empty: no command given, and the help has been printed instead
             typer.echo(f"error: {message}", err=True)
         return 2

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.registry import UsageError
+from core.registry import UsageError, did_you_mean
 
 PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.runtime.autocast
 
@@ -60,7 +60,7 @@ class TrainConfig:
     device: str = "auto"          # auto | cpu | cuda
     precision: str = "fp32"       # forward pass: fp32 | bf16 (autocast) | auto (bf16 on CUDA and on CPUs
                                   # with native bfloat16, AVX512-BF16 or AMX; else fp32). Image tasks: auto
-    jobs: int = 0                 # folds trained at once, each in a worker process; 0 = auto (CPU tables:
+    jobs: int = 0                 # folds trained at once, each in a worker process; 0 = auto ('auto'; CPU tables:
                                   # one per core; else 1). On the CPU the result depends on threads per fold
 
     def to_dict(self) -> dict[str, Any]:
@@ -82,6 +82,8 @@ def saved_config(saved: dict[str, Any], source: Path | str) -> TrainConfig:
 
 def _check(key: str, value: Any) -> Any:
     want = _TYPES[key]
+    if key == "jobs" and value == "auto":      # the CLI's spelling of jobs 0
+        return 0
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if (want is not bool and isinstance(value, bool)) or not isinstance(value, want):
@@ -104,6 +106,20 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def parse_jobs(text: str) -> int:
+    """The CLI's --jobs: 'auto' (config jobs 0: one fold per core for CPU tables, else 1) or a
+    positive number of folds trained at once. A bare 0 is refused: it reads as 'no jobs'."""
+    if text.strip().lower() == "auto":
+        return 0
+    try:
+        jobs = int(text)
+    except ValueError:
+        jobs = None
+    if jobs is None or jobs < 1:
+        raise UsageError(f"--jobs wants 'auto' or a positive number of folds trained at once, got {text!r}")
+    return jobs
+
+
 def format_overrides(overrides: dict[str, Any]) -> str:
     """The inverse of `parse_overrides`, for labels: `{'lr': 0.001, 'width': 16}` -> `lr=0.001 width=16`."""
     return " ".join(f"{k}={v}" for k, v in overrides.items())
@@ -115,7 +131,8 @@ def override(cfg: TrainConfig, overrides: dict[str, Any]) -> TrainConfig:
         raise UsageError("'task' is the command's TASK argument; it cannot be set by --set or --params")
     unknown = sorted(set(overrides) - set(_TYPES))
     if unknown:
-        raise UsageError(f"unknown config key(s) {', '.join(unknown)}; known: {', '.join(sorted(_TYPES))}")
+        named = ", ".join(f"{k}{did_you_mean(k, _TYPES)}" for k in unknown)
+        raise UsageError(f"unknown config key(s) {named}; known: {', '.join(sorted(_TYPES))}")
     checked = {k: _check(k, v) for k, v in overrides.items()}
     out = dataclasses.replace(cfg, **checked)
     _validate(out)
@@ -135,7 +152,7 @@ def _validate(cfg: TrainConfig) -> None:
     if cfg.folds < 1:
         raise UsageError(f"--folds must be at least 1, got {cfg.folds}")
     if cfg.jobs < 0:
-        raise UsageError(f"--jobs must be 0 (auto) or a number of folds trained at once, got {cfg.jobs}")
+        raise UsageError(f"jobs must be 0 or 'auto' (automatic) or a number of folds trained at once, got {cfg.jobs}")
     for key in ("epochs", "batch_size", "bags", "width", "depth"):
         if getattr(cfg, key) < 1:
             raise UsageError(f"{key} must be at least 1, got {getattr(cfg, key)}")

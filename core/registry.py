@@ -5,7 +5,8 @@ fails with the list of known ones so a typo on the CLI is a one-line error.
 """
 from __future__ import annotations
 
-from typing import Callable, Generic, TypeVar
+from difflib import get_close_matches
+from typing import Callable, Generic, Iterable, TypeVar
 
 T = TypeVar("T")
 
@@ -18,6 +19,12 @@ def first_line(e: BaseException) -> str:
     """An exception as one line (its first), for one-line errors; the type name if it says nothing."""
     lines = str(e).strip().splitlines()
     return lines[0] if lines else type(e).__name__
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """" (did you mean 'mlp'?)" when a known name is close to `word` (Click does so for options), else ''."""
+    close = get_close_matches(str(word), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Registry(Generic[T]):
@@ -40,7 +47,8 @@ class Registry(Generic[T]):
         try:
             return self._factories[name]
         except KeyError:
-            raise UsageError(f"unknown {self.kind} {name!r}; known: {', '.join(sorted(self._factories))}") from None
+            raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._factories)}; "
+                             f"known: {', '.join(sorted(self._factories))}") from None
 
     def create(self, name: str, **kwargs) -> T:
         return self.get(name)(**kwargs)

@@ -72,3 +72,21 @@ def test_a_tasks_recipe_trains_its_default_model_only():
     assert cifar.config(lr=0.5).lr == 0.5 and cifar.config(lookahead=False).lookahead is False
     assert cifar.default_params == {**cifar.defaults, **cifar.recipe}
     assert TASKS.create("otto").default_params == TASKS.create("otto").defaults     # no recipe
+
+
+def test_unknown_names_get_a_did_you_mean():
+    with pytest.raises(UsageError, match=r"unknown config key\(s\) widht \(did you mean 'width'\?\); known: "):
+        override(TrainConfig(task="t"), {"widht": 3})
+    with pytest.raises(UsageError, match=r"unknown model 'mpl' \(did you mean 'mlp'\?\); known: "):
+        MODELS.get("mpl")
+    with pytest.raises(UsageError, match=r"^unknown task 'zzz'; known: "):           # nothing close: no guess
+        TASKS.get("zzz")
+
+
+def test_jobs_auto_is_config_jobs_0_and_the_cli_refuses_a_bare_0():
+    from core.config import parse_jobs
+    assert parse_jobs("auto") == 0 and parse_jobs("3") == 3
+    assert override(TrainConfig(task="t", jobs=2), {"jobs": "auto"}).jobs == 0      # --set jobs=auto
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(UsageError, match="--jobs wants 'auto' or a positive number"):
+            parse_jobs(bad)
