@@ -49,9 +49,14 @@ def _candidates(folder: Path, name: str, task: Task) -> list[Path]:
 
 
 def find_in(folder: Path, name: str, task: Task) -> Path | str | None:
-    """`name` in `folder`: plain, .gz, .zip, or a member of the competition's Kaggle zip."""
+    """`name` in `folder`: plain, .gz, .zip, or a member of the competition's Kaggle zip. None when
+    none is there; an error when only something that is not a file has one of those names (a
+    folder called train.csv is not an absent file: no silent fallback to the bundled copy)."""
+    odd = []
     for path in _candidates(folder, name, task):
         if not path.is_file():
+            if path.exists() or path.is_symlink():
+                odd.append(path)
             continue
         if path.suffix != ".zip":
             return path
@@ -62,7 +67,17 @@ def find_in(folder: Path, name: str, task: Task) -> Path | str | None:
             raise UsageError(f"{path}: cannot read as zip: {first_line(e)}") from None
         if members:
             return f"{path}::{members[0]}"
+    if odd:
+        wanted = f"; expected the file {name}" if odd[0].name != name else ""
+        raise UsageError(f"{task.name}: {odd[0].name} in {folder} is {_not_a_file(odd[0])}{wanted}")
     return None
+
+
+def _not_a_file(path: Path) -> str:
+    """What is at `path` instead of a regular file, for an error line."""
+    if path.is_symlink() and not path.exists():
+        return "a broken symbolic link"
+    return "a directory, not a file" if path.is_dir() else "not a regular file (a pipe, socket or device)"
 
 
 def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
@@ -101,7 +116,9 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
             df = pd.read_csv(source, header=0 if task.header else None)
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError, zipfile.BadZipFile,
+    except UnicodeDecodeError as e:
+        raise UsageError(_not_utf8(source, e)) from None
+    except (pd.errors.ParserError, ValueError, OSError, zipfile.BadZipFile,
             *_DECOMPRESS_ERRORS) as e:      # EOFError in them: Click would call it an abort
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
@@ -118,29 +135,51 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
     return df
 
 
+def _opener(source: Path | str):
+    """A function opening `source` as pandas reads it (decompressed, binary), or None for what only
+    pandas opens: zstd (which needs a package), tar, a zip inside the Kaggle zip."""
+    if isinstance(source, str) and "::" in source:      # archive::member
+        archive, member = source.split("::", 1)
+        return None if member.lower().endswith(".zip") else lambda: _open_member(archive, member)
+    source = Path(source)
+    suffixes = [x.lower() for x in source.suffixes]
+    unopened = {".zst", ".tgz", ".bz2", ".xz"} - set(_OPENERS)     # zstd needs a package; see _OPENERS
+    if ".tar" in suffixes or (suffixes and suffixes[-1] in unopened):
+        return None
+    if suffixes and suffixes[-1] in _OPENERS:
+        return lambda: _OPENERS[suffixes[-1]](source, "rb")
+    if suffixes[-1:] == [".zip"]:
+        with zipfile.ZipFile(source) as zf:
+            names = zf.namelist()
+        return lambda: _open_member(source, names[0])
+    return lambda: open(source, "rb")
+
+
+def _not_utf8(source: Path | str, error: UnicodeDecodeError) -> str:
+    """The error line for a file that is not UTF-8 (a spreadsheet's Latin-1 or Windows-1252 export):
+    the physical line and byte, where pandas' own message gives a position in its read buffer."""
+    hint = "re-save it as UTF-8 (a spreadsheet's 'CSV UTF-8', or iconv -f cp1252 -t utf-8)"
+    try:
+        opener = _opener(source)
+        with opener() if opener else contextlib.nullcontext([]) as raw:
+            for line_no, line in enumerate(raw, 1):     # b"\n" never occurs inside a UTF-8 character
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    return (f"{source}: line {line_no} is not UTF-8 (byte 0x{line[e.start]:02x} at position "
+                            f"{e.start + 1} of the line); {hint}")
+    except (OSError, zipfile.BadZipFile, *_DECOMPRESS_ERRORS):
+        pass
+    return f"{source}: not UTF-8 text ({first_line(error)}); {hint}"
+
+
 def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
     """(line, fields) of the first row with fewer fields than `width`, or None. pandas pads a
     short row with NaN, which the encoders would then impute: a truncated row scored as if whole.
     Files this cannot open as pandas does (zstd, which needs a package; tar) are left to pandas' parse."""
-    if isinstance(source, str) and "::" in source:      # archive::member
-        archive, member = source.split("::", 1)
-        if member.lower().endswith(".zip"):
-            return None                                   # a zip inside the zip
-        opener = lambda: _open_member(archive, member)
-    else:
-        source = Path(source)
-        suffixes = [x.lower() for x in source.suffixes]
-        unopened = {".zst", ".tgz", ".bz2", ".xz"} - set(_OPENERS)     # zstd needs a package; see _OPENERS
-        if ".tar" in suffixes or (suffixes and suffixes[-1] in unopened):
-            return None
-        if suffixes and suffixes[-1] in _OPENERS:
-            opener = lambda: _OPENERS[suffixes[-1]](source, "rb")
-        elif suffixes[-1:] == [".zip"]:
-            with zipfile.ZipFile(source) as zf:
-                names = zf.namelist()
-            opener = lambda: _open_member(source, names[0])
-        else:
-            opener = lambda: open(source, "rb")
+    opener = _opener(source)
+    if opener is None:
+        return None
     limit = csv.field_size_limit(2 ** 31 - 1)        # pandas reads cells past csv's 131,072 characters
     try:
         with opener() as raw:
@@ -272,7 +311,8 @@ def _check_ids(ids: pd.Series, source, col: str) -> pd.Series:
 def load(task: Task, role: str, data_dir: Path | None = None, path: Path | None = None) -> pd.DataFrame:
     """Locate (or take `path`), read and validate one of the task's files."""
     if path is not None and not Path(path).is_file():
-        raise UsageError(f"{path}: file not found")
+        there = Path(path).exists() or Path(path).is_symlink()
+        raise UsageError(f"{path} is {_not_a_file(Path(path))}" if there else f"{path}: file not found")
     source = path if path is not None else locate(task, role, data_dir)
     df = read_csv(task, source)
     log.debug("%s %s: %s (%d rows, %d columns)", task.name, role, source, len(df), len(df.columns))

@@ -317,6 +317,46 @@ def test_text_columns_stay_text_when_a_file_has_no_strings(tmp_path):
     assert df["Name"].isna().all() and set(df["Sex"]) == {"1"} and set(df["Ticket"]) == {"12345"}
 
 
+@pytest.mark.parametrize("task", ["titanic", "otto", "diabetes"])
+@pytest.mark.parametrize("kind, what", [("dir", "is a directory, not a file"), ("link", "is a broken symbolic link")])
+def test_a_train_file_that_is_not_a_file_says_what_is_there(task, kind, what, tmp_path, capsys):
+    """A folder named train.csv is not an absent file: Titanic used to fall back to its bundled copy
+    and exit 0, Otto said 'not found'."""
+    name = TASKS.create(task).files["train"]
+    data = tmp_path / "data"
+    data.mkdir()
+    if kind == "dir":
+        (data / name).mkdir()
+    else:
+        (data / name).symlink_to(tmp_path / "gone.csv")
+    code = main(["train", task, "--data-dir", str(data), "--runs-dir", str(tmp_path / "runs"), "--quiet",
+                 "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == f"error: {task}: {name} in {data} {what}\n", err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "s.csv").exists()
+    with pytest.raises(UsageError, match=f"^{re.escape(str(data / name))} {what}$"):
+        ingest.load(TASKS.create(task), "test", path=data / name)       # predict --input DIR
+
+
+@pytest.mark.parametrize("suffix, write", [
+    ("", lambda path, data: path.write_bytes(data)),
+    (".gz", lambda path, data: path.write_bytes(gzip.compress(data))),
+    (".zip", lambda path, data: zipfile.ZipFile(path, "w").writestr("train.csv", data)),
+])
+def test_a_latin1_file_names_the_line_and_says_to_resave_as_utf8(suffix, write, tmp_path):
+    """pandas' message gives a byte position in its read buffer, not in the file, and no row."""
+    df = tiny_titanic(3000)
+    df.loc[2500, "Name"] = "Müller, Mr. José"
+    path = tmp_path / f"train.csv{suffix}"
+    text = df.to_csv(index=False)
+    write(path, text.encode("latin-1"))
+    with pytest.raises(UsageError) as info:
+        ingest.load(TASKS.create("titanic"), "train", path=path)
+    column = text.splitlines()[2501].index("ü") + 1         # latin-1: one byte a character
+    assert str(info.value) == (f"{path}: line 2502 is not UTF-8 (byte 0xfc at position {column} of the line); "
+                               "re-save it as UTF-8 (a spreadsheet's 'CSV UTF-8', or iconv -f cp1252 -t utf-8)")
+
+
 # ---- through the CLI: predict on a trained tiny run, and a few full trainings --------------
 
 @pytest.fixture(scope="module")
