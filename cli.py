@@ -375,27 +375,30 @@ def list_runs(
     task: Annotated[Optional[TaskName], typer.Argument(help="Only this competition.")] = None,
     runs_dir: RunsDir = None,
 ):
-    """Table of finished runs, best CV score first; unfinished runs are listed apart."""
+    """Finished runs grouped by the data they trained on (newest first), best CV score first within a
+    group: runs of different data never rank, or blend, together. Unfinished runs are listed apart."""
+    from datetime import datetime, timezone
+    from data.fingerprint import describe
     from pipelines import runs as r
     root = runs_dir or r.RUNS_ROOT
     unfinished = r.list_runs(root, task.value if task else None, states=("interrupted", "failed", "running"))
-    rows = []
-    for run in r.list_runs(root, task.value if task else None):
-        try:
-            m = r.read_json(run / "metrics.json")
-            cfg = r.read_json(run / "config.json")["config"]
-        except UsageError as e:       # one damaged folder must not hide every other run
-            log.warning("%s; run skipped", e)
-            continue
-        rows.append((m["task"], run.name, cfg["model"], cfg["folds"], m["metric"], m["cv"][m["metric"]],
-                     m["maximize"], m["seconds_total"]))
-    if not rows:
+    groups: dict[tuple, list] = {}
+    for s in r.summaries(root, task.value if task else None):
+        groups.setdefault((s.task, s.data["fingerprint"] if s.data else None), []).append(s)
+    order = sorted(groups, key=lambda k: max(s.path.name for s in groups[k]), reverse=True)   # ids start with UTC time
+    order.sort(key=lambda k: (k[0], k[1] is None))       # stable: per task, newest data first, unrecorded last
+    if not groups:
         typer.echo("no finished runs")
     else:
-        rows.sort(key=lambda x: (x[0], -x[5] if x[6] else x[5]))
-        typer.echo(f"{'task':9s} {'run':34s} {'model':16s} {'folds':>5s} {'metric':>9s} {'cv':>9s} {'seconds':>8s}")
-        for t, name, model, k, metric, cv, _, secs in rows:
-            typer.echo(f"{t:9s} {name:34s} {model:16s} {k:5d} {metric:>9s} {cv:9.5f} {secs:8.1f}")
+        typer.echo(f"{'task':9s} {'run':34s} {'model':16s} {'folds':>5s} {'metric':>9s} {'cv':>9s} {'seconds':>8s}"
+                   "  finished (UTC)")
+    for key in order:
+        rows = sorted(groups[key], key=lambda s: -s.cv if s.maximize else s.cv)
+        typer.echo(f"{key[0]}, {describe(rows[0].data)}:")
+        for s in rows:
+            when = datetime.fromtimestamp(s.finished, timezone.utc).strftime("%Y-%m-%d %H:%M") if s.finished else "-"
+            typer.echo(f"{s.task:9s} {s.path.name:34s} {s.model:16s} {s.folds:5d} {s.metric:>9s} {s.cv:9.5f} "
+                       f"{s.seconds:8.1f}  {when}")
     if unfinished:
         typer.echo("\nunfinished (continue with `train TASK --resume RUN`):")
         for run in unfinished:

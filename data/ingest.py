@@ -80,8 +80,9 @@ def _not_a_file(path: Path) -> str:
     return "a directory, not a file" if path.is_dir() else "not a regular file (a pipe, socket or device)"
 
 
-def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
-    """Path of the task's `role` file (train/test/sample), or 'zip::member' for one inside a zip."""
+def locate(task: Task, role: str, data_dir: Path | None, warn: bool = True) -> Path | str:
+    """Path of the task's `role` file (train/test/sample), or 'zip::member' for one inside a zip.
+    `warn`: log when --data-dir lacks the file and another copy is used."""
     name = task.files[role]
     if data_dir is not None and not Path(data_dir).is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a folder")
@@ -89,7 +90,7 @@ def locate(task: Task, role: str, data_dir: Path | None) -> Path | str:
     for folder in ([Path(data_dir)] if data_dir else []) + [task.bundled]:
         found = find_in(folder, name, task)
         if found:
-            if looked:      # --data-dir was given but lacks this file: say which one is used instead
+            if looked and warn:      # --data-dir was given but lacks this file: say which one is used instead
                 log.warning("%s: %s not in --data-dir %s; using %s", task.name, name, data_dir, found)
             return found
         looked.append(str(folder))

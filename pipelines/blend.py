@@ -3,7 +3,13 @@ simplex fit to the runs' out-of-fold predictions, the test predictions rebuilt f
 directory and averaged with those weights.
 
     python cli.py blend otto RUN_A RUN_B RUN_C --data-dir DIR
-    python cli.py blend otto --top 3 --data-dir DIR      # the task's 3 best complete runs by CV
+    python cli.py blend otto --top 3 --data-dir DIR      # the 3 best complete runs by CV trained on DIR's data
+    python cli.py blend otto --top 3                     # ... of the data the newest run trained on
+
+Only runs of the same training rows blend (their `data` fingerprint, data/fingerprint.py): `--top`
+ranks the runs of --data-dir's train data, or without --data-dir those of the newest run's data;
+run ids of different data, or a run recorded before runs had a fingerprint, are an error. With run
+ids, --data-dir only says where the test file is.
 
 Every OOF row was predicted by a model that never trained on it, whatever each run's folds were,
 so runs with different seeds, models or fold counts blend alike. Weights are chosen to minimise
@@ -16,6 +22,7 @@ weights and temperature fit on every row.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +32,15 @@ from scipy.optimize import minimize
 from sklearn.model_selection import StratifiedKFold
 
 from core.registry import UsageError
+from data import fingerprint
 from pipelines import TASKS, runs
 from pipelines.calibrate import apply_temperature, fit_temperature
 from pipelines.metrics import kaggle_logloss
 from pipelines.train import SUBMISSIONS_DIR, cv_scores, run_test_predictions, write_submission
 from submissions.format import check_writable
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class BlendResult:
@@ -57,6 +68,21 @@ def read_oof(task, run_dir: Path) -> pd.DataFrame:
     if list(df.columns) != want:
         raise UsageError(f"{path}: columns {list(df.columns)}, want {want}")
     return df[df[want[2:]].notna().all(axis=1)]
+
+
+def check_same_data(dirs: list[Path]) -> None:
+    """Every run trained on the same rows, by the fingerprint each recorded; a run without one
+    cannot be checked, so it does not blend (out-of-fold ids and labels that happen to agree on a
+    few rows say little: 3,000 random Otto rows and the first 3,001 share 152)."""
+    records = [runs.data_of(d) for d in dirs]
+    for d, rec in zip(dirs, records):
+        if rec is None:
+            raise UsageError(f"run {d.name} has no data fingerprint (trained before runs recorded their data), "
+                             "so blend cannot tell which rows it trained on; retrain it to blend it")
+    for d, rec in zip(dirs[1:], records[1:]):
+        if rec["fingerprint"] != records[0]["fingerprint"]:
+            raise UsageError(f"runs of different data do not blend: {dirs[0].name} trained on "
+                             f"{fingerprint.describe(records[0])}, {d.name} on {fingerprint.describe(rec)}")
 
 
 def fit_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -89,9 +115,19 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
             raise UsageError("give run ids or --top N, not both")
         if top < 2:
             raise UsageError(f"--top wants at least 2 runs, got {top}")
-        ranked = runs.ranked_runs(root, task.name)
+        if data_dir is not None:
+            want, whose = fingerprint.of_folder(task, data_dir, root / ".cache"), "--data-dir's"
+        else:
+            want, whose = runs.newest_data(root, task.name), "the newest run's"
+        ranked = runs.ranked_runs(root, task.name, want["fingerprint"]) if want else []
+        others = len(runs.list_runs(root, task.name)) - len(ranked)
+        apart = f" ({others} other complete run(s) left out: other data, or none recorded)" if others else ""
         if len(ranked) < top:
-            raise UsageError(f"--top {top}: only {len(ranked)} complete {task.name} run(s) under {root / task.name}")
+            of = f" of {whose} {fingerprint.describe(want)}" if want else " with recorded data"
+            raise UsageError(f"--top {top}: only {len(ranked)} complete {task.name} run(s){of} under "
+                             f"{root / task.name}{apart}; `runs {task.name}` lists each run's data")
+        if others:
+            log.info("blend: --top %d ranks the runs of %s %s only%s", top, whose, fingerprint.describe(want), apart)
         run_ids = [str(r) for r in ranked[:top]]
     if len(run_ids) < 2:
         raise UsageError("blend wants two or more runs (run ids, paths, or --top N)")
@@ -104,6 +140,7 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
         saved = runs.read_json(d / "config.json")["config"].get("task")
         if saved != task.name:
             raise UsageError(f"run {d.name} is a {saved} run, not {task.name}")
+    check_same_data(dirs)
 
     # OOF rows every run predicted, the same label for each id in every run
     oofs = [read_oof(task, d).set_index("id") for d in dirs]

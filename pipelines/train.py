@@ -24,7 +24,7 @@ from core import workers
 from core.config import TrainConfig, override, saved_config
 from core.registry import UsageError, first_line
 from core.runtime import autocast_dtype, resolve_device, seed_everything
-from data import ingest
+from data import fingerprint, ingest
 from data.images import load_images
 from features.images import shift_images
 from models import MODELS, build_model
@@ -221,6 +221,7 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         "config": cfg.to_dict(),
         # where the data came from and where the submission goes, so `--resume` needs neither again
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
+        "data": fingerprint.record(inp.task, inp.train, inp.y, data_dir),   # which runs rank and blend together
         "out": str(Path(out).resolve()) if out else None,
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "sklearn": sklearn.__version__, "pandas": pd.__version__, "code": runs.code_version()}})

@@ -1,6 +1,8 @@
 """`blend`: weights on the simplex fit to out-of-fold predictions, cross-fitted CV, one submission."""
 from __future__ import annotations
 
+import json
+import re
 import shutil
 
 import numpy as np
@@ -95,3 +97,75 @@ def test_blend_refuses_runs_trained_on_other_data(two_runs, runs_dir, tmp_path, 
     df.to_csv(oof, index=False)
     assert main(["blend", "titanic", "--top", "2", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "x.csv")]) == 2
     assert "other labels for the same ids" in capsys.readouterr().err and not (tmp_path / "x.csv").exists()
+
+
+def recorded_as(run, name: str, data: dict | None, cv: float | None = None):
+    """A copy of `run` named `name` whose config.json records `data` (None: no record, as runs from
+    before data fingerprints), and CV score `cv`: runs of other data without training them."""
+    twin = run.parent / name
+    shutil.copytree(run, twin)
+    saved = json.loads((twin / "config.json").read_text())
+    saved.pop("data")
+    if data is not None:
+        saved["data"] = data
+    (twin / "config.json").write_text(json.dumps(saved))
+    if cv is not None:
+        metrics = json.loads((twin / "metrics.json").read_text())
+        metrics["cv"]["accuracy"] = cv
+        (twin / "metrics.json").write_text(json.dumps(metrics))
+    return twin
+
+
+OTHER = {"source": "/elsewhere/train.csv", "rows": 7, "fingerprint": "f" * 64}
+
+
+def test_runs_of_other_data_neither_rank_nor_blend_together(two_runs, titanic_dir, runs_dir, tmp_path, capsys):
+    """The issue's case: the newest run, best by CV, trained on other rows (2 classes of Otto's
+    class-sorted first 3,001) used to be picked by --top and blended on the few ids both had."""
+    other = recorded_as(two_runs[0], "99991231-000000-mlp-s9", OTHER, cv=1.0)
+    capsys.readouterr()
+    assert main(["runs", "titanic", "--runs-dir", str(runs_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "titanic, data ffffffff (7 rows, /elsewhere/train.csv):" and other.name in lines[2]
+    fp = json.loads((two_runs[0] / "config.json").read_text())["data"]["fingerprint"]
+    assert lines[3] == f"titanic, data {fp[:8]} (60 rows, {(titanic_dir / 'train.csv').resolve()}):"
+    assert {lines[4].split()[1], lines[5].split()[1]} == {r.name for r in two_runs}
+    assert re.search(r" \d{4}-\d\d-\d\d \d\d:\d\d$", lines[4])          # when it finished
+
+    out = tmp_path / "blend.csv"
+    never = ["--runs-dir", str(runs_dir), "--out", str(out)]
+    assert main(["blend", "titanic", "--top", "2", *never]) == 2       # the newest run's data: one run of it
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "only 1 complete titanic run(s) of the newest run's data ffffffff" in err, err
+    assert "(2 other complete run(s) left out: other data, or none recorded)" in err
+    assert main(["blend", "titanic", other.name, two_runs[0].name, *never]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: runs of different data do not blend: {other.name} trained on data ffffffff (7 rows, "
+                   f"/elsewhere/train.csv), {two_runs[0].name} on data {fp[:8]} (60 rows, "
+                   f"{(titanic_dir / 'train.csv').resolve()})\n")
+    assert not out.exists()
+    # --data-dir picks the runs trained on its train file
+    assert main(["blend", "titanic", "--top", "2", "--data-dir", str(titanic_dir), *never]) == 0
+    text = capsys.readouterr().out
+    assert all(r.name in text for r in two_runs) and other.name not in text and out.is_file()
+
+
+def test_a_run_recorded_before_data_fingerprints_does_not_blend_but_still_predicts(two_runs, titanic_dir, runs_dir,
+                                                                                  tmp_path, capsys):
+    old = recorded_as(two_runs[1], "00000101-000000-mlp-s9", None, cv=1.0)
+    capsys.readouterr()
+    assert main(["runs", "titanic", "--runs-dir", str(runs_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2] == "titanic, data not recorded (trained before runs recorded their data):"
+    assert old.name in lines[-1]
+    out = tmp_path / "blend.csv"
+    assert main(["blend", "titanic", two_runs[0].name, old.name, "--runs-dir", str(runs_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: run {old.name} has no data fingerprint (trained before runs recorded their data), so blend "
+                   "cannot tell which rows it trained on; retrain it to blend it\n")
+    # --top leaves it out, best CV or not
+    assert main(["blend", "titanic", "--top", "2", "--runs-dir", str(runs_dir), "--out", str(out)]) == 0
+    assert old.name not in capsys.readouterr().out
+    for cmd in (["predict", "titanic", "--run", old.name, "--out", str(tmp_path / "p.csv")],
+                ["report", "titanic", "--run", old.name]):
+        assert main([*cmd, "--runs-dir", str(runs_dir)]) == 0, cmd
