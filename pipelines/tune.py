@@ -39,6 +39,9 @@ WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
 NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
 _JOB_ATTR = "tune_command"       # user attr: which `tune --jobs` command's worker runs a trial
+# the drivers SQLAlchemy names a module after, and the package that installs the module
+_DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
+                    "MySQLdb": "mysqlclient"}
 
 
 class TuneFailed(RuntimeError):
@@ -66,11 +69,30 @@ def best_params_path(runs_root: Path, task: str, study: str | None = None) -> Pa
     return study_dir(runs_root, task, study or f"{task}-tune") / "best_params.json"
 
 
+def storage_url(url: str) -> str:
+    """--storage as SQLAlchemy should open it: `postgresql://` and Heroku's `postgres://` (which
+    SQLAlchemy rejects) get the psycopg2 driver, the one the project installs (SQLAlchemy 2.1 would
+    pick psycopg 3); a driver the URL names (`postgresql+psycopg://`) is kept."""
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError as e:
+        raise UsageError(f"cannot open storage {url!r}: {first_line(e)}") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgres" or (backend == "postgresql" and not driver):
+        return parsed.set(drivername=f"postgresql+{driver or 'psycopg2'}").render_as_string(hide_password=False)
+    return url
+
+
 def _storage(url: str | None, folder: Path):
     if url is None:
         folder.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{folder / 'study.db'}"
+    url = storage_url(url)
     import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+    shown = make_url(url).render_as_string(hide_password=True)       # messages never print a password
     engine = {"pool_pre_ping": True}
     if url.startswith("sqlite"):     # trials side by side write to one file: wait for its lock (default 5 s)
         engine["connect_args"] = {"timeout": 60}
@@ -84,8 +106,13 @@ def _storage(url: str | None, folder: Path):
             if attempt == 4:
                 raise
             time.sleep(0.5 * (attempt + 1))
-        except Exception as e:      # bad scheme, unreachable server, missing driver
-            raise UsageError(f"cannot open storage {url!r}: {first_line(e)}") from None
+        except ImportError as e:    # Optuna's "Failed to import DB access module" says neither which nor how
+            module = getattr(e.__cause__, "name", None) or "its driver"
+            package = _DRIVER_PACKAGES.get(module, module)
+            raise UsageError(f"cannot open storage {shown!r}: Python module {module!r} is not installed "
+                             f"(pip install {package})") from None
+        except Exception as e:      # bad scheme, unreachable server
+            raise UsageError(f"cannot open storage {shown!r}: {first_line(e)}") from None
 
 
 def _objective(inputs, base: dict, task, fixed: dict):
@@ -182,11 +209,11 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         st = optuna.create_study(
             study_name=name, storage=store, load_if_exists=True,
             direction="maximize" if METRICS[task.metric].maximize else "minimize", pruner=_pruner())
-    except ValueError as e:     # e.g. an existing study with the other direction
-        raise UsageError(f"study {name!r}: {e}") from None
-    except UsageError:
+    except UsageError:          # before ValueError, its base class: the storage did not open
         _discard_new(folder, created)
         raise
+    except ValueError as e:     # e.g. an existing study with the other direction
+        raise UsageError(f"study {name!r}: {e}") from None
     owner = st.user_attrs.get("task")
     if owner not in (None, task.name):     # another task's search space: Optuna fails mid-trial, or mixes them
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")

@@ -380,3 +380,55 @@ def test_queued_trials_all_go_to_the_first_worker_and_the_others_start_after(tit
     trials = _study(runs_dir).trials
     assert {t.state for t in trials} <= {optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED}
     assert len(trials) == 5 and [t.params["lr"] for t in trials[1:4]] == [0.002, 0.004, 0.006]
+
+
+@pytest.mark.parametrize("given, opened", [
+    ("postgresql://u@h/db", "postgresql+psycopg2://u@h/db"),          # SQLAlchemy 2.1 alone would pick psycopg 3
+    ("postgres://u:p%40ss@h:5/db", "postgresql+psycopg2://u:p%40ss@h:5/db"),    # Heroku's alias, rejected by it
+    ("postgres+psycopg://h/db", "postgresql+psycopg://h/db"),
+    ("postgresql+psycopg://h/db", "postgresql+psycopg://h/db"),       # a driver the user chose is kept
+    ("sqlite:////tmp/a b.db", "sqlite:////tmp/a b.db"),
+])
+def test_storage_urls_get_the_installed_postgresql_driver(given, opened):
+    from pipelines.tune import storage_url
+    assert storage_url(given) == opened
+
+
+def test_a_storage_that_does_not_open_is_one_line_without_the_password_and_leaves_no_study(runs_dir, capsys):
+    """The connection is refused (nothing listens on port 1): the storage's message, not "study 'X':
+    ..." (UsageError is a ValueError, and that branch used to catch it first)."""
+    pytest.importorskip("psycopg2")
+    code = main(["tune", "titanic", "--storage", "postgres://u:secret@127.0.0.1:1/db", "--runs-dir", str(runs_dir),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.startswith("error: cannot open storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': "), err
+    assert "secret" not in err
+    assert not (runs_dir / "titanic" / "studies").exists()
+
+
+def test_a_missing_driver_names_the_package_to_install(runs_dir, capsys):
+    import importlib.util
+    if importlib.util.find_spec("psycopg") is not None:
+        pytest.skip("psycopg (3) is installed here")
+    code = main(["tune", "titanic", "--storage", "postgresql+psycopg://u@127.0.0.1:1/db", "--runs-dir", str(runs_dir),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "module 'psycopg' is not installed (pip install psycopg[binary])" in err, err
+
+
+def test_the_default_storage_failing_to_open_removes_the_new_study_folder(titanic_dir, runs_dir, monkeypatch, capsys):
+    """The default SQLite file's folder is made before the database opens: a new one goes again."""
+    import sqlalchemy.exc
+
+    def disk_full(*args, **kwargs):
+        raise sqlalchemy.exc.OperationalError("CREATE TABLE studies", {}, Exception("database or disk is full"))
+    monkeypatch.setattr("pipelines.tune.optuna.storages.RDBStorage", disk_full)
+    code = main(["tune", "titanic", "--trials", "1", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+                 "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("error: cannot open storage 'sqlite:///"), err
+    assert "database or disk is full" in err
+    assert not (runs_dir / "titanic" / "studies").exists()
+

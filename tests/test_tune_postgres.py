@@ -1,4 +1,5 @@
-"""Two `tune` worker processes share one study on a real PostgreSQL server started by the test.
+"""Two `tune` worker processes share one study on a real PostgreSQL server started by the test;
+the --storage URL forms the README shows open it.
 
 Skipped, saying why, when PostgreSQL binaries or the psycopg2 driver are missing or the
 server cannot start. `.ci/run` installs both.
@@ -18,7 +19,10 @@ from pathlib import Path
 import optuna
 import pytest
 
+from pipelines.tune import storage_url
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow      # a server to start, and processes sharing it
 
 
 def _pg_bin(name: str) -> str | None:
@@ -57,7 +61,7 @@ def postgres_url():
     if start.returncode != 0:
         pytest.skip(f"PostgreSQL did not start: {(folder / 'log').read_text()[-300:] if (folder / 'log').exists() else start.stderr}")
     try:
-        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"       # as the README writes it
     finally:
         run(pg_ctl, "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(folder, ignore_errors=True)
@@ -73,7 +77,7 @@ def test_two_workers_share_one_study(postgres_url, titanic_dir, tmp_path):
     outs = [w.communicate(timeout=600) for w in workers]
     for w, (out, err) in zip(workers, outs):
         assert w.returncode == 0, err
-    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    study = optuna.load_study(study_name="shared", storage=storage_url(postgres_url))
     trials = study.trials
     numbers = [t.number for t in trials]
     assert len(trials) == 2 * n                                   # none lost
@@ -84,3 +88,18 @@ def test_two_workers_share_one_study(postgres_url, titanic_dir, tmp_path):
     # workers started together with one --seed do not propose the same start-up trials
     drawn = [tuple(sorted(t.params.items())) for t in trials if "fixed_params" not in t.system_attrs]
     assert len(set(drawn)) == len(drawn), drawn
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg2"])
+def test_each_url_form_opens_the_server(scheme, postgres_url, titanic_dir, tmp_path):
+    """`postgresql://` (SQLAlchemy 2.1 alone picks psycopg 3, not installed), Heroku's `postgres://`
+    (SQLAlchemy rejects it) and the explicit driver all reach the one server."""
+    from cli import main
+    url = scheme + postgres_url[postgres_url.index("://"):]
+    study = f"forms-{scheme.replace('+', '-')}"
+    assert main(["tune", "titanic", "--trials", "1", "--storage", url, "--study", study, "--folds", "2",
+                 "--set", "bags=1", "--set", "epochs=2", "--quiet", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(tmp_path / "runs"), "--device", "cpu"]) == 0
+    [trial] = optuna.load_study(study_name=study, storage=storage_url(postgres_url)).trials
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+
