@@ -40,6 +40,7 @@ from submissions.format import (SUBMISSIONS_DIR, check_submission, check_test_id
                                 in_sample_order, write_atomic)
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
+MIN_VAL_ROWS = 10          # a validation fold below this is warned about: one row moves its accuracy by >10%
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
 
 log = logging.getLogger(__name__)
@@ -196,15 +197,39 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
                      "long as where it has (BENCHMARKS.md); --epochs and --set width=N trade accuracy for time",
                      task.name)
         imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
-        folds = make_folds(imgs.train_y, cfg.folds, cfg.seed, cfg.holdout)
+        folds = checked_folds(task, imgs.train_y, cfg)
         return Inputs(task, imgs.train_x, imgs.test_x, None, imgs.train_y, folds, device, imgs.test_ids, imgs.test_y)
     train_df, test_df, sample = load_inputs(task, data_dir)
     y = ingest.encode_target(task, train_df[task.target])
     test_ids = _ids(task, test_df).to_numpy() if test_df is not None else None
     if test_ids is not None:
         check_test_ids(test_ids, sample, task.id_col, task.files["test"], task.files.get("sample", "the sample"))
-    return Inputs(task, train_df, test_df, sample, y, make_folds(y, cfg.folds, cfg.seed, cfg.holdout), device,
-                  test_ids)
+    return Inputs(task, train_df, test_df, sample, y, checked_folds(task, y, cfg), device, test_ids)
+
+
+def checked_folds(task, y: np.ndarray, cfg: TrainConfig) -> list:
+    """`make_folds` for this target, and what it cannot say: one class is refused (nothing to learn,
+    nothing to score); classes of the task absent from the train are named in a warning (the models
+    learn to give them ~0 probability, and the CV never scores them); so are folds too small to score."""
+    names = [str(c) for c in task.classes]
+    present = set(np.unique(y).tolist())
+    if len(present) < 2:
+        only = f"only {names[min(present)]}" if present else "no rows"
+        raise UsageError(f"{task.name}: the training data has {only} of the {len(names)} classes; nothing to "
+                         f"learn, and {task.metric} needs at least two")
+    folds = make_folds(y, cfg.folds, cfg.seed, cfg.holdout)      # its errors first: one line, no warnings before
+    absent = [name for i, name in enumerate(names) if i not in present]
+    if absent:
+        log.warning("warning: %s: %d of the %d classes never appear in the training data (%s); the models learn "
+                    "to give them ~0 probability and the CV cannot score them", task.name, len(absent), len(names),
+                    ", ".join(absent))
+    sizes = sorted(len(va) for _, va in folds)
+    if sizes[0] < MIN_VAL_ROWS:
+        rows = f"{sizes[0]}" if sizes[0] == sizes[-1] else f"{sizes[0]}-{sizes[-1]}"
+        split = f"{len(folds)} folds: each fold validates on" if len(folds) > 1 else "a holdout: it validates on"
+        log.warning("warning: %s: %d training rows in %s %s rows, too few for a steady score or early stopping; "
+                    "use more rows%s", task.name, len(y), split, rows, " or fewer --folds" if len(folds) > 2 else "")
+    return folds
 
 
 def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = None,

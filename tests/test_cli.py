@@ -345,3 +345,49 @@ def test_a_run_that_fails_leaves_no_empty_folders(titanic_dir, tmp_path, capsys,
                  "--out", str(out)]) == 2
     assert "something about the data found mid-run" in capsys.readouterr().err
     assert not (tmp_path / "new").exists() and not runs_dir.exists()
+
+
+def _tiny_otto(folder, classes, n=40, seed=0):
+    """Otto-shaped train/test/sample files whose train holds only `classes` (1-based)."""
+    rng = np.random.default_rng(seed)
+    feats = {f"feat_{i}": rng.integers(0, 4, n) for i in range(1, 94)}
+    folder.mkdir(exist_ok=True)
+    target = [f"Class_{classes[i % len(classes)]}" for i in range(n)]
+    pd.DataFrame({"id": np.arange(1, n + 1), **feats, "target": target}).to_csv(folder / "train.csv", index=False)
+    test = pd.DataFrame({"id": np.arange(1, 11), **{k: v[:10] for k, v in feats.items()}})
+    test.to_csv(folder / "test.csv", index=False)
+    pd.DataFrame({"id": test["id"], **{f"Class_{c}": 1 for c in range(1, 10)}}).to_csv(
+        folder / "sampleSubmission.csv", index=False)
+
+
+def test_classes_missing_from_train_are_named_in_a_warning(runs_dir, tmp_path, capsys):
+    """Kaggle's Otto train is sorted by class, so its first rows hold only Class_1 and Class_2."""
+    _tiny_otto(tmp_path / "otto", [1, 2])
+    code = main(["train", "otto", "--folds", "2", "--epochs", "1", "--jobs", "auto", "--data-dir",
+                 str(tmp_path / "otto"), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("otto: 7 of the 9 classes never appear in the training data (Class_3, Class_4, Class_5, Class_6, "
+            "Class_7, Class_8, Class_9)") in err, err
+    assert list(pd.read_csv(tmp_path / "s.csv").columns) == ["id", *[f"Class_{c}" for c in range(1, 10)]]
+
+
+def test_a_train_of_one_class_is_refused_naming_it(runs_dir, tmp_path, capsys):
+    _tiny_otto(tmp_path / "otto", [4])
+    code = main(["train", "otto", "--quiet", "--data-dir", str(tmp_path / "otto"), "--runs-dir", str(runs_dir),
+                 "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == ("error: otto: the training data has only Class_4 of the 9 classes; nothing to "
+                                 "learn, and logloss needs at least two\n"), err
+    assert files_under(runs_dir) == [] and not (tmp_path / "s.csv").exists()
+
+
+def test_folds_too_small_to_score_get_a_warning_naming_their_size(titanic_dir, runs_dir, tmp_path, capsys):
+    df = pd.read_csv(titanic_dir / "train.csv").head(12)
+    _write(titanic_dir, "train.csv", df.assign(Survived=(df.index < 6).astype(int)))
+    code = main(["train", "titanic", "--folds", "5", "--epochs", "1", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert ("titanic: 12 training rows in 5 folds: each fold validates on 2-3 rows, too few for a steady score "
+            "or early stopping; use more rows or fewer --folds") in err, err

@@ -473,3 +473,12 @@ def test_new_contents_of_a_data_folder_replace_its_old_cache_and_leave_other_fol
     names = sorted(p.name for p in cache_dir.glob("mnist-*.npz"))
     assert len(names) == 2 and "mnist-0123456789abcdef.npz" not in names     # one per folder
     assert load_images(task, other, cache_dir).train_y[0] != train.loc[0, "label"]          # other folder's cache kept
+
+
+def test_an_image_train_without_some_classes_warns_naming_them(mnist_kaggle, tmp_path, capsys):
+    train = pd.read_csv(mnist_kaggle / "train.csv")
+    train[train["label"] < 8].to_csv(mnist_kaggle / "train.csv", index=False)      # no 8s or 9s
+    code = main(["train", "mnist", "--epochs", "1", "--set", "width=8", "--set", "holdout=0.25",
+                 "--data-dir", str(mnist_kaggle), "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "s.csv")])
+    err = capsys.readouterr().err
+    assert code == 0 and "mnist: 2 of the 10 classes never appear in the training data (8, 9)" in err, err
