@@ -475,6 +475,22 @@ def test_new_contents_of_a_data_folder_replace_its_old_cache_and_leave_other_fol
     assert load_images(task, other, cache_dir).train_y[0] != train.loc[0, "label"]          # other folder's cache kept
 
 
+def test_the_first_decode_says_what_it_is_doing_and_the_cached_run_is_quiet(mnist_kaggle, tmp_path, caplog):
+    """Decoding is a first run's long silent step (MNIST's Kaggle CSVs: ~20 s): one line before it,
+    one with the count and time after; a run that reads the cache says nothing."""
+    from data.images import load_images
+    task, cache = TASKS.create("mnist"), tmp_path / "cache"
+    with caplog.at_level("INFO", logger="data.images"):
+        load_images(task, mnist_kaggle, cache)
+    lines = [r.getMessage() for r in caplog.records if r.name == "data.images"]
+    assert len(lines) == 2 and lines[0].startswith(f"mnist: decoding the images in {mnist_kaggle} into {cache}"), lines
+    assert re.match(r"mnist: decoded 120 training and 30 test images \(kaggle layout\) in [\d.]+ s$", lines[1]), lines
+    caplog.clear()
+    with caplog.at_level("INFO", logger="data.images"):
+        load_images(task, mnist_kaggle, cache)
+    assert not [r for r in caplog.records if r.name == "data.images"]
+
+
 def test_an_image_train_without_some_classes_warns_naming_them(mnist_kaggle, tmp_path, capsys):
     train = pd.read_csv(mnist_kaggle / "train.csv")
     train[train["label"] < 8].to_csv(mnist_kaggle / "train.csv", index=False)      # no 8s or 9s
