@@ -100,11 +100,13 @@ def _progress(quiet: bool):
 
 
 class _Bars:
-    """Progress bars: one for the folds, one per fold model in training (several with --jobs). The
-    display starts at the first epoch, so an error raised before training prints only its own line."""
+    """Progress bars: one for the folds (showing the CV of the folds done so far), one per fold model
+    in training (several with --jobs). The display starts at the first epoch, so an error raised
+    before training prints only its own line. `calibrated`: the run temperature-scales its OOF at
+    the end, so the fold lines' scores are labelled as the uncalibrated ones."""
 
-    def __init__(self, quiet: bool, folds: int, epochs: int):
-        self.epochs, self.started = epochs, False
+    def __init__(self, quiet: bool, folds: int, epochs: int, calibrated: bool = False):
+        self.epochs, self.started, self.calibrated = epochs, False, calibrated
         self.bar = _progress(quiet)
         self.fold_bar = self.bar.add_task("folds", total=folds, info="")
         self.model_bars: dict[tuple[int, int], int] = {}      # (fold, bag) -> its epoch bar
@@ -123,9 +125,13 @@ class _Bars:
     def on_fold(self, fold: int, row: dict) -> None:
         self._drop_fold(fold)
         scores = " ".join(f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float) and k != "seconds")
-        self.bar.update(self.fold_bar, advance=1, info=scores)
-        log.info("fold %d: %s  best epoch(s) %s  (%.1fs)", fold, scores,
-                 ",".join(map(str, row.get("best_epochs", []))), row.get("seconds", 0.0))
+        label = " (uncalibrated; the CV at the end is calibrated)" if self.calibrated else ""
+        so_far = " ".join(f"{k} {v:.4f}" for k, v in row.get("cv_so_far", {}).items())
+        done = row.get("folds_done", 0)
+        self.bar.update(self.fold_bar, advance=1, info=f"CV so far {so_far}" if so_far else scores)
+        log.info("fold %d: %s%s  best epoch(s) %s  (%.1fs)%s", fold, scores, label,
+                 ",".join(map(str, row.get("best_epochs", []))), row.get("seconds", 0.0),
+                 f"  CV of {done} folds so far: {so_far}" if so_far and done > 1 else "")
 
     def _drop_fold(self, fold: int) -> None:
         for key in [k for k in self.model_bars if k[0] == fold]:
@@ -190,7 +196,7 @@ def train(
         from pipelines import runs as r
         run_dir = r.resolve_unfinished(runs_dir or r.RUNS_ROOT, t.name, resume)
         cfg = saved_config(r.read_json(run_dir / "config.json")["config"], run_dir / "config.json")
-        with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
+        with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
             result = pipeline.resume(t.name, str(run_dir), data_dir=data_dir, out=out, runs_root=runs_dir,
                                      device=None if device is Device.auto else device.value,
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
@@ -201,7 +207,7 @@ def train(
     if device is not Device.auto or "device" not in overrides:    # --device wins; else a --set/--params device
         overrides["device"] = device.value
     cfg = t.config(**overrides)
-    with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs) as bars:
+    with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
         result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
                                 on_fold=bars.on_fold, tensorboard=tensorboard)
     _report_train(task.value, cfg, result)
@@ -222,11 +228,18 @@ def _interruptible():
         raise typer.Exit(1) from None
 
 
+def _calibrated(cfg) -> bool:
+    """Whether the run temperature-scales its OOF probabilities at the end (pipelines/calibrate.py)."""
+    return cfg.calibrate and cfg.folds > 1
+
+
 def _report_train(task: str, cfg, result) -> None:
     scores = "  ".join(f"{k} {v:.5f}" for k, v in result.scores.items())
     kind = "CV" if cfg.folds > 1 else "holdout"
     test = "".join(f"  test {k} {v:.5f}" for k, v in (result.test_scores or {}).items())
-    typer.echo(f"{task}: {kind} {scores}{test}  ({result.seconds:.1f}s)")
+    raw = "  ".join(f"{k} {v:.5f}" for k, v in (result.uncalibrated or {}).items())
+    label = f"  (calibrated; uncalibrated, as the fold lines: {raw})" if raw else ""
+    typer.echo(f"{task}: {kind} {scores}{label}{test}  ({result.seconds:.1f}s)")
     typer.echo(f"run: {result.run_dir}")
     if result.submission:
         typer.echo(f"submission: {result.submission}")

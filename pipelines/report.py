@@ -257,11 +257,7 @@ def summary_lines(run_dir: Path, plots: bool = True) -> list[str]:
                          f"OOF rows); before: {_scores(c['cv_uncalibrated'])}")
         if m.get("test_scores"):
             lines.append(f"test:        {_scores(m['test_scores'])}")
-        for f in m.get("folds", []):
-            scores = {k: v for k, v in f.items() if isinstance(v, float) and k != "seconds"}
-            best = f.get("best_epochs", [])
-            lines.append(f"fold {f['fold']}:{'':5s} {_scores(scores)}  best epoch{'s' * (len(best) > 1)} "
-                         f"{', '.join(map(str, best))}  ({f.get('seconds', 0):.1f}s)")
+        lines += [_fold_line(f) for f in m.get("folds", [])]
         lines.append(f"seconds:     {m.get('seconds_total', 0):.1f}")
         lines.append(f"submission:  {m.get('submission') or '-'}")
     else:
@@ -271,12 +267,50 @@ def summary_lines(run_dir: Path, plots: bool = True) -> list[str]:
     return lines
 
 
+def _fold_line(f: dict) -> str:
+    """A fold's scores, as metrics.json (calibrated ones labelled, with the uncalibrated ones `train`
+    printed) or a finished fold's scores.json holds them."""
+    scores = {k: v for k, v in f.items() if isinstance(v, float) and k not in ("seconds", "temperature")}
+    label = ""
+    if "temperature" in f:
+        raw = f.get("uncalibrated")
+        label = (f"  (calibrated, temperature {f['temperature']:.3f}"
+                 + (f"; uncalibrated, as train printed: {_scores(raw)})" if raw else ")"))
+    best = f.get("best_epochs", [])
+    return (f"fold {f['fold']}:{'':5s} {_scores(scores)}{label}  best epoch{'s' * (len(best) > 1)} "
+            f"{', '.join(map(str, best))}  ({f.get('seconds', 0):.1f}s)")
+
+
+def _finished_folds(run_dir: Path) -> list[tuple[dict, np.ndarray, np.ndarray]]:
+    """(scores row, validation targets, probabilities) of each fold an unfinished run finished,
+    in fold order; a fold whose record is not whole (scores.json is written last) is left out."""
+    out = []
+    for scores in sorted(run_dir.glob("fold*/scores.json"), key=lambda p: int(p.parent.name[4:])):
+        val = scores.parent / "val.npz"
+        if val.is_file():
+            with np.load(val) as z:
+                out.append((runs.read_json(scores), z["y"], z["proba"]))
+    return out
+
+
 def _progress_lines(run_dir: Path, cfg: dict, state: str) -> list[str]:
+    from pipelines.metrics import METRICS
+    from pipelines import TASKS
     finished = sorted(run_dir.glob("fold*/bag*.json"))
     in_progress = sorted(run_dir.glob("fold*/ckpt*.pt"))
     lines = [f"progress:    {len(finished)} of {cfg['folds'] * cfg.get('bags', 1)} fold model(s) finished"
-             + (f", in progress: {', '.join(f'{p.parent.name}/{p.name}' for p in in_progress)}" if in_progress else ""),
-             "metrics:     none yet (metrics.json is written when the run completes)"]
+             + (f", in progress: {', '.join(f'{p.parent.name}/{p.name}' for p in in_progress)}" if in_progress else "")]
+    folds = _finished_folds(run_dir)
+    if folds:
+        task = TASKS.create(cfg["task"])
+        y, p = np.concatenate([f[1] for f in folds]), np.concatenate([f[2] for f in folds])
+        cv = {m: METRICS[m].fn(y, p) for m in (task.metric, *task.extra_metrics)}
+        raw = "; uncalibrated, as the fold lines" if cfg.get("calibrate") and cfg["folds"] > 1 else ""
+        lines += [_fold_line(row) for row, _, _ in folds]
+        lines.append(f"CV so far:   {_scores(cv)}  (partial: {len(folds)} of {cfg['folds']} folds, {len(y)} rows{raw})")
+        lines.append("metrics:     the full CV (metrics.json) comes when the run completes")
+    else:
+        lines.append("metrics:     none yet: no fold finished (metrics.json is written when the run completes)")
     if state in ("interrupted", "failed"):
         lines.append(f"continue:    python cli.py train {cfg['task']} --resume {run_dir.name}")
     return lines

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from core import workers
 from core.config import TrainConfig, override, saved_config
+from core.files import replace_atomically
 from core.registry import UsageError, first_line
 from core.runtime import autocast_dtype, resolve_device, seed_everything
 from data import fingerprint, ingest
@@ -53,6 +54,7 @@ class TrainResult:
     submission: Path | None
     seconds: float
     test_scores: dict[str, float] | None = None   # official test split, when its labels are known
+    uncalibrated: dict[str, float] | None = None  # CV before temperature scaling, when the run calibrates
 
 
 # ---- stage 1: ingest ---------------------------------------------------------------------
@@ -305,7 +307,8 @@ def _complete(inp: Inputs, cfg: TrainConfig, run_dir: Path, out: Path | None, st
             tb.finish(metrics, inp)
         write_plots(run_dir)       # warns, never raises: `report` can make them later
         runs.set_status(run_dir, "complete", seconds=seconds)
-        return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"))
+        return TrainResult(run_dir, metrics["cv"], sub_path, seconds, metrics.get("test_scores"),
+                           (metrics.get("calibration") or {}).get("cv_uncalibrated"))
     except (UsageError, ValueError) as e:      # bad input found mid-run: leave no partial run
         if resumed:
             runs.set_status(run_dir, "failed", seconds=time.perf_counter() - start)
@@ -374,8 +377,12 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     with closing(finished):    # an error in on_fold stops the workers too
         for k, out in finished:
             outputs[k] = out
-            if on_fold:
-                on_fold(k, out["row"])
+            if run_dir is not None:
+                _record_fold(run_dir / f"fold{k}", out["row"], y[folds[k][1]], out["val"])
+            if on_fold:      # with the CV of the folds finished so far (uncalibrated), for progress lines
+                idx = np.concatenate([folds[j][1] for j in outputs])
+                so_far = cv_scores(task, y[idx], np.concatenate([outputs[j]["val"] for j in outputs]))
+                on_fold(k, {**out["row"], "cv_so_far": so_far, "folds_done": len(outputs)})
     oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
     fold_rows, history, test_parts = [], [], []    # in fold order, whatever order the folds finished in
     for k in sorted(outputs):
@@ -389,8 +396,9 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
         raw = cv_scores(task, y, oof)
         oof, fold_t, temperature = cross_fit(oof, y, folds)
         calibration = {"temperature": temperature, "fold_temperatures": fold_t, "cv_uncalibrated": raw}
-        for row, (_, va), t in zip(fold_rows, folds, fold_t):
-            row |= {"temperature": t, **cv_scores(task, y[va], oof[va])}
+        for row, (_, va), t in zip(fold_rows, folds, fold_t):      # the scores train printed stay, labelled
+            raw_row = {m: row[m] for m in (task.metric, *task.extra_metrics)}
+            row |= {"temperature": t, **cv_scores(task, y[va], oof[va]), "uncalibrated": raw_row}
     test = (sum(apply_temperature(p, temperature) for p in test_parts) / len(test_parts)) if test_parts else None
     if run_dir is not None:
         if calibration is not None:
@@ -403,6 +411,17 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             "autocast": str(autocast_dtype(inp.device, cfg.precision) or "off").replace("torch.", ""),
             "fold_plan": [{"folds": ks, "jobs": jobs, "threads": threads} for ks, jobs, threads in plan],
             "calibration": calibration, "test": test}
+
+
+def _record_fold(fold_dir: Path, row: dict, y: np.ndarray, proba: np.ndarray) -> None:
+    """A finished fold's scores (`scores.json`, last: it marks the record whole) and validation targets
+    and probabilities (`val.npz`): what `report` shows of a run interrupted before metrics.json, with
+    the CV of the finished folds."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, y=y, proba=proba)
+    replace_atomically(fold_dir / "val.npz", write)
+    runs.write_json(fold_dir / "scores.json", row)
 
 
 def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[list[int], int, int]]:

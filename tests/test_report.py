@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 
 import numpy as np
@@ -87,15 +88,23 @@ def test_report_of_another_tasks_run_is_refused(titanic_run, capsys):
 
 def test_unfinished_run_says_its_state_and_what_exists(titanic_run, tmp_path):
     run = copy_run(titanic_run, tmp_path)
-    for name in ("metrics.json", "history.csv", "oof.csv", "fold1/bag0.json", "fold1/model0.pt"):
+    fold0 = json.loads((run / "metrics.json").read_text())["folds"][0]
+    for name in ("metrics.json", "history.csv", "oof.csv", "fold1/bag0.json", "fold1/model0.pt",
+                 "fold1/scores.json", "fold1/val.npz"):
         (run / name).unlink()
     shutil.rmtree(run / "plots")
     status = json.loads((run / "status.json").read_text())
     (run / "status.json").write_text(json.dumps({**status, "state": "interrupted"}))
     out = run_ok(["report", "titanic", "--run", run.name, "--runs-dir", str(tmp_path / "runs")])
     assert "state:       interrupted" in out and "1 of 2 fold model(s) finished" in out
-    assert f"--resume {run.name}" in out
+    assert f"--resume {run.name}" in out and "none yet" not in out
+    assert f"fold 0:      accuracy {fold0['accuracy']:.5f}" in out and "fold 1:" not in out     # the finished fold
+    assert f"CV so far:   accuracy {fold0['accuracy']:.5f}  (partial: 1 of 2 folds, {fold0['n_val']} rows)" in out
     assert is_png(run / "plots" / "loss.png") and not (run / "plots" / "confusion.png").exists()  # finished bags only
+    for name in ("fold0/scores.json", "fold0/val.npz"):       # no fold finished: says so
+        (run / name).unlink()
+    assert "metrics:     none yet: no fold finished" in run_ok(["report", "titanic", "--run", run.name,
+                                                                 "--runs-dir", str(tmp_path / "runs")])
 
 
 def test_multiclass_holdout_plots_drop_unscored_rows(tmp_path):
@@ -128,3 +137,59 @@ def test_a_plotting_failure_warns_and_the_run_completes(titanic_dir, runs_dir, t
     assert any("plots not written (RuntimeError: no fonts)" in r.getMessage() for r in caplog.records)
     [run] = list((runs_dir / "titanic").iterdir())
     assert json.loads((run / "status.json").read_text())["state"] == "complete" and (tmp_path / "sub.csv").is_file()
+
+
+def test_report_of_an_interrupted_run_shows_the_scores_train_printed(titanic_dir, runs_dir, tmp_path):
+    """Interrupted after fold 1 of 3: report lists folds 0 and 1 with the scores the fold lines
+    showed, and their CV (the running CV the progress bar showed), labelled partial."""
+    from core.config import TrainConfig
+    from pipelines.train import RunInterrupted, train
+    seen = []
+
+    def stop_after_two(fold, row):
+        seen.append(row)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+    cfg = TrainConfig(task="titanic", folds=3, epochs=2, jobs=1, device="cpu")
+    with pytest.raises(RunInterrupted):
+        train(cfg, data_dir=titanic_dir, out=tmp_path / "s.csv", runs_root=runs_dir, on_fold=stop_after_two)
+    [run] = list((runs_dir / "titanic").iterdir())
+    out = "\n".join(report.report(run.name, "titanic", runs_root=runs_dir))
+    for row in seen:
+        assert f"fold {row['fold']}:      accuracy {row['accuracy']:.5f}" in out, out
+    assert seen[1]["folds_done"] == 2
+    assert f"CV so far:   accuracy {seen[1]['cv_so_far']['accuracy']:.5f}  (partial: 2 of 3 folds, 40 rows)" in out, out
+    assert "fold 2:" not in out and "state:       interrupted" in out
+
+
+def test_running_cv_on_the_fold_lines_ends_on_the_cv(titanic_dir, runs_dir, tmp_path, capsys):
+    from cli import main
+    assert main(["train", "titanic", "--folds", "3", "--epochs", "2", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
+    out, err = capsys.readouterr()
+    [run] = list((runs_dir / "titanic").iterdir())
+    cv = json.loads((run / "metrics.json").read_text())["cv"]["accuracy"]
+    assert f"CV of 3 folds so far: accuracy {cv:.4f}" in err and f"CV accuracy {cv:.5f}" in out, err
+    assert "uncalibrated" not in err + out                       # titanic does not calibrate
+
+
+def test_calibrated_runs_label_the_fold_scores_in_train_and_report(titanic_dir, runs_dir, tmp_path, capsys):
+    """train's fold lines are the uncalibrated scores, report's the calibrated ones: each says so,
+    and report repeats the ones train printed."""
+    from cli import main
+    assert main(["train", "titanic", "--folds", "2", "--epochs", "2", "--set", "calibrate=true", "--set", "bags=1",
+                 "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
+    out, err = capsys.readouterr()
+    [run] = list((runs_dir / "titanic").iterdir())
+    m = json.loads((run / "metrics.json").read_text())
+    raw = m["calibration"]["cv_uncalibrated"]["accuracy"]
+    assert "(uncalibrated; the CV at the end is calibrated)" in err, err
+    assert f"(calibrated; uncalibrated, as the fold lines: accuracy {raw:.5f})" in out, out
+    printed = re.findall(r"fold (\d): accuracy ([\d.]+) \(uncalibrated", err)
+    assert len(printed) == 2
+    text = run_ok(["report", "titanic", "--run", run.name, "--runs-dir", str(runs_dir)])
+    for fold, score in printed:
+        f = m["folds"][int(fold)]
+        assert re.search(rf"fold {fold}: +accuracy {f['accuracy']:.5f}  \(calibrated, temperature "
+                         rf"{f['temperature']:.3f}; uncalibrated, as train printed: accuracy {score}\d\)", text), text
+
