@@ -35,6 +35,7 @@ LossFn = Callable[[Tensor, Tensor], Tensor]           # (logits, targets) -> sca
 ScoreFn = Callable[[Tensor, Tensor], float]           # (logits, targets) -> validation score
 BatchFn = Callable[[Tensor, bool], Tensor]            # (raw batch, training?) -> model input
 EpochHook = Callable[[dict], None]                    # receives the epoch's log row
+MetricsFn = Callable[[Tensor, Tensor], dict]          # (logits, targets) -> {column: value} for the log row
 
 
 def _identity(x: Tensor, training: bool) -> Tensor:
@@ -167,9 +168,11 @@ def load_checkpoint(path: Path) -> dict:
 def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val: Tensor, *,
         cfg: TrainConfig, loss_fn: LossFn, score_fn: ScoreFn, maximize: bool,
         generator: torch.Generator, batch_transform: BatchFn = _identity,
-        on_epoch: EpochHook | None = None, checkpoint: Path | None = None) -> FitResult:
+        on_epoch: EpochHook | None = None, checkpoint: Path | None = None,
+        epoch_metrics: MetricsFn | None = None) -> FitResult:
     """Train with AdamW or SGD (`cfg.optimizer`) and a per-step schedule; stop after `cfg.patience`
-    epochs without a better validation score and return the model with its best weights restored."""
+    epochs without a better validation score and return the model with its best weights restored.
+    `epoch_metrics` adds columns to each epoch's row (the task's metric when it is not the score)."""
     device = x_train.device
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -229,6 +232,7 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
             best_state = copy.deepcopy(scored.state_dict())
         row = {"epoch": epoch, "train_loss": total / max(seen, 1),
                "val_loss": loss_fn(logits, y_val).item(), "val_score": score,
+               **(epoch_metrics(logits, y_val) if epoch_metrics else {}),
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         history.append(row)
         stopped = epoch - best_epoch >= cfg.patience

@@ -1,11 +1,14 @@
 """A run at a glance: plots made from its files, and the summary `cli.py report` prints.
 
 Everything here reads only the run directory (`config.json`, `status.json`, `metrics.json`,
-`history.csv`, `oof.csv`, and for an unfinished run `fold<k>/bag<b>.json`), so the plots of
-any run can be rebuilt at any time. They go to `<run>/plots/`:
+`history.csv`, `oof.csv`, and for an unfinished run `fold<k>/bag<b>.json` and the finished folds'
+`fold<k>/scores.json` and `val.npz`), so the plots of any run can be rebuilt at any time. They go
+to `<run>/plots/`:
 
-    loss.png           train (dashed) and validation (solid) loss per epoch, one colour per fold
-    val_score.png      the early-stopping score per epoch, per fold, best epoch marked
+    loss.png           train and validation loss per epoch, side by side; one colour per fold, one
+                       line style per bag
+    val_score.png      the task's metric per epoch (`val_<metric>` in the history; where early
+                       stopping watches the metric itself, `val_score`), kept epoch marked
     confusion.png      OOF argmax predictions against the targets (every classification task)
     class_logloss.png  mean -log p(true class) per class, Kaggle clipping (multi-class)
     calibration.png    OOF reliability curve and histogram of predicted probabilities (binary)
@@ -85,39 +88,70 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _epoch_axis(ax) -> None:
+def _epoch_axis(ax, epochs: pd.Series) -> None:
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if epochs.min() == epochs.max():      # one epoch: whole-number ticks either side, not 0.95..1.05
+        ax.set_xlim(epochs.min() - 1, epochs.max() + 1)
 
 
-def _curve_label(fold: int, bag: int) -> str:
-    return f"fold {fold}" + (f" bag {bag}" if bag else "")
+BAG_STYLES = ("-", "--", ":", "-.")     # line style of bag b: BAG_STYLES[b % 4]; the colour is the fold's
+
+
+def _style(fold: int, bag: int, points: int) -> dict:
+    """A curve's look: its fold's colour, its bag's line style, and a marker when it has one
+    point (a 1-epoch run), which a line alone would not draw."""
+    return {"color": f"C{fold % 10}", "linestyle": BAG_STYLES[bag % len(BAG_STYLES)],
+            "marker": "o" if points == 1 else None}
+
+
+def _legend(ax, history: pd.DataFrame) -> None:
+    """One entry per fold (its colour) and, with bags, one per bag (its line style, in grey):
+    5 folds of 3 bags make 8 entries, not 15."""
+    from matplotlib.lines import Line2D
+    folds, bags = sorted(history["fold"].unique()), sorted(history["bag"].unique())
+    handles = [Line2D([], [], color=f"C{f % 10}", label=f"fold {f}") for f in folds]
+    if len(bags) > 1:
+        handles += [Line2D([], [], color="grey", linestyle=BAG_STYLES[b % len(BAG_STYLES)], label=f"bag {b}")
+                    for b in bags]
+    ax.legend(handles=handles, fontsize="small", ncol=1 if len(handles) <= 5 else 2)
 
 
 def plot_loss(history: pd.DataFrame, path: Path) -> Path:
-    fig, ax = _figure()
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(9.6, 4.4), layout="constrained")
+    train_ax, val_ax = fig.subplots(1, 2, sharey=True)
     for (fold, bag), g in history.groupby(["fold", "bag"]):
-        color = f"C{fold % 10}"
-        ax.plot(g["epoch"], g["train_loss"], "--", color=color, alpha=0.6)
-        ax.plot(g["epoch"], g["val_loss"], "-", color=color, label=_curve_label(fold, bag))
-    ax.set(xlabel="epoch", ylabel="loss", title="train (dashed) and validation (solid) loss")
-    _epoch_axis(ax)
-    ax.legend(fontsize="small")
+        train_ax.plot(g["epoch"], g["train_loss"], **_style(fold, bag, len(g)))
+        val_ax.plot(g["epoch"], g["val_loss"], **_style(fold, bag, len(g)))
+    train_ax.set(xlabel="epoch", ylabel="loss", title="train loss")
+    val_ax.set(xlabel="epoch", title="validation loss")
+    for ax in (train_ax, val_ax):
+        _epoch_axis(ax, history["epoch"])
+    _legend(val_ax, history)
     return _save(fig, path)
 
 
-def plot_val_score(history: pd.DataFrame, metrics: dict | None, path: Path) -> Path:
+def plot_val_score(history: pd.DataFrame, best: dict[tuple[int, int], int], path: Path,
+                   metric: str | None = None, monitor: str | None = None) -> Path:
+    """The task's `metric` per epoch where the history has it (`val_<metric>`), else `val_score`, the
+    early-stopping signal (`monitor`), labelled as that. `best`: (fold, bag) -> the epoch kept."""
+    column, name, note = "val_score", monitor or "score", ""
+    if metric and f"val_{metric}" in history and history[f"val_{metric}"].notna().any():
+        column, name = f"val_{metric}", metric
+    elif metric and monitor and monitor != metric:      # a run from before val_<metric> was recorded
+        note = f"\n(the early-stopping signal; this run's history has no per-epoch {metric})"
     fig, ax = _figure()
-    best = {f["fold"]: f.get("best_epochs", []) for f in (metrics or {}).get("folds", [])}
     for (fold, bag), g in history.groupby(["fold", "bag"]):
-        color = f"C{fold % 10}"
-        ax.plot(g["epoch"], g["val_score"], "-", color=color, label=_curve_label(fold, bag))
-        epochs = best.get(fold, [])
-        if bag < len(epochs) and (g["epoch"] == epochs[bag]).any():
-            ax.plot(epochs[bag], g.loc[g["epoch"] == epochs[bag], "val_score"].iloc[0], "o", color=color)
-    ax.set(xlabel="epoch", ylabel="val_score", title="validation score per epoch (dot: best epoch, kept)")
-    _epoch_axis(ax)
-    ax.legend(fontsize="small")
+        ax.plot(g["epoch"], g[column], **_style(fold, bag, len(g)))
+        kept = g[g["epoch"] == best.get((fold, bag))]
+        if len(kept):
+            ax.plot(kept["epoch"].iloc[0], kept[column].iloc[0], "o", color=f"C{fold % 10}")
+    by = f", best {monitor}" if monitor and monitor != name else ""
+    ax.set(xlabel="epoch", ylabel=f"validation {name}",
+           title=f"validation {name} per epoch (dot: the epoch kept{by}){note}")
+    _epoch_axis(ax, history["epoch"])
+    _legend(ax, history)
     return _save(fig, path)
 
 
@@ -169,6 +203,24 @@ def _use_agg() -> None:
         matplotlib.use("Agg")
 
 
+def _task_metrics(run_dir: Path) -> tuple[str | None, str | None]:
+    """(metric, early-stopping signal) of the run's task; (None, None) without a readable config."""
+    from pipelines import TASKS
+    try:
+        task = TASKS.create(runs.read_json(run_dir / "config.json")["config"]["task"])
+    except (UsageError, KeyError, TypeError):
+        return None, None
+    return task.metric, task.monitor or task.metric
+
+
+def _best_epochs(run_dir: Path, metrics: dict | None) -> dict[tuple[int, int], int]:
+    """(fold, bag) -> the epoch whose weights were kept: metrics.json, or the finished bags' records."""
+    if metrics is not None:
+        return {(f["fold"], b): e for f in metrics.get("folds", []) for b, e in enumerate(f.get("best_epochs", []))}
+    return {(int(r.parent.name[4:]), int(r.stem[3:])): runs.read_json(r).get("best_epoch")
+            for r in run_dir.glob("fold*/bag*.json")}
+
+
 def make_plots(run_dir: Path) -> list[Path]:
     """Every plot the run's files allow, written to <run>/plots/; returns their paths."""
     _use_agg()
@@ -176,7 +228,9 @@ def make_plots(run_dir: Path) -> list[Path]:
     metrics = runs.read_json(run_dir / "metrics.json") if (run_dir / "metrics.json").is_file() else None
     history = load_history(run_dir)
     if history is not None and len(history):
-        out += [plot_loss(history, folder / "loss.png"), plot_val_score(history, metrics, folder / "val_score.png")]
+        out += [plot_loss(history, folder / "loss.png"),
+                plot_val_score(history, _best_epochs(run_dir, metrics), folder / "val_score.png",
+                               *_task_metrics(run_dir))]
     oof = load_oof(run_dir)
     if oof is not None and len(oof[0]):
         y, p, names = oof

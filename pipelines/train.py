@@ -92,6 +92,15 @@ def to_proba(task: Task, logits: torch.Tensor) -> np.ndarray:
     return p.double().cpu().numpy()
 
 
+def epoch_metric_fn(task: Task):
+    """The task's metric per epoch, as `val_<metric>` in the history, when early stopping watches
+    something else (the loss, ROC AUC), so val_score.png can show the score the task is judged by."""
+    if (task.monitor or task.metric) == task.metric:
+        return None     # val_score is the metric already
+    metric = METRICS[task.metric]
+    return lambda logits, y: {f"val_{task.metric}": metric.fn(y.cpu().numpy(), to_proba(task, logits))}
+
+
 def score_fn(task: Task):
     """Early-stopping signal and its direction (see Task.monitor)."""
     if task.monitor == "loss":
@@ -507,7 +516,8 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, 
     ckpt = fold_dir / f"ckpt{b}.pt" if fold_dir is not None else None
     score, maximize = score_fn(task)
     res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
-              score_fn=score, maximize=maximize, generator=gen, on_epoch=hook, checkpoint=ckpt, **extra)
+              score_fn=score, maximize=maximize, generator=gen, on_epoch=hook, checkpoint=ckpt,
+              epoch_metrics=epoch_metric_fn(task), **extra)
     record = {"best_epoch": res.best_epoch, "best_score": res.best_score, "history": res.history}
     if fold_dir is not None:
         runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys

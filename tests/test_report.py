@@ -193,3 +193,66 @@ def test_calibrated_runs_label_the_fold_scores_in_train_and_report(titanic_dir, 
         assert re.search(rf"fold {fold}: +accuracy {f['accuracy']:.5f}  \(calibrated, temperature "
                          rf"{f['temperature']:.3f}; uncalibrated, as train printed: accuracy {score}\d\)", text), text
 
+
+class Saved:
+    """report._save stand-in keeping the figure, to look at what was drawn."""
+
+    def __init__(self):
+        self.figs = {}
+
+    def __call__(self, fig, path):
+        self.figs[path.name] = fig
+        return path
+
+
+def test_val_score_plots_the_tasks_metric_not_the_early_stopping_loss(titanic_run, tmp_path, monkeypatch):
+    history = pd.read_csv(titanic_run / "history.csv")
+    assert {"val_score", "val_accuracy"} <= set(history.columns)     # titanic stops early on the loss
+    assert np.allclose(history["val_score"], history["val_loss"], rtol=1e-4)
+    saved = Saved()
+    monkeypatch.setattr(report, "_save", saved)
+    report.make_plots(titanic_run)
+    ax = saved.figs["val_score.png"].axes[0]
+    assert ax.get_ylabel() == "validation accuracy" and "best loss" in ax.get_title()
+    drawn = np.concatenate([line.get_ydata() for line in ax.lines])
+    assert set(np.round(drawn, 4)) <= set(np.round(history["val_accuracy"], 4))
+    # a run from before val_<metric> was recorded: the loss, said to be the loss
+    run = copy_run(titanic_run, tmp_path)
+    history.drop(columns="val_accuracy").to_csv(run / "history.csv", index=False)
+    report.make_plots(run)
+    ax = saved.figs["val_score.png"].axes[0]
+    assert ax.get_ylabel() == "validation loss" and "no per-epoch accuracy" in ax.get_title()
+
+
+def _history(folds: int, bags: int, epochs: int) -> pd.DataFrame:
+    rows = [{"fold": f, "bag": b, "epoch": e, "train_loss": 1 / e + f, "val_loss": 1 / e + b, "val_score": 0.5 + e / 10,
+             "lr": 1e-3, "seconds": e} for f in range(folds) for b in range(bags) for e in range(1, epochs + 1)]
+    return pd.DataFrame(rows)
+
+
+def test_loss_plot_one_colour_per_fold_one_style_per_bag_and_a_short_legend(tmp_path, monkeypatch):
+    saved = Saved()
+    monkeypatch.setattr(report, "_save", saved)
+    _history(5, 3, 4).to_csv(tmp_path / "history.csv", index=False)
+    report.make_plots(tmp_path)
+    train_ax, val_ax = saved.figs["loss.png"].axes
+    assert len(val_ax.lines) == 15 and len(train_ax.lines) == 15
+    assert {(ln.get_color(), ln.get_linestyle()) for ln in val_ax.lines} == \
+           {(f"C{f}", style) for f in range(5) for style in ("-", "--", ":")}
+    labels = [t.get_text() for t in val_ax.get_legend().get_texts()]
+    assert labels == [f"fold {f}" for f in range(5)] + [f"bag {b}" for b in range(3)]     # 8 entries, not 15
+    ax = saved.figs["val_score.png"].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == labels
+
+
+def test_a_one_epoch_run_draws_markers(tmp_path, monkeypatch):
+    saved = Saved()
+    monkeypatch.setattr(report, "_save", saved)
+    _history(2, 1, 1).to_csv(tmp_path / "history.csv", index=False)
+    paths = report.make_plots(tmp_path)
+    assert [p.name for p in paths] == ["loss.png", "val_score.png"]
+    for name in ("loss.png", "val_score.png"):
+        for ax in saved.figs[name].axes:
+            curves = [ln for ln in ax.lines if len(ln.get_xdata()) == 1]
+            assert len(curves) == 2 and all(ln.get_marker() == "o" for ln in curves)
+            assert ax.get_xlim()[0] < 1 < ax.get_xlim()[1]
