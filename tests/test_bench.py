@@ -29,6 +29,7 @@ def test_defaults_bench_keeps_every_set_when_the_flag_repeats(tmp_path, monkeypa
     assert seen == [["epochs=16", "width=40", "bags=1"]]      # argparse's default "store" kept only the last
 
 
+@pytest.mark.slow
 def test_defaults_bench_real_subprocess_on_bundled_data(tmp_path, monkeypatch):
     """One real CLI run through the bench's own code path (tiny: 2 folds, 1 epoch via env-free args)."""
     from bench import common
@@ -47,6 +48,7 @@ def test_defaults_bench_real_subprocess_on_bundled_data(tmp_path, monkeypatch):
     assert (cfg["bags"], cfg["width"], cfg["folds"]) == (1, 8, 2)
 
 
+@pytest.mark.slow
 def test_tune_bench_reports_default_vs_best(tmp_path, capsys):
     import tune as tune_bench
     tune_bench.main(["titanic", "--trials", "1", "--folds", "2", "--set", "bags=1", "--set", "epochs=2",
@@ -64,6 +66,7 @@ from tests.test_images import digits, write_idx  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 
 
+@pytest.mark.slow
 def test_compare_tabular_every_contender_and_report(tmp_path, capsys):
     results, md = tmp_path / "results", tmp_path / "BENCH.md"
     md.write_text("# Benchmarks\n\n<!-- compare:start -->\nold\n<!-- compare:end -->\n\ntail\n")
@@ -106,6 +109,7 @@ def test_course_raw_feeds_the_files_numbers_and_ours_course_net_trains_the_cours
         compare.raw_features(compare.prepare(compare.TASKS.create("titanic").config(device="cpu"), None))
 
 
+@pytest.mark.slow
 def test_compare_images_and_throughput(tmp_path, capsys):
     data = tmp_path / "mnist"
     (data / "MNIST" / "raw").mkdir(parents=True)
@@ -217,6 +221,7 @@ def _shared_pair(d, lossless, y):
     np.savez(d / "cifar10_lossless_subset.npz", x_test_first1000=lossless, y_test_first1000=y.astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_jpeg_cost_scores_one_run_on_both_copies(cifar_kaggle, tmp_path, capsys):
     from typer.testing import CliRunner
     import jpeg_cost
@@ -250,7 +255,7 @@ def test_jpeg_cost_scores_one_run_on_both_copies(cifar_kaggle, tmp_path, capsys)
 
 # ---- bad input: one line, exit code 2, before any run starts -------------------------------------
 
-@pytest.mark.parametrize("argv, message", [
+BAD_BENCH_INPUT = [
     (["compare.py", "tabular", "--tasks", "nosuch"], "unknown task 'nosuch'"),
     (["compare.py", "tabular", "--tasks", "titanic", "--set", "nokey=1"], "unknown config key(s) nokey"),
     (["compare.py", "tabular", "--tasks", "titanic", "--contenders", "nope"], "unknown contender(s) nope"),
@@ -264,7 +269,14 @@ def test_jpeg_cost_scores_one_run_on_both_copies(cifar_kaggle, tmp_path, capsys)
     (["tune.py", "titanic", "--set", "lr=fast"], "config key 'lr' wants float"),
     (["tune.py", "titanic", "--report", "nostudy"], "no study 'nostudy' for titanic"),
     (["jpeg_cost.py", "--shared", "/no/such/dir"], "no cifar10_lossless_subset.npz"),
-])
+    (["contention.py", "--loads", "busy"], "unknown load 'busy'"),
+    (["contention.py", "--data", "/no/such/dir"], "no train.csv.gz"),
+]
+
+
+# each case starts a Python that imports the pipeline (~3 s): the quick check keeps the first
+@pytest.mark.parametrize("argv, message", BAD_BENCH_INPUT[:1] + [pytest.param(*case, marks=pytest.mark.slow)
+                                                                 for case in BAD_BENCH_INPUT[1:]])
 def test_bench_scripts_refuse_bad_input_in_one_line_with_exit_code_2(argv, message, tmp_path):
     import subprocess
     script, *args = argv
@@ -276,6 +288,7 @@ def test_bench_scripts_refuse_bad_input_in_one_line_with_exit_code_2(argv, messa
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_run_cli_turns_the_commands_exit_code_2_into_its_one_line(tmp_path):
     from bench.common import run_cli
     with pytest.raises(UsageError, match=r"^--folds must be at least 2 for titanic, got 1$"):

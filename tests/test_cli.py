@@ -12,10 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app, main
+from pipelines import TASKS
 from core.registry import UsageError
 from tests.conftest import ROOT, files_under
 
-FAST = ["--folds", "2", "--epochs", "1", "--quiet"]
+FAST = ["--folds", "2", "--epochs", "1", "--quiet", "--jobs", "1"]   # one process: these tests are not about workers
 
 
 def run_ok(args):
@@ -131,7 +132,7 @@ BAD_INPUTS = {
     "tune zero timeout": (lambda d: None, ["tune", "titanic", "--trials", "1", "--timeout", "0"],
                           "--timeout must be a positive number of seconds"),
     "tune zero trials": (lambda d: None, ["tune", "titanic", "--trials", "0"], "--trials must be at least 1"),
-    "no task": (lambda d: None, ["train"], r"Missing argument 'task'\. Choose from: cifar10, diabetes, mnist, otto, titanic$"),
+    "no task": (lambda d: None, ["train"], rf"Missing argument 'task'\. Choose from: {re.escape(', '.join(TASKS.names()))}$"),
     "resume with --seed 0": (lambda d: None, ["train", "titanic", "--resume", "latest", "--seed", "0"], "drop --seed"),
     "resume with --jobs": (lambda d: None, ["train", "titanic", "--resume", "latest", "--jobs", "2"], "drop --jobs"),
     "negative jobs": (lambda d: None, ["train", "titanic", "--jobs", "-1"], r"--jobs wants 'auto' or a positive"),
@@ -151,7 +152,7 @@ def test_a_device_in_set_or_in_a_params_file_from_tune_trains(titanic_dir, runs_
     params = tmp_path / "best_params.json"
     params.write_text(json.dumps({"device": "cpu", "epochs": 1}))
     for extra in (["--set", "device=cpu"], ["--params", str(params)], ["--params", str(params), "--device", "cpu"]):
-        code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+        code = main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
                      "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv"), *extra])
         assert code == 0, extra
     configs = [json.loads(p.read_text())["config"] for p in runs_dir.rglob("config.json")]
@@ -194,7 +195,7 @@ def test_kaggle_credentials_without_package_or_network_is_a_clear_error(tmp_path
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "not-a-key")
     monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "bundled")   # keep downloads out of the repo
-    code = main(["train", "otto", "--data-dir", str(empty), "--runs-dir", str(runs_dir), "--quiet"])
+    code = main(["train", "otto", "--jobs", "1", "--data-dir", str(empty), "--runs-dir", str(runs_dir), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Kaggle" in err, err
     assert files_under(runs_dir) == []
@@ -234,7 +235,7 @@ def test_a_small_titanic_file_trains_or_says_why_not(survivors, code, jobs, tita
 def test_a_file_missing_from_data_dir_is_taken_from_the_bundled_copy_with_a_warning(titanic_dir, runs_dir,
                                                                                      tmp_path, capsys):
     (titanic_dir / "test.csv").unlink()          # the user's folder has train.csv only
-    code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--data-dir", str(titanic_dir),
+    code = main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 0
@@ -249,7 +250,7 @@ def test_diabetes_reads_a_plain_csv_from_data_dir(runs_dir, tmp_path, capsys):
     folder.mkdir()
     rows = gzip.open(ROOT / "data" / "diabetes" / "diabetes.csv.gz", "rt").read().splitlines()[:300]
     (folder / "diabetes.csv").write_text("\n".join(rows) + "\n")
-    code = main(["train", "diabetes", "--folds", "2", "--epochs", "1", "--verbose", "--data-dir", str(folder),
+    code = main(["train", "diabetes", "--jobs", "1", "--folds", "2", "--epochs", "1", "--verbose", "--data-dir", str(folder),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "p.csv")])
     err = capsys.readouterr().err
     assert code == 0
@@ -266,7 +267,7 @@ def test_a_test_file_in_another_row_order_gives_the_submission_in_the_samples_or
                                                                                      tmp_path):
     test = _with_sample(titanic_dir)
     test.sample(frac=1, random_state=0).to_csv(titanic_dir / "test.csv", index=False)     # Kaggle matches by id
-    code = main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+    code = main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
     assert code == 0
     assert pd.read_csv(tmp_path / "s.csv")["PassengerId"].tolist() == test["PassengerId"].tolist()
@@ -286,7 +287,7 @@ def test_test_ids_that_do_not_match_the_sample_fail_before_training(edit, msg, t
     edit(test).to_csv(titanic_dir / "test.csv", index=False)
     import pipelines.train as pipeline
     monkeypatch.setattr(pipeline, "cross_validate", lambda *a, **k: pytest.fail("trained before checking the ids"))
-    code = main(["train", "titanic", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+    code = main(["train", "titanic", "--jobs", "1", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                  "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and re.search(msg, err), err
@@ -294,7 +295,7 @@ def test_test_ids_that_do_not_match_the_sample_fail_before_training(edit, msg, t
 
 
 def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, runs_dir, tmp_path, capsys):
-    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+    assert main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
     junk = runs_dir / "titanic" / "junk"
     junk.mkdir()
@@ -304,7 +305,7 @@ def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, ru
     out, err = capsys.readouterr()
     assert "-mlp-s0" in out and "junk/status.json: corrupted JSON; run skipped" in err
     # a complete run that lost its metrics.json is skipped too, the others still listed
-    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+    assert main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s2.csv"), "--seed", "1"]) == 0
     [broken] = (runs_dir / "titanic").glob("*-mlp-s1")
     (broken / "metrics.json").unlink()
@@ -317,7 +318,7 @@ def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, ru
 
 
 def test_predict_without_data_dir_reads_the_folder_the_run_trained_from(titanic_dir, runs_dir, tmp_path, capsys):
-    assert main(["train", "titanic", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
+    assert main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
     capsys.readouterr()
     assert main(["predict", "titanic", "--runs-dir", str(runs_dir), "--out", str(tmp_path / "p.csv")]) == 0
@@ -332,7 +333,7 @@ def test_a_run_that_fails_leaves_no_empty_folders(titanic_dir, tmp_path, capsys,
     runs_dir = tmp_path / "fresh_runs"
     train = pd.read_csv(titanic_dir / "train.csv")
     _write(titanic_dir, "train.csv", train.drop(columns=["Sex"]))            # fails in ingest
-    assert main(["train", "titanic", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+    assert main(["train", "titanic", "--jobs", "1", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                  "--out", str(out)]) == 2
     assert not (tmp_path / "new").exists() and not runs_dir.exists()
     _write(titanic_dir, "train.csv", train)
@@ -341,7 +342,7 @@ def test_a_run_that_fails_leaves_no_empty_folders(titanic_dir, tmp_path, capsys,
     def fail_mid_run(*a, **k):
         raise ValueError("something about the data found mid-run")
     monkeypatch.setattr(pipeline, "cross_validate", fail_mid_run)
-    assert main(["train", "titanic", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
+    assert main(["train", "titanic", "--jobs", "1", "--quiet", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                  "--out", str(out)]) == 2
     assert "something about the data found mid-run" in capsys.readouterr().err
     assert not (tmp_path / "new").exists() and not runs_dir.exists()
@@ -374,7 +375,7 @@ def test_classes_missing_from_train_are_named_in_a_warning(runs_dir, tmp_path, c
 
 def test_a_train_of_one_class_is_refused_naming_it(runs_dir, tmp_path, capsys):
     _tiny_otto(tmp_path / "otto", [4])
-    code = main(["train", "otto", "--quiet", "--data-dir", str(tmp_path / "otto"), "--runs-dir", str(runs_dir),
+    code = main(["train", "otto", "--jobs", "1", "--quiet", "--data-dir", str(tmp_path / "otto"), "--runs-dir", str(runs_dir),
                  "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 2 and err == ("error: otto: the training data has only Class_4 of the 9 classes; nothing to "
@@ -385,7 +386,7 @@ def test_a_train_of_one_class_is_refused_naming_it(runs_dir, tmp_path, capsys):
 def test_folds_too_small_to_score_get_a_warning_naming_their_size(titanic_dir, runs_dir, tmp_path, capsys):
     df = pd.read_csv(titanic_dir / "train.csv").head(12)
     _write(titanic_dir, "train.csv", df.assign(Survived=(df.index < 6).astype(int)))
-    code = main(["train", "titanic", "--folds", "5", "--epochs", "1", "--data-dir", str(titanic_dir),
+    code = main(["train", "titanic", "--jobs", "1", "--folds", "5", "--epochs", "1", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 0, err

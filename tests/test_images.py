@@ -283,6 +283,7 @@ def test_image_task_without_data_fails_cleanly_offline(tmp_path, monkeypatch, ca
 
 @pytest.mark.integration
 @pytest.mark.skipif(not (SHARED / "mnist" / "MNIST" / "raw").is_dir(), reason=f"real MNIST not found at {SHARED / 'mnist'}")
+@pytest.mark.slow
 def test_real_mnist_slice_learns(tmp_path):
     raw = SHARED / "mnist" / "MNIST" / "raw"
     out = tmp_path / "m" / "MNIST" / "raw"

@@ -27,6 +27,17 @@ def otto_dir(tmp_path_factory):
     return folder
 
 
+def test_the_real_otto_files_ingest_whole():
+    from data import ingest
+    from pipelines import TASKS
+    task = TASKS.create("otto")
+    train, test = ingest.load(task, "train", OTTO), ingest.load(task, "test", OTTO)
+    assert (len(train), len(test)) == (61_878, 144_368)
+    assert sorted(train["target"].unique()) == list(task.classes)
+    assert list(test.columns) == ["id", *task.numeric]
+
+
+@pytest.mark.slow
 def test_otto_subsample_trains_and_writes_a_valid_submission(otto_dir, tmp_path):
     out = tmp_path / "otto.csv"
     result = CliRunner().invoke(app, ["train", "otto", "--folds", "3", "--epochs", "4", "--quiet",

@@ -17,7 +17,7 @@ from pipelines import report
 from tests.conftest import tiny_titanic
 
 PNG = b"\x89PNG\r\n\x1a\n"
-FAST = ["--folds", "2", "--epochs", "2", "--quiet", "--set", "bags=1"]
+FAST = ["--folds", "2", "--epochs", "2", "--quiet", "--set", "bags=1", "--jobs", "1"]
 BINARY_PLOTS = ["loss.png", "val_score.png", "confusion.png", "calibration.png"]
 
 

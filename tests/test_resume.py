@@ -185,6 +185,7 @@ def test_resume_of_a_run_with_config_keys_this_code_lacks_is_one_line(titanic_di
     assert str(cut / "config.json") in err and runs.state_of(cut) == "interrupted"
 
 
+@pytest.mark.slow
 def test_resume_of_a_complete_run_is_refused(titanic_dir, runs_dir, tmp_path, capsys):
     done = train(_cfg(epochs=1), data_dir=titanic_dir, out=tmp_path / "s.csv", runs_root=runs_dir)
     assert main(["train", "titanic", "--resume", done.run_dir.name, "--runs-dir", str(runs_dir)]) == 2
@@ -244,6 +245,7 @@ def _workers_of(pid):
 
 
 @pytest.mark.parametrize("sig, jobs", [(signal.SIGKILL, 1), (signal.SIGKILL, 2), (signal.SIGTERM, 2)])
+@pytest.mark.slow
 def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titanic_dir, tmp_path):
     straight_runs, cut_runs = tmp_path / "straight", tmp_path / "cut"
     args, _ = _start(straight_runs, tmp_path / "straight.csv", titanic_dir, jobs, process=False)
@@ -285,6 +287,7 @@ def test_killed_subprocess_resumes_to_the_uninterrupted_result(sig, jobs, titani
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="finds the worker processes in /proc")
+@pytest.mark.slow
 def test_a_killed_worker_fails_the_run_in_one_line_and_it_resumes(titanic_dir, tmp_path):
     """What the out-of-memory killer does to a fold's worker: exit 1, one line naming the signal
     and the resume command; the run is kept as failed and `--resume` finishes it."""

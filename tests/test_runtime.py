@@ -43,6 +43,7 @@ def _steps(mode: str) -> list[tuple[int, int]]:
 
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc",
                     reason="the allocator setting is for glibc on Linux")
+@pytest.mark.slow
 def test_freed_memory_is_reused_between_training_steps():
     """glibc maps each big activation afresh and unmaps it on free, so every step page-faults
     hundreds of MB of new zeroed pages; once set, later steps reuse the heap: no faults, flat RSS."""

@@ -27,6 +27,7 @@ def events(log_dir) -> EventAccumulator:
     return acc
 
 
+@pytest.mark.slow
 def test_train_logs_per_fold_epoch_scalars_and_cv(titanic_dir, runs_dir, tmp_path):
     run_ok(["train", "titanic", "--folds", "2", "--epochs", "3", "--quiet", "--set", "bags=2", "--tensorboard",
             "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "sub.csv")])
@@ -67,6 +68,7 @@ def test_image_run_logs_training_and_misclassified_grids(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore:Fixed parameter")      # the first trial replays the task defaults, outside tiny_space
+@pytest.mark.slow
 def test_tune_logs_each_trial_under_the_study(titanic_dir, runs_dir, monkeypatch):
     monkeypatch.setattr("pipelines.titanic.search_space", tiny_space)
     run_ok(["tune", "titanic", "--trials", "2", "--folds", "2", "--set", "bags=1", "--set", "epochs=2", "--quiet", "--tensorboard",

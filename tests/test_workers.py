@@ -67,6 +67,7 @@ def test_every_report_arrives_before_its_job_result_and_results_carry_their_inde
     assert os.getpid() not in {pid for pid, _ in results.values()}
 
 
+@pytest.mark.slow
 def test_a_job_error_reaches_the_caller_with_its_type_and_the_workers_are_replaced():
     with pytest.raises(UsageError, match="bad fold"):
         list(workers.run_jobs(failing, [("bad fold",)], jobs=2, threads=1))
@@ -89,6 +90,7 @@ def test_an_error_in_the_parent_stops_the_running_jobs_at_once(tmp_path):
     assert not [pid for pid in pids if alive(pid)]
 
 
+@pytest.mark.slow
 def test_a_report_left_by_an_earlier_killed_call_is_not_delivered():
     workers._executor(2)
     workers._channel.put(("an earlier call", "epoch", ("stale", 1)))
@@ -119,6 +121,7 @@ def test_a_job_runs_in_the_parents_folder_and_torch_log_level_even_in_a_reused_w
         assert (Path(cwd), torch_level) == (folder, level)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_one_line_naming_the_signal_and_the_pool_is_replaced():
     with pytest.raises(workers.WorkerDied) as e:
         list(workers.run_jobs(dying, [()], jobs=2, threads=1))
