@@ -432,3 +432,71 @@ def test_the_default_storage_failing_to_open_removes_the_new_study_folder(titani
     assert "database or disk is full" in err
     assert not (runs_dir / "titanic" / "studies").exists()
 
+
+def _fail_running_trial(runs_dir) -> None:
+    """What a stale check in another process does to this one's trial: ends it as failed."""
+    study = _study(runs_dir)
+    [running] = study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    study.tell(running.number, state=optuna.trial.TrialState.FAIL)
+
+
+@pytest.mark.parametrize("then", ["reports", "returns"])
+def test_a_trial_failed_under_its_live_worker_is_logged_and_the_worker_goes_on(
+        then, titanic_dir, runs_dir, monkeypatch, caplog):
+    """Its heartbeat late past the grace period (a stalled machine), another process fails the trial
+    while it trains; the next report, or the value at the end, meets a finished trial. Optuna's
+    optimize raised there ("Cannot tell a FAIL trial", exit 2); the worker warns and runs its next."""
+    import logging
+    calls = []
+
+    def fake_cv(inputs, cfg, on_fold=None, **kw):
+        calls.append(cfg)
+        if len(calls) == 1:
+            _fail_running_trial(runs_dir)
+            if then == "reports":
+                on_fold(0, {"accuracy": 0.5})
+        return {"cv": {"accuracy": 0.5 + len(calls) / 100}}
+    monkeypatch.setattr("pipelines.tune.cross_validate", fake_cv)
+    caplog.set_level(logging.WARNING, logger="pipelines.tune")
+    seen = []
+    result = _tiny(runs_dir, titanic_dir, 3, on_trial=lambda st, t: seen.append((t.number, t.state)))
+    states = optuna.trial.TrialState
+    assert seen == [(0, states.FAIL), (1, states.COMPLETE), (2, states.COMPLETE)]
+    assert result.n_failed == 1 and result.n_complete == 2
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "pipelines.tune"]
+    assert warning.startswith("trial 0 was ended (fail) by another process while this one ran it"), warning
+
+
+def test_a_live_process_fails_a_killed_workers_trial_mid_trial_and_runs_the_defaults_again(
+        titanic_dir, runs_dir, monkeypatch, caplog):
+    """A worker died in the defaults trial a moment ago (its heartbeat still fresh, so the start-up
+    check leaves it); this process's first trial outlasts the grace period. The trial is failed while
+    that trial trains, not only when one starts, and the defaults are this process's next trial."""
+    import logging
+    import time
+    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.tune.GRACE_S", 2)
+    folder = study_dir(runs_dir, "titanic", "titanic-tune")
+    folder.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}", heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(study_name="titanic-tune", storage=storage)
+    study.set_user_attr("task", "titanic")
+    defaults = TASKS.create("titanic").default_params
+    study.enqueue_trial(defaults)
+    storage.record_heartbeat(study.ask()._trial_id)        # its last beat: now
+
+    calls = []
+
+    def slow_cv(inputs, cfg, **kw):
+        calls.append(cfg)
+        if len(calls) == 1:
+            time.sleep(4.5)           # the grace period and more (SQLite's clock counts whole seconds)
+        return {"cv": {"accuracy": 0.5}}
+    monkeypatch.setattr("pipelines.tune.cross_validate", slow_cv)
+    caplog.set_level(logging.WARNING, logger="pipelines.tune")
+    trials = _trials(_tiny(runs_dir, titanic_dir, 2))
+    dead, first, again = trials
+    assert dead.state == optuna.trial.TrialState.FAIL
+    assert first.datetime_start < dead.datetime_complete < first.datetime_complete        # failed mid-trial
+    assert again.system_attrs["fixed_params"] == defaults and again.state == optuna.trial.TrialState.COMPLETE
+    assert any("trial 0 failed: no heartbeat from its worker for 2 s" in r.getMessage() for r in caplog.records)

@@ -1,5 +1,5 @@
 """Two `tune` worker processes share one study on a real PostgreSQL server started by the test;
-the --storage URL forms the README shows open it.
+the --storage URL forms the README shows open it; a killed worker's trial is failed by a live one.
 
 Skipped, saying why, when PostgreSQL binaries or the psycopg2 driver are missing or the
 server cannot start. `.ci/run` installs both.
@@ -21,6 +21,7 @@ import pytest
 
 from pipelines.tune import storage_url
 from tests.conftest import ROOT
+from tests.test_tune_stale import killed_worker_scenario
 
 pytestmark = pytest.mark.slow      # a server to start, and processes sharing it
 
@@ -103,3 +104,7 @@ def test_each_url_form_opens_the_server(scheme, postgres_url, titanic_dir, tmp_p
     [trial] = optuna.load_study(study_name=study, storage=storage_url(postgres_url)).trials
     assert trial.state == optuna.trial.TrialState.COMPLETE
 
+
+def test_a_killed_tune_process_trial_is_failed_and_its_defaults_rerun_by_a_live_one(postgres_url, tmp_path,
+                                                                                    titanic_dir):
+    killed_worker_scenario(tmp_path, titanic_dir, postgres_url, storage_url(postgres_url), "killed")
