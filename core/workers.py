@@ -1,8 +1,8 @@
 """Jobs run side by side in worker processes, reporting progress while they run (`train --jobs`).
 
-A small MLP uses two CPU cores badly: an Otto fold trains ~1.4x faster on 2 threads than on 1,
-while two 1-thread folds side by side get through ~1.5x as many folds a minute as one 2-thread
-fold; the whole `train otto` command took 16% less time (BENCHMARKS.md, "Folds side by side").
+A small MLP uses two CPU cores badly: two 1-thread folds side by side get through more folds a
+minute than one 2-thread fold, and a 1-thread fold does not stall when another process takes a
+core (BENCHMARKS.md, "Folds side by side" and "Fold plans under a competing process").
 
 The workers are joblib's loky executor, reused between calls in one process: a notebook, the test
 suite or a benchmark pays the start-up (a fresh interpreter importing torch, pandas and

@@ -438,20 +438,15 @@ def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[lis
 
     `cfg.jobs` 0 (auto): on the CPU, tables train one fold per core, each in a worker process on
     one thread (a small MLP uses a second thread badly); images and CUDA one fold at a time, here,
-    on every thread. Folds that would leave cores idle in a last round (5 folds on 2 cores: fold 4)
-    train after the others, sharing the cores between them. Each fold's threads follow from the
-    fold count and the cores, not from timing, so a run reproduces on the same machine."""
+    on every thread. Every fold gets the same threads, the last one too: a fold left over from the
+    last full round (5 folds on 2 cores: fold 4) trains alone on one thread rather than on every
+    core, as a multi-threaded fold waits at each step for its slowest thread and so slows down
+    most when another process wants a core (bench/contention.py, BENCHMARKS.md). Threads follow
+    from the jobs and the cores, not from timing, so a run reproduces on the same machine."""
     cores = torch.get_num_threads()
     jobs = cfg.jobs or (cores if inp.device.type == "cpu" and inp.task.kind != "image" else 1)
     jobs = max(1, min(jobs, len(folds)))
-    if jobs == 1:
-        return [(folds, 1, cores)]
-    full = len(folds) - len(folds) % jobs         # folds that fill whole rounds of `jobs`
-    plan = [(folds[:full], jobs, max(1, cores // jobs))]
-    tail = folds[full:]
-    if tail:
-        plan.append((tail, len(tail), cores if len(tail) == 1 else max(1, cores // len(tail))))
-    return plan
+    return [(folds, jobs, cores if jobs == 1 else max(1, cores // jobs))]
 
 
 def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | None,
