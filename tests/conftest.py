@@ -11,6 +11,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "datasets"
 
 
+@pytest.fixture(autouse=True)
+def _plots_only_where_asked(request, monkeypatch):
+    """A tiny train spends ~0.9 s of its ~1.2 s drawing its plots with matplotlib; tests that look at
+    a run's plots (tests/test_report.py) are marked `plots` and get them, the others skip drawing."""
+    if request.node.get_closest_marker("plots") is None:
+        monkeypatch.setattr("pipelines.train.write_plots", lambda run_dir: [])
+
+
 @pytest.fixture
 def runs_dir(tmp_path) -> Path:
     return tmp_path / "runs"

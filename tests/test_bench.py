@@ -86,6 +86,7 @@ def test_compare_tabular_every_contender_and_report(tmp_path, capsys):
     assert (results / "tabular_score_vs_time.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_course_raw_feeds_the_files_numbers_and_ours_course_net_trains_the_course_net(tmp_path, capsys):
     results = tmp_path / "results"
     compare.main(["tabular", "--tasks", "diabetes", "titanic", "--rows", "120", "--course-epochs", "2",

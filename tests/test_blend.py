@@ -69,7 +69,7 @@ def test_a_run_blended_with_its_own_copy_scores_as_the_run(two_runs, runs_dir, t
     assert res.cv["accuracy"] == pytest.approx(read_json(run / "metrics.json")["cv"]["accuracy"])
 
 
-@pytest.mark.parametrize("args, message", [
+BAD_BLEND = [
     (["blend", "titanic", "{0}"], "two or more runs"),
     (["blend", "titanic", "{0}", "{0}"], "the same run is given twice"),
     (["blend", "titanic", "{0}", "nosuch"], "run 'nosuch' not found"),
@@ -77,7 +77,11 @@ def test_a_run_blended_with_its_own_copy_scores_as_the_run(two_runs, runs_dir, t
     (["blend", "titanic", "--top", "1"], "--top wants at least 2 runs"),
     (["blend", "titanic", "{0}", "--top", "2"], "run ids or --top N, not both"),
     (["blend", "diabetes", "{0}", "{1}"], "is a titanic run, not diabetes"),
-])
+]
+
+
+# each case trains its two runs afresh: the quick check keeps the first
+@pytest.mark.parametrize("args, message", BAD_BLEND[:1] + [pytest.param(*case, marks=pytest.mark.slow) for case in BAD_BLEND[1:]])
 def test_blend_bad_input_is_one_line_and_writes_nothing(args, message, two_runs, runs_dir, tmp_path, capsys):
     names = [r.name for r in two_runs]
     if args[1] == "diabetes":           # a titanic run given by path to a diabetes blend

@@ -78,7 +78,7 @@ def test_diabetes_trains_and_predicts_an_input_file(runs_dir, tmp_path):
     assert (pred["prediction"] == (pred["probability"] >= 0.5)).all()
 
 
-@pytest.mark.parametrize("jobs", ["1", "2"])
+@pytest.mark.parametrize("jobs", ["1", pytest.param("2", marks=pytest.mark.slow)])
 def test_same_seed_gives_byte_identical_oof_and_submission(jobs, titanic_dir, tmp_path):
     outputs = []
     for i in range(2):
@@ -147,6 +147,7 @@ BAD_INPUTS = {
 }
 
 
+@pytest.mark.slow
 def test_a_device_in_set_or_in_a_params_file_from_tune_trains(titanic_dir, runs_dir, tmp_path):
     """tune writes the held keys, device included, into best_params.json; train --params must take it."""
     params = tmp_path / "best_params.json"
@@ -179,6 +180,7 @@ def test_no_command_prints_the_help_and_no_empty_error_line(capsys):
     assert "Usage" in out + err and "error:" not in err
 
 
+@pytest.mark.slow
 def test_real_process_prints_no_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "cli.py", "train", "titanic", "--folds", "1"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
@@ -364,7 +366,7 @@ def _tiny_otto(folder, classes, n=40, seed=0):
 def test_classes_missing_from_train_are_named_in_a_warning(runs_dir, tmp_path, capsys):
     """Kaggle's Otto train is sorted by class, so its first rows hold only Class_1 and Class_2."""
     _tiny_otto(tmp_path / "otto", [1, 2])
-    code = main(["train", "otto", "--folds", "2", "--epochs", "1", "--jobs", "auto", "--data-dir",
+    code = main(["train", "otto", "--folds", "2", "--epochs", "1", "--jobs", "1", "--data-dir",
                  str(tmp_path / "otto"), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 0, err

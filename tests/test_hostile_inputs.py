@@ -480,6 +480,7 @@ def test_weights_a_changed_model_no_longer_fits_name_the_commit_that_trained_the
     assert "the commit that trained it, 0123456789ab" in err and not out.exists()
 
 
+@pytest.mark.slow
 def test_ingest_works_in_a_python_built_without_lzma_or_bz2(tmp_path):
     """bz2 and lzma are stdlib, but a Python built without libbz2/liblzma lacks them (pandas reads
     everything else there); an import at module level stopped every command. The short-row check

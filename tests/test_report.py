@@ -18,6 +18,7 @@ from tests.conftest import tiny_titanic
 
 PNG = b"\x89PNG\r\n\x1a\n"
 FAST = ["--folds", "2", "--epochs", "2", "--quiet", "--set", "bags=1", "--jobs", "1"]
+pytestmark = pytest.mark.plots        # these tests look at what train draws
 BINARY_PLOTS = ["loss.png", "val_score.png", "confusion.png", "calibration.png"]
 
 

@@ -46,6 +46,7 @@ def test_train_logs_per_fold_epoch_scalars_and_cv(titanic_dir, runs_dir, tmp_pat
     assert acc.Tags()["images"] == []                                     # tables: no image grids
 
 
+@pytest.mark.plots
 def test_image_run_logs_training_and_misclassified_grids(tmp_path):
     raw = tmp_path / "tv" / "MNIST" / "raw"
     raw.mkdir(parents=True)

@@ -9,7 +9,6 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app, main
-from core.config import override
 from core.registry import UsageError
 from pipelines import TASKS
 from pipelines.tune import best_params_path, study_dir, tune
@@ -20,12 +19,17 @@ def test_search_space_samples_valid_configs(name, monkeypatch):
     monkeypatch.undo()                                  # the real search spaces
     task = TASKS.create(name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    configs = set()
     for _ in range(20):
         trial = study.ask()
         params = task.search_space(trial)
+        assert params and set(params) == set(trial.params)     # every suggestion reaches the config
         cfg = task.config(**params)                    # validated by the same override() as the CLI
-        assert override(cfg, params) == cfg
+        for key, value in params.items():              # taken as sampled, not replaced by a default
+            assert getattr(cfg, key) == value, (key, getattr(cfg, key), value)
+        configs.add(tuple(sorted(cfg.to_dict().items())))
         study.tell(trial, 0.0)
+    assert len(configs) > 1                            # the space varies the config it builds
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -67,6 +71,7 @@ def _study(runs_dir) -> optuna.Study:
     return optuna.load_study(study_name="titanic-tune", storage=url)
 
 
+@pytest.mark.slow
 def test_study_completes_resumes_and_replays(titanic_dir, runs_dir):
     first = _tiny(runs_dir, titanic_dir, 3)
     assert first.n_complete + first.n_pruned == 3 and first.n_complete >= 1
@@ -87,12 +92,14 @@ def test_study_completes_resumes_and_replays(titanic_dir, runs_dir):
     assert cfg["lr"] == best["lr"] and cfg["width"] == best["width"] and cfg["epochs"] == 1
 
 
+@pytest.mark.slow
 def test_same_seed_proposes_same_params(titanic_dir, tmp_path):
     a = _tiny(tmp_path / "a", titanic_dir, 2)
     b = _tiny(tmp_path / "b", titanic_dir, 2)
     assert [r["lr"] for r in a.top] == [r["lr"] for r in b.top]
 
 
+@pytest.mark.slow
 def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monkeypatch):
     _tiny(runs_dir, titanic_dir, 1)
     storage_url = f"sqlite:///{study_dir(runs_dir, 'titanic', 'titanic-tune') / 'study.db'}"
@@ -199,6 +206,7 @@ def _trials(result):
     return optuna.load_study(study_name=result.study_dir.name, storage=f"sqlite:///{result.study_dir / 'study.db'}").trials
 
 
+@pytest.mark.slow
 def test_a_continued_study_does_not_replay_the_draws_of_the_first_run(titanic_dir, runs_dir):
     _tiny(runs_dir, titanic_dir, 3)
     trials = _trials(_tiny(runs_dir, titanic_dir, 3))          # same command, same --seed: "rerun to continue"
@@ -253,6 +261,7 @@ def test_data_too_small_for_a_trial_is_one_line_and_leaves_no_study(titanic_dir,
     assert optuna.get_all_study_names(shared) == []
 
 
+@pytest.mark.slow
 def test_a_defaults_trial_left_running_by_a_killed_worker_is_tried_again(titanic_dir, runs_dir, monkeypatch):
     import time
     folder = study_dir(runs_dir, "titanic", "k")
@@ -282,6 +291,7 @@ def test_a_pruned_trial_is_logged_without_a_value(titanic_dir, runs_dir, monkeyp
     assert lines[0].startswith("trial 0: complete  value ") and lines[1] == "trial 1: pruned", lines
 
 
+@pytest.mark.slow
 def test_trials_side_by_side_share_the_study(titanic_dir, runs_dir):
     """`jobs=2`: two worker processes run the trials on the study's SQLite file, at the same time,
     with the search space this process has (the test's, which a worker only gets from here);
@@ -319,6 +329,7 @@ def long_space(trial) -> dict:
             "patience": 10_000}
 
 
+@pytest.mark.slow
 def test_an_interrupted_side_by_side_tune_leaves_no_trial_running(titanic_dir, runs_dir, monkeypatch):
     """Ctrl-C (here: raised where the parent hears of the defaults trial) kills the workers; the
     trial another worker had under way is failed at once, as Optuna fails one interrupted in its
@@ -340,6 +351,7 @@ def killed_space(trial) -> dict:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_killed_tune_worker_is_one_line_exit_1_and_fails_its_trial(titanic_dir, runs_dir, monkeypatch, capsys):
     monkeypatch.setattr("pipelines.titanic.search_space", killed_space)
     code = main(["tune", "titanic", "--trials", "2", "--jobs", "2", "--folds", "2", "--data-dir", str(titanic_dir),
@@ -357,6 +369,7 @@ def killed_after_an_unmarked_ask(trial) -> dict:
     killed_space(trial)
 
 
+@pytest.mark.slow
 def test_a_trial_its_killed_worker_asked_for_but_never_marked_is_failed_too(titanic_dir, runs_dir, monkeypatch, capsys):
     """The window between ask() and the mark, taken in 1 of 12 runs of the test above."""
     monkeypatch.setattr("pipelines.titanic.search_space", killed_after_an_unmarked_ask)
@@ -368,6 +381,7 @@ def test_a_trial_its_killed_worker_asked_for_but_never_marked_is_failed_too(tita
     assert optuna.trial.TrialState.RUNNING not in {t.state for t in trials}
 
 
+@pytest.mark.slow
 def test_queued_trials_all_go_to_the_first_worker_and_the_others_start_after(titanic_dir, runs_dir):
     """A study with more queued trials than one worker's share (the defaults plus a user's): the
     first worker takes all of them, the second starts once they are taken; each runs once.

@@ -117,6 +117,7 @@ def test_vgg16_missing_weights_is_a_usage_error(tmp_path):
         MODELS.create("vgg16_transfer", weights_path=str(garbage))
 
 
+@pytest.mark.slow
 def test_vgg16_loads_torchvision_weights_and_freezes_features(tmp_path):
     import torchvision
     torch.manual_seed(0)
@@ -174,6 +175,7 @@ def test_fastnet_stem_bias_trains_for_three_epochs_then_freezes():
     assert bias_moved == [True, True, True, False, False] and all(head_moved)
 
 
+@pytest.mark.slow
 def test_a_saved_vgg16_transfer_model_loads_after_its_pretrained_file_is_gone(tmp_path):
     """predict/predict-image rebuild a run from its directory alone: the fold checkpoint holds
     every weight, so the ImageNet file it was trained from need not exist any more."""
