@@ -396,18 +396,6 @@ def test_queued_trials_all_go_to_the_first_worker_and_the_others_start_after(tit
     assert len(trials) == 5 and [t.params["lr"] for t in trials[1:4]] == [0.002, 0.004, 0.006]
 
 
-@pytest.mark.parametrize("given, opened", [
-    ("postgresql://u@h/db", "postgresql+psycopg2://u@h/db"),          # SQLAlchemy 2.1 alone would pick psycopg 3
-    ("postgres://u:p%40ss@h:5/db", "postgresql+psycopg2://u:p%40ss@h:5/db"),    # Heroku's alias, rejected by it
-    ("postgres+psycopg://h/db", "postgresql+psycopg://h/db"),
-    ("postgresql+psycopg://h/db", "postgresql+psycopg://h/db"),       # a driver the user chose is kept
-    ("sqlite:////tmp/a b.db", "sqlite:////tmp/a b.db"),
-])
-def test_storage_urls_get_the_installed_postgresql_driver(given, opened):
-    from pipelines.tune import storage_url
-    assert storage_url(given) == opened
-
-
 def test_a_storage_that_does_not_open_is_one_line_without_the_password_and_leaves_no_study(runs_dir, capsys):
     """The connection is refused (nothing listens on port 1): the storage's message, not "study 'X':
     ..." (UsageError is a ValueError, and that branch used to catch it first)."""
@@ -479,38 +467,3 @@ def test_a_trial_failed_under_its_live_worker_is_logged_and_the_worker_goes_on(
     assert result.n_failed == 1 and result.n_complete == 2
     [warning] = [r.getMessage() for r in caplog.records if r.name == "pipelines.tune"]
     assert warning.startswith("trial 0 was ended (fail) by another process while this one ran it"), warning
-
-
-def test_a_live_process_fails_a_killed_workers_trial_mid_trial_and_runs_the_defaults_again(
-        titanic_dir, runs_dir, monkeypatch, caplog):
-    """A worker died in the defaults trial a moment ago (its heartbeat still fresh, so the start-up
-    check leaves it); this process's first trial outlasts the grace period. The trial is failed while
-    that trial trains, not only when one starts, and the defaults are this process's next trial."""
-    import logging
-    import time
-    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
-    monkeypatch.setattr("pipelines.tune.GRACE_S", 2)
-    folder = study_dir(runs_dir, "titanic", "titanic-tune")
-    folder.mkdir(parents=True)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}", heartbeat_interval=1, grace_period=2)
-    study = optuna.create_study(study_name="titanic-tune", storage=storage)
-    study.set_user_attr("task", "titanic")
-    defaults = TASKS.create("titanic").default_params
-    study.enqueue_trial(defaults)
-    storage.record_heartbeat(study.ask()._trial_id)        # its last beat: now
-
-    calls = []
-
-    def slow_cv(inputs, cfg, **kw):
-        calls.append(cfg)
-        if len(calls) == 1:
-            time.sleep(4.5)           # the grace period and more (SQLite's clock counts whole seconds)
-        return {"cv": {"accuracy": 0.5}}
-    monkeypatch.setattr("pipelines.tune.cross_validate", slow_cv)
-    caplog.set_level(logging.WARNING, logger="pipelines.tune")
-    trials = _trials(_tiny(runs_dir, titanic_dir, 2))
-    dead, first, again = trials
-    assert dead.state == optuna.trial.TrialState.FAIL
-    assert first.datetime_start < dead.datetime_complete < first.datetime_complete        # failed mid-trial
-    assert again.system_attrs["fixed_params"] == defaults and again.state == optuna.trial.TrialState.COMPLETE
-    assert any("trial 0 failed: no heartbeat from its worker for 2 s" in r.getMessage() for r in caplog.records)

@@ -23,7 +23,6 @@ from pipelines.tune import storage_url
 from tests.conftest import ROOT
 from tests.test_tune_stale import killed_worker_scenario
 
-pytestmark = pytest.mark.slow      # a server to start, and processes sharing it
 
 
 def _pg_bin(name: str) -> str | None:
@@ -68,6 +67,7 @@ def postgres_url():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow                  # a server to start, and processes sharing it
 def test_two_workers_share_one_study(postgres_url, titanic_dir, tmp_path):
     n = 4
     cmd = [sys.executable, "cli.py", "tune", "titanic", "--trials", str(n), "--storage", postgres_url,
@@ -91,6 +91,7 @@ def test_two_workers_share_one_study(postgres_url, titanic_dir, tmp_path):
     assert len(set(drawn)) == len(drawn), drawn
 
 
+@pytest.mark.slow                  # a server to start, and processes sharing it
 @pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg2"])
 def test_each_url_form_opens_the_server(scheme, postgres_url, titanic_dir, tmp_path):
     """`postgresql://` (SQLAlchemy 2.1 alone picks psycopg 3, not installed), Heroku's `postgres://`
@@ -105,6 +106,19 @@ def test_each_url_form_opens_the_server(scheme, postgres_url, titanic_dir, tmp_p
     assert trial.state == optuna.trial.TrialState.COMPLETE
 
 
+@pytest.mark.slow                  # a server to start, and processes sharing it
 def test_a_killed_tune_process_trial_is_failed_and_its_defaults_rerun_by_a_live_one(postgres_url, tmp_path,
                                                                                     titanic_dir):
     killed_worker_scenario(tmp_path, titanic_dir, postgres_url, storage_url(postgres_url), "killed")
+
+
+# needs no server: what the URL forms the README shows open with
+@pytest.mark.parametrize("given, opened", [
+    ("postgresql://u@h/db", "postgresql+psycopg2://u@h/db"),          # SQLAlchemy 2.1 alone would pick psycopg 3
+    ("postgres://u:p%40ss@h:5/db", "postgresql+psycopg2://u:p%40ss@h:5/db"),    # Heroku's alias, rejected by it
+    ("postgres+psycopg://h/db", "postgresql+psycopg://h/db"),
+    ("postgresql+psycopg://h/db", "postgresql+psycopg://h/db"),       # a driver the user chose is kept
+    ("sqlite:////tmp/a b.db", "sqlite:////tmp/a b.db"),
+])
+def test_storage_urls_get_the_installed_postgresql_driver(given, opened):
+    assert storage_url(given) == opened

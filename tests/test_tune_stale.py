@@ -1,5 +1,6 @@
 """A `tune` process killed with SIGKILL in the defaults trial, while another tunes the same study:
-the live one fails the dead trial once its heartbeat is stale and runs the defaults again.
+the live one fails the dead trial once its heartbeat is stale and runs the defaults again; and the
+same within one process, a dead worker's trial failed while a trial of the live one trains.
 
 The processes run with a 1 s heartbeat and a 3 s grace period (set in the child, the way a test
 shortens them in-process) instead of 10 s and 60 s. `killed_worker_scenario` is shared with
@@ -19,7 +20,9 @@ import optuna
 import pytest
 
 from pipelines import TASKS
+from pipelines.tune import study_dir
 from tests.conftest import ROOT
+from tests.test_tune import _tiny, _trials
 
 HEARTBEAT_S, GRACE_S = 1, 3
 # argv: MARKER CLI-ARGS... With a MARKER path, the process writes its trial's number there as the
@@ -91,3 +94,38 @@ def killed_worker_scenario(tmp_path: Path, titanic_dir: Path, storage: str | Non
 def test_a_killed_tune_process_trial_is_failed_and_its_defaults_rerun_by_a_live_one(tmp_path, titanic_dir):
     db = tmp_path / "runs" / "titanic" / "studies" / "shared" / "study.db"
     killed_worker_scenario(tmp_path, titanic_dir, None, f"sqlite:///{db}", "shared")
+
+
+def test_a_live_process_fails_a_killed_workers_trial_mid_trial_and_runs_the_defaults_again(
+        titanic_dir, runs_dir, monkeypatch, caplog):
+    """A worker died in the defaults trial a moment ago (its heartbeat still fresh, so the start-up
+    check leaves it); this process's first trial outlasts the grace period. The trial is failed while
+    that trial trains, not only when one starts, and the defaults are this process's next trial."""
+    import logging
+    import time
+    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.tune.GRACE_S", 2)
+    folder = study_dir(runs_dir, "titanic", "titanic-tune")
+    folder.mkdir(parents=True)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}", heartbeat_interval=1, grace_period=2)
+    study = optuna.create_study(study_name="titanic-tune", storage=storage)
+    study.set_user_attr("task", "titanic")
+    defaults = TASKS.create("titanic").default_params
+    study.enqueue_trial(defaults)
+    storage.record_heartbeat(study.ask()._trial_id)        # its last beat: now
+
+    calls = []
+
+    def slow_cv(inputs, cfg, **kw):
+        calls.append(cfg)
+        if len(calls) == 1:
+            time.sleep(4.5)           # the grace period and more (SQLite's clock counts whole seconds)
+        return {"cv": {"accuracy": 0.5}}
+    monkeypatch.setattr("pipelines.tune.cross_validate", slow_cv)
+    caplog.set_level(logging.WARNING, logger="pipelines.tune")
+    trials = _trials(_tiny(runs_dir, titanic_dir, 2))
+    dead, first, again = trials
+    assert dead.state == optuna.trial.TrialState.FAIL
+    assert first.datetime_start < dead.datetime_complete < first.datetime_complete        # failed mid-trial
+    assert again.system_attrs["fixed_params"] == defaults and again.state == optuna.trial.TrialState.COMPLETE
+    assert any("trial 0 failed: no heartbeat from its worker for 2 s" in r.getMessage() for r in caplog.records)
