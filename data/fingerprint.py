@@ -4,8 +4,8 @@
 The fingerprint is a SHA-256 of the training rows as ingest hands them to the folds: every column
 in file order, and the labels. Being taken after ingest, it follows every choice that changes rows
 or columns (which file of the folder: plain, .gz or the Kaggle zip; the bundled copy; an image
-layout) and nothing else, so the same rows saved with other quoting, line endings or compression
-fingerprint alike, and one edited cell does not. Image tasks hash the decoded uint8 arrays, already
+layout) and nothing else: the same rows saved with other quoting, line endings or compression
+fingerprint alike, while one edited cell changes the fingerprint. Image tasks hash the decoded uint8 arrays, already
 in memory (CIFAR-10's 50,000 train images: ~0.2 s), not the 60,000 files again.
 
 Left out, on purpose: the test file (it changes no out-of-fold row, and `blend` predicts one test
