@@ -21,7 +21,7 @@ from typing import Annotated, Optional
 import typer
 
 from core.config import format_overrides, load_params, parse_jobs, parse_overrides, saved_config
-from core.registry import UsageError, did_you_mean
+from core.errors import UsageError, did_you_mean
 from pipelines import TASKS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -1,15 +1,21 @@
 """What the bench scripts share: bad input ends as `cli.py` ends it, one line on stderr and exit
 code 2 (an unknown task, contender or config key, a missing data folder), checked before the
-first run starts so a long benchmark never fails an hour in on a typo.
+first run starts so a long benchmark never fails an hour in on a typo. Also where results go:
+`save` merges a script's rows into bench/results/<kind>.json, each stamped with the command,
+machine and date it ran on, for `bench/report.py` to turn into BENCHMARKS.md's tables.
 
     if __name__ == "__main__":
         main_exit(main)
 """
 from __future__ import annotations
 
+import json
+import platform
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,6 +25,8 @@ if str(ROOT) not in sys.path:
 from core.config import parse_overrides  # noqa: E402
 from core.registry import UsageError  # noqa: E402
 from pipelines import TASKS  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
 
 
 def main_exit(main: Callable[[], int]) -> None:
@@ -71,3 +79,39 @@ def run_cli(cmd: list[str]) -> subprocess.CompletedProcess:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed (exit code {proc.returncode}):\n{proc.stderr}")
     return proc
+
+
+def machine_label() -> str:
+    """The CPU a result ran on, as the report prints it: wall times compare only on the same kind."""
+    from bench.machine import cpu_info
+    cpu = cpu_info()
+    return f"{cpu['cpu']} ({platform.machine()}, {' '.join(cpu['vector']) or 'no AVX'}, {cpu['torch_threads']} threads)"
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command that ran this script, as one would type it from the repo root."""
+    script = Path(sys.argv[0]).resolve()
+    name = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name
+    return shlex.join(["python", name, *(sys.argv[1:] if argv is None else argv)])
+
+
+def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS,
+         command: str | None = None) -> Path:
+    """Merge rows into bench/results/<kind>.json; a rerun replaces rows with the same keys where
+    they stand (so a report keeps its order), and new keys go at the end. Each new row is stamped
+    with the machine and date it ran on, and with `command` when given."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = {"machine": machine_label(), "date": str(date.today()), **({"command": command} if command else {})}
+    rows = [{**r, **stamp} for r in rows]
+    path = folder / f"{kind}.json"
+    old = json.loads(path.read_text()) if path.is_file() else []
+    fresh = {tuple(r.get(k) for k in keys): r for r in rows}
+    merged = [fresh.pop(tuple(r.get(k) for k in keys), r) for r in old] + list(fresh.values())
+    path.write_text(json.dumps(merged, indent=1) + "\n")
+    return path
+
+
+def load(kind: str, folder: Path = RESULTS) -> list[dict]:
+    """The rows of bench/results/<kind>.json, or [] when no script has written it."""
+    path = folder / f"{kind}.json"
+    return json.loads(path.read_text()) if path.is_file() else []

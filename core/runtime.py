@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from core.config import PRECISIONS
-from core.registry import UsageError
+from core.errors import UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 from data.ingest import _check_ids, _row, _show       # the tables' checks: same messages for images
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 from submissions import kaggle
 
 # The compressed files the short-row check opens, by suffix, as pandas does: bz2 and lzma are

@@ -28,7 +28,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from core.config import TrainConfig
 from core.files import replace_atomically
-from core.registry import UsageError
+from core.errors import UsageError
 from core.runtime import autocast
 
 LossFn = Callable[[Tensor, Tensor], Tensor]           # (logits, targets) -> scalar loss

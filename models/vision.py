@@ -246,7 +246,7 @@ class VGG16Transfer(nn.Module):
 def vgg16_transfer(in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
                    dropout: float = 0.5, weights_path: str = "") -> nn.Module:
     """VGG16 features (frozen when loaded from `weights_path`) with a small 256-unit head."""
-    from core.registry import UsageError
+    from core.errors import UsageError
     if in_channels not in (1, 3):
         raise UsageError(f"vgg16_transfer takes 1- or 3-channel images, got {in_channels} channels")
     model = VGG16Transfer(in_channels, num_classes, image_size, dropout)

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.optimize import minimize
 from sklearn.model_selection import StratifiedKFold
 
-from core.registry import UsageError
+from core.errors import UsageError
 from data import fingerprint
 from pipelines import TASKS, runs
 from pipelines.calibrate import apply_temperature, fit_temperature

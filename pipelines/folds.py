@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
-from core.registry import UsageError
+from core.errors import UsageError
 
 
 def make_folds(y: np.ndarray, folds: int, seed: int, holdout: float = 0.1) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from core.files import replace_atomically
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 from pipelines import runs
 
 log = logging.getLogger(__name__)

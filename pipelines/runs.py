@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from core.files import remove_empty_dirs, replace_atomically
-from core.registry import UsageError
+from core.errors import UsageError
 from models import build_model
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ import pandas as pd
 from sklearn.base import TransformerMixin
 
 from core.config import TrainConfig, override
-from core.registry import Registry, UsageError
+from core.errors import UsageError
+from core.registry import Registry
 from models import MODELS
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"

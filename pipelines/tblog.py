@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 
 log = logging.getLogger(__name__)
 

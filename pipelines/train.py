@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from core import workers
 from core.config import TrainConfig, override, saved_config
 from core.files import replace_atomically
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 from core.runtime import autocast_dtype, resolve_device, seed_everything
 from data import fingerprint, ingest
 from data.images import load_images

@@ -30,7 +30,7 @@ import optuna
 
 from core import workers
 from core.files import remove_empty_dirs
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 from pipelines import TASKS, runs
 from pipelines.metrics import METRICS
 from pipelines.train import cross_validate, prepare, score_fn

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.registry import UsageError
+from core.errors import UsageError
 
 SUBMISSIONS_DIR = Path(__file__).resolve().parent
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.files import remove_empty_dirs
-from core.registry import UsageError, first_line
+from core.errors import UsageError, first_line
 from submissions.format import check_submission
 
 log = logging.getLogger(__name__)

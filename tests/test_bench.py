@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.registry import UsageError
+from core.errors import UsageError
 from tests.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli import app, main
 from pipelines import TASKS
-from core.registry import UsageError
+from core.errors import UsageError
 from tests.conftest import ROOT, files_under
 
 FAST = ["--folds", "2", "--epochs", "1", "--quiet", "--jobs", "1"]   # one process: these tests are not about workers

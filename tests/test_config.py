@@ -3,7 +3,7 @@ import json
 import pytest
 
 from core.config import TrainConfig, load_params, override
-from core.registry import UsageError
+from core.errors import UsageError
 from models import MODELS
 from pipelines import TASKS
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from core.registry import UsageError
+from core.errors import UsageError
 from data.fingerprint import describe, fingerprint, of_folder, record
 from pipelines import TASKS
 from tests.conftest import tiny_titanic

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from core.registry import UsageError
+from core.errors import UsageError
 from pipelines.folds import make_folds
 
 

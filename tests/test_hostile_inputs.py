@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from cli import main
-from core.registry import UsageError
+from core.errors import UsageError
 from data import ingest
 from pipelines import TASKS
 from tests.conftest import ROOT, files_under, tiny_titanic
@@ -496,7 +496,7 @@ class Block(importlib.abc.MetaPathFinder):
         if name in ("_lzma", "lzma", "_bz2", "bz2"):
             raise ModuleNotFoundError(name)
 sys.meta_path.insert(0, Block())
-from core.registry import UsageError
+from core.errors import UsageError
 from data import ingest
 from pipelines import TASKS
 try:

@@ -15,7 +15,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from cli import app, main
-from core.registry import UsageError
+from core.errors import UsageError
 from data.images import read_idx
 from pipelines import TASKS
 from pipelines.cifar10 import CLASSES as CIFAR_CLASSES

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from cli import main
 from core.config import TrainConfig
-from core.registry import UsageError
+from core.errors import UsageError
 from models import build_model
 from models.trainer import fit
 from pipelines import runs

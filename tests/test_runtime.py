@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.registry import UsageError
+from core.errors import UsageError
 from core.runtime import autocast, autocast_dtype, resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from core.registry import UsageError
+from core.errors import UsageError
 from submissions.format import check_submission, write_atomic
 
 

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app, main
-from core.registry import UsageError
+from core.errors import UsageError
 from pipelines import TASKS
 from pipelines.tune import best_params_path, study_dir, tune
 

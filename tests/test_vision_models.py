@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.registry import UsageError
+from core.errors import UsageError
 from models import MODELS
 from models.vision import init_whitening
 

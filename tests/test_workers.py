@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core import workers
-from core.registry import UsageError
+from core.errors import UsageError
 from tests.conftest import alive
 
 
