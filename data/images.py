@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UsageError, first_line
-from data.ingest import _check_ids, _row, _show       # the tables' checks: same messages for images
+from data.ingest import check_ids, first_row, show       # the tables' checks: same messages for images
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp"}
 
@@ -92,13 +92,13 @@ def _labels(values, source: str, n_classes: int, names=None) -> np.ndarray:
         lookup = {str(c): i for i, c in enumerate(names)}
         bad = ~values.astype(str).isin(list(lookup)) | values.isna()
         if bad.any():
-            raise UsageError(f"{source}: unknown class {_show(values[bad].iloc[0])} in data row "
-                             f"{_row(bad)}; expected one of {', '.join(lookup)}")
+            raise UsageError(f"{source}: unknown class {show(values[bad].iloc[0])} in data row "
+                             f"{first_row(bad)}; expected one of {', '.join(lookup)}")
         return values.astype(str).map(lookup).to_numpy(np.int64)
     numbers = pd.to_numeric(values, errors="coerce")
     bad = numbers.isna() | (numbers != numbers.round()) | (numbers < 0) | (numbers > n_classes - 1)
     if bad.any():
-        raise UsageError(f"{source}: label {_show(values[bad].iloc[0])} in data row {_row(bad)} "
+        raise UsageError(f"{source}: label {show(values[bad].iloc[0])} in data row {first_row(bad)} "
                          f"is not a class 0..{n_classes - 1}")
     return numbers.to_numpy(np.int64)
 
@@ -121,7 +121,8 @@ def _folder_images(folder: Path) -> list[Path]:
 
 # ---- layouts -------------------------------------------------------------------------------
 
-def _mnist_torchvision(d: Path):
+def read_mnist_torchvision(d: Path):
+    """MNIST as torchvision stores it (IDX files) in `d`, or None when `d` holds another layout."""
     for raw in (d / "MNIST" / "raw", d / "raw", d):
         names = {}
         for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -145,7 +146,8 @@ def _mnist_torchvision(d: Path):
     return None
 
 
-def _mnist_kaggle(d: Path):
+def read_mnist_kaggle(d: Path):
+    """Digit Recognizer's train.csv and test.csv in `d`, or None when `d` holds another layout."""
     if not ((d / "train.csv").is_file() and (d / "test.csv").is_file()):
         return None
     train, test = _read_csv(d / "train.csv"), _read_csv(d / "test.csv")
@@ -157,7 +159,7 @@ def _mnist_kaggle(d: Path):
         values = df[pixels].apply(pd.to_numeric, errors="coerce")
         bad = (values.isna() | (values < 0) | (values > 255)).any(axis=1)
         if bad.any():
-            raise UsageError(f"{d / name}: pixel values outside 0..255 or non-numeric in data row {_row(bad)}")
+            raise UsageError(f"{d / name}: pixel values outside 0..255 or non-numeric in data row {first_row(bad)}")
     train_y = _labels(train["label"], f"{d / 'train.csv'}: column label", 10)
     test_y = None
     if (d / "test_labels.csv").is_file():
@@ -173,7 +175,8 @@ def _mnist_kaggle(d: Path):
                     np.arange(1, len(test) + 1), "kaggle")
 
 
-def _cifar_torchvision(d: Path):
+def read_cifar_torchvision(d: Path):
+    """CIFAR-10's python batches (cifar-10-batches-py/) in `d`, or None when `d` holds another layout."""
     if not (d / "cifar-10-batches-py").is_dir():
         return None
     from torchvision.datasets import CIFAR10
@@ -187,13 +190,14 @@ def _cifar_torchvision(d: Path):
                     np.arange(1, len(te.data) + 1), "torchvision")
 
 
-def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
+def read_cifar_kaggle(d: Path, classes: tuple[str, ...]):
+    """Kaggle's CIFAR-10 (train/<id>.png, trainLabels.csv) in `d`, or None when `d` holds another layout."""
     if not ((d / "trainLabels.csv").is_file() and (d / "train").is_dir()):
         return None
     labels = _read_csv(d / "trainLabels.csv")
     if not {"id", "label"} <= set(labels.columns):
         raise UsageError(f"{d / 'trainLabels.csv'}: missing column(s) id, label")
-    train_ids = _check_ids(labels["id"], d / "trainLabels.csv", "id").to_numpy()
+    train_ids = check_ids(labels["id"], d / "trainLabels.csv", "id").to_numpy()
     train_y = _labels(labels["label"], f"{d / 'trainLabels.csv'}: column label", len(classes), names=classes)
 
     def read_ids(folder: Path, ids) -> np.ndarray:
@@ -217,7 +221,7 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
         tl = _read_csv(path)
         if not {"id", "label"} <= set(tl.columns):
             raise UsageError(f"{path}: missing column(s) id, label")
-        tl.index = _check_ids(tl["id"], path, "id").to_numpy()
+        tl.index = check_ids(tl["id"], path, "id").to_numpy()
         missing = sorted(set(test_ids) - set(tl.index))
         if missing:
             raise UsageError(f"{path}: no label for test image id {missing[0]}"
@@ -228,7 +232,8 @@ def _cifar_kaggle(d: Path, classes: tuple[str, ...]):
                     test_y, np.asarray(test_ids, dtype=np.int64), "kaggle")
 
 
-def _imagefolder(d: Path, classes: tuple[str, ...], channels: int, size: int):
+def read_imagefolder(d: Path, classes: tuple[str, ...], channels: int, size: int):
+    """train/<class>/* and test/<class>/* image files in `d`, or None when `d` holds another layout."""
     if not (d / "train").is_dir() or not any(p.is_dir() for p in (d / "train").iterdir()):
         return None
     lookup = {str(c): i for i, c in enumerate(classes)}

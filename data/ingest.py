@@ -124,7 +124,7 @@ def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
     if len(df.columns) == 1 and any(sep in str(first) for sep in ";\t|"):
-        raise UsageError(f"{source}: one column {_show(first)}: not comma-separated?")
+        raise UsageError(f"{source}: one column {show(first)}: not comma-separated?")
     if not task.header:
         df.columns = _headerless_names(task, source, len(df.columns))
     if df.empty:
@@ -214,7 +214,7 @@ def _headerless_names(task: Task, source, width: int) -> list[str]:
                      f"or {len(without_target)} without {task.target}")
 
 
-def _show(value, limit: int = 40) -> str:
+def show(value, limit: int = 40) -> str:
     """A cell value for an error line: plain Python repr, cut short (cells can be megabytes)."""
     text = repr(value.item() if isinstance(value, np.generic) else value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
@@ -236,21 +236,21 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
         raise UsageError(f"{source}: missing column(s) {', '.join(map(str, missing[:5]))}{more}")
     df = df.copy()
     if task.id_col:
-        df[task.id_col] = _check_ids(df[task.id_col], source, task.id_col)
+        df[task.id_col] = check_ids(df[task.id_col], source, task.id_col)
     for col in task.numeric:
         values = _numbers(df[col])
         bad = values.isna() & df[col].notna()
         if bad.any():
-            raise UsageError(f"{source}: column {col}: non-numeric value {_show(df[col][bad].iloc[0])} "
-                             f"in data row {_row(bad)}")
+            raise UsageError(f"{source}: column {col}: non-numeric value {show(df[col][bad].iloc[0])} "
+                             f"in data row {first_row(bad)}")
         huge = values.abs() > FLOAT32_MAX
         if huge.any():
-            raise UsageError(f"{source}: column {col}: value {_show(df[col][huge].iloc[0])} in data row "
-                             f"{_row(huge)} is infinite or beyond ±3.4e38")
+            raise UsageError(f"{source}: column {col}: value {show(df[col][huge].iloc[0])} in data row "
+                             f"{first_row(huge)} is infinite or beyond ±3.4e38")
         if task.nonnegative and (values < 0).any():
             neg = values < 0
-            raise UsageError(f"{source}: column {col}: negative count {_show(df[col][neg].iloc[0])} in data row "
-                             f"{_row(neg)}")
+            raise UsageError(f"{source}: column {col}: negative count {show(df[col][neg].iloc[0])} in data row "
+                             f"{first_row(neg)}")
         df[col] = values
     for col in task.required:
         # text columns stay text: a column that is empty or all digits in one file must not
@@ -259,7 +259,7 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
     if role == "train":
         target = df[task.target]
         if target.isna().any():
-            raise UsageError(f"{source}: column {task.target}: missing target value in data row {_row(target.isna())}")
+            raise UsageError(f"{source}: column {task.target}: missing target value in data row {first_row(target.isna())}")
         if all(isinstance(c, int) for c in task.classes) and pd.api.types.is_float_dtype(target) \
                 and (target == target.round()).all():
             target = df[task.target] = target.astype(np.int64)   # 0.0/1.0 as a spreadsheet writes 0/1
@@ -267,11 +267,12 @@ def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
         unknown = sorted({v for v in target.unique() if str(v) not in known}, key=str)
         if unknown:
             raise UsageError(f"{source}: column {task.target}: unknown target value(s) "
-                             f"{', '.join(_show(v) for v in unknown[:5])}; expected {', '.join(sorted(known))}")
+                             f"{', '.join(show(v) for v in unknown[:5])}; expected {', '.join(sorted(known))}")
     return df
 
 
-def _row(mask: pd.Series) -> int:
+def first_row(mask: pd.Series) -> int:
+    """The 1-based data row of the first True in `mask`, for an error line."""
     return int(np.flatnonzero(mask.to_numpy())[0]) + 1
 
 
@@ -293,19 +294,19 @@ def _number(value) -> float:
         return np.nan
 
 
-def _check_ids(ids: pd.Series, source, col: str) -> pd.Series:
+def check_ids(ids: pd.Series, source, col: str) -> pd.Series:
     """Row ids must be present, unique whole numbers: every competition here numbers its rows,
     and the submission writers cast ids to int."""
     if ids.isna().any():
-        raise UsageError(f"{source}: column {col}: missing id in data row {_row(ids.isna())}")
+        raise UsageError(f"{source}: column {col}: missing id in data row {first_row(ids.isna())}")
     values = _numbers(ids)
     bad = values.isna() | (values % 1 != 0) | (values.abs() >= 2 ** 63)
     if bad.any():
-        raise UsageError(f"{source}: column {col}: id {_show(ids[bad].iloc[0])} in data row {_row(bad)} "
+        raise UsageError(f"{source}: column {col}: id {show(ids[bad].iloc[0])} in data row {first_row(bad)} "
                          "is not a 64-bit integer")
     dup = values.duplicated()
     if dup.any():
-        raise UsageError(f"{source}: column {col}: duplicated id {_show(ids[dup].iloc[0])} in data row {_row(dup)}")
+        raise UsageError(f"{source}: column {col}: duplicated id {show(ids[dup].iloc[0])} in data row {first_row(dup)}")
     return values.astype(np.int64)
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.images import _cifar_kaggle, _cifar_torchvision, _imagefolder, torchvision_download
+from data.images import read_cifar_kaggle, read_cifar_torchvision, read_imagefolder, torchvision_download
 from pipelines.task import ImageTask, register_task
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 def read_layout(d: Path):
-    return _cifar_torchvision(d) or _cifar_kaggle(d, CLASSES) or _imagefolder(d, CLASSES, 3, 32)
+    return read_cifar_torchvision(d) or read_cifar_kaggle(d, CLASSES) or read_imagefolder(d, CLASSES, 3, 32)
 
 
 def submission(ids: np.ndarray, proba: np.ndarray, task) -> pd.DataFrame:

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.images import _imagefolder, _mnist_kaggle, _mnist_torchvision, torchvision_download
+from data.images import read_imagefolder, read_mnist_kaggle, read_mnist_torchvision, torchvision_download
 from pipelines.task import ImageTask, register_task
 
 CLASSES = tuple(str(i) for i in range(10))
 
 
 def read_layout(d: Path):
-    return _mnist_torchvision(d) or _mnist_kaggle(d) or _imagefolder(d, CLASSES, 1, 28)
+    return read_mnist_torchvision(d) or read_mnist_kaggle(d) or read_imagefolder(d, CLASSES, 1, 28)
 
 
 def submission(ids: np.ndarray, proba: np.ndarray, task) -> pd.DataFrame:
