@@ -439,9 +439,11 @@ def submit(
     runs_dir: RunsDir = None,
 ):
     """Check a submission file against the competition's format, then upload it with the Kaggle API."""
+    from pipelines.runs import submission_of_run
     from submissions import kaggle
     t = TASKS.create(task.value)
-    path, reply = kaggle.submit(t, message, run=run, file=file, runs_root=runs_dir)
+    find = lambda: submission_of_run(t.name, run, runs_dir)     # noqa: E731  (after the message check)
+    path, reply = kaggle.submit(t, message, file if file is not None else find)
     typer.echo(f"submitted: {path} to {t.kaggle}" + (f"  ({reply})" if reply else ""))
 
 

@@ -1,7 +1,9 @@
 """Find, read and validate a task's files; every problem is a one-line UsageError naming file and column.
 
-Search order for each file: --data-dir (plain, .gz, or inside the Kaggle .zip), the
-bundled copy under data/<task>/, then the Kaggle API when credentials exist (submissions/kaggle.py).
+Search order for each file: --data-dir (plain, .gz, or inside the Kaggle .zip), then the
+bundled copy under data/<task>/. Nothing here downloads: a file in neither place is a
+`DataNotFound` error, and the caller decides whether to fetch it (pipelines/train.py does, with
+the Kaggle API when credentials exist; `python cli.py download TASK` does it by hand).
 """
 from __future__ import annotations
 
@@ -14,13 +16,12 @@ import logging
 import zipfile
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from core.errors import UsageError, first_line
-from submissions import kaggle
 
 # The compressed files the short-row check opens, by suffix, as pandas does: bz2 and lzma are
 # stdlib but missing from a Python built without libbz2 / liblzma, where pandas still reads
@@ -36,19 +37,40 @@ for _suffix, _name in ((".bz2", "bz2"), (".xz", "lzma")):
     if _name == "lzma":
         _DECOMPRESS_ERRORS += (_module.LZMAError,)     # not an OSError, unlike bz2's and gzip's
 
-if TYPE_CHECKING:           # annotations only: data.images shares this module's checks, and
-    from pipelines.task import Task     # pipelines imports data.images, so no import at load time
+
+class TableSpec(Protocol):
+    """What reading and checking a task's files needs from it; pipelines.task.Task has all of it.
+    Declared here rather than imported: data sits below pipelines (tests/test_layering.py)."""
+    name: str
+    files: dict[str, str]             # role (train/test/sample) -> file name
+    target: str
+    classes: tuple
+    numeric: tuple[str, ...]
+    required: tuple[str, ...]
+    nonnegative: bool
+    id_col: str | None
+    header: bool
+    column_names: tuple[str, ...]
+    kaggle: str | None                # competition slug: its zip is searched too
+
+    @property
+    def bundled(self) -> Path: ...
+
+
+class DataNotFound(UsageError):
+    """A task file in neither --data-dir nor the bundled copy; the caller may download it."""
+
 
 log = logging.getLogger(__name__)
 
 
-def _candidates(folder: Path, name: str, task: Task) -> list[Path]:
+def _candidates(folder: Path, name: str, task: TableSpec) -> list[Path]:
     plain = [folder / name.removesuffix(".gz")] if name.endswith(".gz") else []   # diabetes.csv for diabetes.csv.gz
     return [folder / name, *plain, folder / f"{name}.gz", folder / f"{name}.zip",
             *([folder / f"{task.kaggle}.zip"] if task.kaggle else [])]
 
 
-def find_in(folder: Path, name: str, task: Task) -> Path | str | None:
+def find_in(folder: Path, name: str, task: TableSpec) -> Path | str | None:
     """`name` in `folder`: plain, .gz, .zip, or a member of the competition's Kaggle zip. None when
     none is there; an error when only something that is not a file has one of those names (a
     folder called train.csv is not an absent file: no silent fallback to the bundled copy)."""
@@ -80,7 +102,7 @@ def _not_a_file(path: Path) -> str:
     return "a directory, not a file" if path.is_dir() else "not a regular file (a pipe, socket or device)"
 
 
-def locate(task: Task, role: str, data_dir: Path | None, warn: bool = True) -> Path | str:
+def locate(task: TableSpec, role: str, data_dir: Path | None, warn: bool = True) -> Path | str:
     """Path of the task's `role` file (train/test/sample), or 'zip::member' for one inside a zip.
     `warn`: log when --data-dir lacks the file and another copy is used."""
     name = task.files[role]
@@ -94,18 +116,13 @@ def locate(task: Task, role: str, data_dir: Path | None, warn: bool = True) -> P
                 log.warning("%s: %s not in --data-dir %s; using %s", task.name, name, data_dir, found)
             return found
         looked.append(str(folder))
-    if task.kaggle and kaggle.has_credentials():
-        kaggle.download(task, task.bundled)
-        found = find_in(task.bundled, name, task)
-        if found:
-            return found
     how = f"pass --data-dir DIR holding {name}"
     if task.kaggle:
-        how += f" (or .gz/.zip), or set up Kaggle API credentials (~/.kaggle/kaggle.json) to download {task.kaggle}"
-    raise UsageError(f"{task.name}: {name} not found in {', '.join(looked)}; {how}")
+        how += f" (or .gz/.zip), or download it: python cli.py download {task.name} (needs Kaggle API credentials)"
+    raise DataNotFound(f"{task.name}: {name} not found in {', '.join(looked)}; {how}")
 
 
-def read_csv(task: Task, source: Path | str) -> pd.DataFrame:
+def read_csv(task: TableSpec, source: Path | str) -> pd.DataFrame:
     """Read one of the task's files, turning parser failures into one-line errors."""
     try:
         if isinstance(source, str) and "::" in source:
@@ -203,7 +220,7 @@ def _open_member(archive, member: str):
         yield fh
 
 
-def _headerless_names(task: Task, source, width: int) -> list[str]:
+def _headerless_names(task: TableSpec, source, width: int) -> list[str]:
     """Column names for a headerless file: all of `column_names`, or all but the target (rows to predict)."""
     names = list(task.column_names)
     without_target = [c for c in names if c != task.target]
@@ -224,7 +241,7 @@ def show(value, limit: int = 40) -> str:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def validate(task: Task, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
+def validate(task: TableSpec, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
     """Check the columns the task needs; return the frame with numeric columns as float,
     text columns as text and integer ids."""
     need = list(task.numeric) + list(task.required)
@@ -310,7 +327,7 @@ def check_ids(ids: pd.Series, source, col: str) -> pd.Series:
     return values.astype(np.int64)
 
 
-def load(task: Task, role: str, data_dir: Path | None = None, path: Path | None = None) -> pd.DataFrame:
+def load(task: TableSpec, role: str, data_dir: Path | None = None, path: Path | None = None) -> pd.DataFrame:
     """Locate (or take `path`), read and validate one of the task's files."""
     if path is not None and not Path(path).is_file():
         there = Path(path).exists() or Path(path).is_symlink()
@@ -321,7 +338,7 @@ def load(task: Task, role: str, data_dir: Path | None = None, path: Path | None 
     return df if role == "sample" else validate(task, df, source, role)
 
 
-def encode_target(task: Task, target: pd.Series) -> np.ndarray:
+def encode_target(task: TableSpec, target: pd.Series) -> np.ndarray:
     """Target values -> class indices in `task.classes` order."""
     lookup = {str(c): i for i, c in enumerate(task.classes)}
     return target.astype(str).map(lookup).to_numpy(dtype=np.int64)

@@ -266,3 +266,14 @@ def resolve_run(root: Path, task: str, run: str) -> Path:
         if (candidate / "config.json").is_file():
             return candidate
     raise UsageError(f"run {run!r} not found under {root / task}")
+
+
+def submission_of_run(task: str, run: str, runs_root: Path | None = None) -> Path:
+    """The submission file a finished run wrote (its metrics.json records the path)."""
+    run_dir = resolve_run(runs_root or RUNS_ROOT, task, run)
+    path = read_json(run_dir / "metrics.json").get("submission")
+    if not path:
+        raise UsageError(f"run {run_dir.name} wrote no submission; pass --file FILE")
+    if not Path(path).is_file():
+        raise UsageError(f"{path}: the submission of run {run_dir.name} is gone; pass --file FILE")
+    return Path(path)

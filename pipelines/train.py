@@ -37,6 +37,7 @@ from pipelines.folds import make_folds
 from pipelines.metrics import METRICS
 from pipelines import runs
 from pipelines.report import write_plots
+from submissions import kaggle
 from submissions.format import (SUBMISSIONS_DIR, check_submission, check_test_ids, check_writable,
                                 in_sample_order, write_atomic)
 
@@ -59,7 +60,24 @@ class TrainResult:
 
 # ---- stage 1: ingest ---------------------------------------------------------------------
 
+def fetch_if_missing(task: Task, data_dir: Path | None, roles: Collection[str] = ("train", "test")) -> None:
+    """Download the competition's files into data/<task>/ when one of `roles` is found nowhere and
+    Kaggle API credentials exist: the one place a run downloads (data/ingest.py only locates).
+    Without credentials the not-found error stands; it names `download TASK` and --data-dir."""
+    for role in [r for r in roles if r in task.files]:
+        try:
+            ingest.locate(task, role, data_dir, warn=False)
+        except ingest.DataNotFound:
+            if not (task.kaggle and kaggle.has_credentials()):
+                raise
+            log.info("%s: %s found nowhere; downloading %s into %s", task.name, task.files[role], task.kaggle,
+                     task.bundled)
+            kaggle.download(task, task.bundled)
+            return
+
+
 def load_inputs(task: Task, data_dir: Path | None):
+    fetch_if_missing(task, data_dir)
     train_df = ingest.load(task, "train", data_dir)
     test_df = ingest.load(task, "test", data_dir) if "test" in task.files else None
     return train_df, test_df, load_sample(task, data_dir)
@@ -612,6 +630,8 @@ def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None,
         return task, run_dir, np.asarray(imgs.test_ids), proba, None
     if input_path is None and "test" not in task.files:
         raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
+    if input_path is None:
+        fetch_if_missing(task, data_dir, roles=("test",))
     test_df = ingest.load(task, "test", data_dir, path=input_path)
     sample = load_sample(task, data_dir) if input_path is None else None
     ids = _ids(task, test_df).to_numpy()

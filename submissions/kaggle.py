@@ -15,6 +15,7 @@ import os
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -238,25 +239,14 @@ def _cell(values: pd.Series, bad: pd.Series) -> str:
     return f"{(value.item() if isinstance(value, np.generic) else value)!r} in row {row + 1}"
 
 
-def submission_of_run(task, run: str, runs_root: Path | None = None) -> Path:
-    """The submission file a finished run wrote (its metrics.json records the path)."""
-    from pipelines import runs
-    run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
-    path = runs.read_json(run_dir / "metrics.json").get("submission")
-    if not path:
-        raise UsageError(f"run {run_dir.name} wrote no submission; pass --file FILE")
-    if not Path(path).is_file():
-        raise UsageError(f"{path}: the submission of run {run_dir.name} is gone; pass --file FILE")
-    return Path(path)
-
-
-def submit(task, message: str, run: str = "latest", file: Path | None = None,
-           runs_root: Path | None = None) -> tuple[Path, str]:
-    """Check the file (`file`, else the run's submission), then upload it. Returns (file, Kaggle's reply)."""
+def submit(task, message: str, file: Path | Callable[[], Path]) -> tuple[Path, str]:
+    """Check the file, then upload it. Returns (file, Kaggle's reply). `file` may be a function
+    finding it (a run's submission: pipelines.runs.submission_of_run), called once the competition
+    and the message are known good, so those errors come first."""
     slug = _competition(task, "submit")
     if not message.strip():
         raise UsageError("-m/--message must say something: Kaggle shows it beside the score")
-    path = Path(file) if file is not None else submission_of_run(task, run, runs_root)
+    path = Path(file() if callable(file) else file)
     check_file(task, path)
     api = client()
     log.debug("uploading %s to %s", path, slug)

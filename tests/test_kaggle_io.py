@@ -133,6 +133,37 @@ def test_download_goes_to_the_tasks_data_folder_by_default(api, tmp_path, monkey
     assert (tmp_path / "data" / "mnist" / "train.csv").is_file()
 
 
+def test_train_without_data_downloads_it_when_credentials_exist(api, tmp_path, monkeypatch, capsys):
+    """The caller (pipelines/train.py) downloads; it says so, then trains on the downloaded copy."""
+    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")      # no bundled copy
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "fake")
+    api.files = {n: (ROOT / "data" / "titanic" / n).read_bytes()
+                 for n in ("train.csv", "test.csv", "gender_submission.csv")}
+    code, out, err = run(["train", "titanic", "--folds", "2", "--epochs", "1", "--jobs", "1",
+                          "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "sub.csv")], capsys)
+    assert code == 0, err
+    assert api.calls == [("download", "titanic", str(tmp_path / "data" / "titanic"))]
+    assert "train.csv found nowhere; downloading titanic into" in err
+    assert (tmp_path / "sub.csv").is_file()
+
+
+def test_train_without_data_or_credentials_says_how_to_get_it(api, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")
+    code, _, err = run(["train", "otto", "--runs-dir", str(tmp_path / "runs")], capsys)
+    assert_one_line_error(code, err, "otto: train.csv not found in", "--data-dir", "python cli.py download otto")
+    assert api.calls == []
+
+
+def test_locating_a_file_never_downloads(api, tmp_path, monkeypatch):
+    """data/ingest.py only locates, credentials or not: downloading is the caller's decision."""
+    from data import ingest
+    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "fake")
+    with pytest.raises(ingest.DataNotFound, match="python cli.py download titanic"):
+        ingest.locate(TASKS.create("titanic"), "train", None)
+    assert api.calls == []
+
+
 def test_download_without_network_is_one_line(api, tmp_path, capsys):
     import requests
     api.error = requests.exceptions.ConnectionError("Failed to resolve 'www.kaggle.com'\nmore detail")
