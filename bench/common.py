@@ -88,11 +88,10 @@ def machine_label() -> str:
     return f"{cpu['cpu']} ({platform.machine()}, {' '.join(cpu['vector']) or 'no AVX'}, {cpu['torch_threads']} threads)"
 
 
-def command_line(argv: list[str] | None = None) -> str:
-    """The command that ran this script, as one would type it from the repo root."""
-    script = Path(sys.argv[0]).resolve()
-    name = script.relative_to(ROOT).as_posix() if script.is_relative_to(ROOT) else script.name
-    return shlex.join(["python", name, *(sys.argv[1:] if argv is None else argv)])
+def command_line(script: str, argv: list[str] | None = None) -> str:
+    """The command that ran `script` (a path from the repo root) with `argv` (default: this
+    process's arguments), as one would type it from the repo root."""
+    return shlex.join(["python", script, *(sys.argv[1:] if argv is None else argv)])
 
 
 def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS,

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import time
@@ -49,7 +48,8 @@ from torch.utils.data import DataLoader, Dataset
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import check_overrides, check_tasks, main_exit, parse_data  # noqa: E402
+from bench.common import (RESULTS, check_overrides, check_tasks, command_line, machine_label,  # noqa: E402,F401
+                          main_exit, parse_data, save)
 from core.config import format_overrides  # noqa: E402
 from core.registry import UsageError  # noqa: E402
 from core.runtime import autocast, seed_everything  # noqa: E402
@@ -63,7 +63,6 @@ from pipelines.train import (as_tensor, cross_validate, encode_fold, init_from_d
 
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}
-RESULTS = ROOT / "bench" / "results"
 COURSE_NET = {"diabetes": "diabetes_course", "titanic": "diabetes_course", "otto": "otto_course"}
 COURSE_EPOCHS = {"diabetes": 100, "titanic": 100, "otto": 20}   # see BENCHMARKS.md for the choice
 COURSE_CNN = {"mnist": "cnn_basic", "cifar10": "cifar_course"}
@@ -392,34 +391,12 @@ def _name(row: dict) -> str:
     return " ".join(filter(None, (row["contender"], row.get("set"))))
 
 
-def machine_label() -> str:
-    """The CPU a result ran on, as the report prints it: wall times compare only on the same kind."""
-    from machine import cpu_info      # bench/machine.py
-    cpu = cpu_info()
-    return f"{cpu['cpu']} ({platform.machine()}, {' '.join(cpu['vector']) or 'no AVX'}, {cpu['torch_threads']} threads)"
-
-
 def _ran_on(rows: list[dict]) -> str:
     """'Ran on: <machine>, <dates>; ...' for a table's rows (rows saved before the stamp: 'not recorded')."""
     by: dict[str, set] = {}
     for r in rows:
         by.setdefault(r.get("machine", "machine not recorded"), set()).add(r.get("date", "date not recorded"))
     return "Ran on: " + "; ".join(f"{m}, {', '.join(sorted(d))}" for m, d in by.items()) + "."
-
-
-def save(kind: str, rows: list[dict], keys: tuple[str, ...], folder: Path = RESULTS) -> Path:
-    """Merge rows into bench/results/<kind>.json; a rerun replaces rows with the same keys where
-    they stand (so the report keeps its order: ours first), and new keys go at the end. Each new
-    row is stamped with the machine and date it ran on."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stamp = {"machine": machine_label(), "date": str(date.today())}
-    rows = [{**r, **stamp} for r in rows]
-    path = folder / f"{kind}.json"
-    old = json.loads(path.read_text()) if path.is_file() else []
-    fresh = {tuple(r.get(k) for k in keys): r for r in rows}
-    merged = [fresh.pop(tuple(r.get(k) for k in keys), r) for r in old] + list(fresh.values())
-    path.write_text(json.dumps(merged, indent=1) + "\n")
-    return path
 
 
 def _ratio(r: dict) -> str:
@@ -556,6 +533,7 @@ def main(argv=None) -> int:
     ap.add_argument("--benchmarks-md", type=Path, default=ROOT / "BENCHMARKS.md")
     args = ap.parse_args(argv)
     data = {**DATA, **parse_data(args.data)}
+    command = command_line("bench/compare.py", argv)
     if args.kind == "tabular":
         tasks = check_tasks(args.tasks or ["titanic", "diabetes", "otto"])
         contenders = check_contenders(args.contenders or ["ours", "course", "sklearn", "lightgbm"], TABULAR_CONTENDERS)
@@ -566,20 +544,20 @@ def main(argv=None) -> int:
         tasks = [t for t in tasks if data.get(t) is None or data[t].is_dir() or print(f"skip {t}: {data[t]} not found")]
         print("| task | contender | seed | CV | wall |\n|---|---|---|---|---|")
         rows = bench_tabular(tasks, args.seeds, contenders, data, args.rows, args.course_epochs, overrides)
-        print(f"saved {save('tabular', rows, ('task', 'contender', 'seed', 'set'), args.results)}")
+        print(f"saved {save('tabular', rows, ('task', 'contender', 'seed', 'set'), args.results, command)}")
     elif args.kind == "images":
         tasks = check_tasks(args.tasks or ["mnist"])
         contenders = check_contenders(args.contenders or list(IMAGE_CONTENDERS), IMAGE_CONTENDERS)
         epochs = parse_epochs(args.epochs, contenders)
         rows = bench_images(tasks, args.seeds[0], data, contenders, epochs, args.limit, args.results / ".cache",
                             check_overrides(tasks, args.set))
-        print(f"saved {save('images', rows, ('task', 'contender', 'set'), args.results)}")
+        print(f"saved {save('images', rows, ('task', 'contender', 'set'), args.results, command)}")
     elif args.kind == "throughput":
         tasks = check_tasks(args.tasks or [])
         cases = [c for c in THROUGHPUT_CASES if not tasks or c[0] in tasks]
         print("| task | model | batch | ours samples/s | plain samples/s | ratio |\n|---|---|---|---|---|---|")
         rows = bench_throughput(cases, args.n, args.seeds[0], args.repeats)
-        print(f"saved {save('throughput', rows, ('task', 'model', 'batch_size'), args.results)}")
+        print(f"saved {save('throughput', rows, ('task', 'model', 'batch_size'), args.results, command)}")
     else:
         write_report(args.results, args.benchmarks_md)
         print(f"wrote {args.benchmarks_md} and plots under {args.results}")

@@ -18,7 +18,10 @@ busy-looping processes compete for the cores:
                     alone on one thread
 
 `tail2` and `tail1` replace `fold_plan` in the child process (`train`'s own plan is one of them:
-`metrics.json` records which), so every plan runs the same code otherwise. Prints one markdown row per (load, plan). Runs land in bench/out/ (ignored).
+`metrics.json` records which), so every plan runs the same code otherwise. Prints one markdown
+row per (load, plan) and saves them to bench/results/contention.json (a rerun of a load, plan,
+row count and epoch count replaces its row) for `python bench/report.py`. Runs land in bench/out/
+(ignored).
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import main_exit  # noqa: E402
+from bench.common import RESULTS, command_line, main_exit, save  # noqa: E402
 from core.registry import UsageError  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -121,6 +124,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--data", type=Path, default=SHARED / "otto")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the result files")
     args = ap.parse_args(argv)
     for name, given, known in (("load", args.loads, LOADS), ("plan", args.plans, PLANS)):
         bad = [g for g in given if g not in known]
@@ -131,14 +135,19 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     print(f"cores {os.cpu_count()}, {args.rows:,} Otto rows, {args.epochs} epochs, 5 folds", flush=True)
     print("| load | plan | wall | fold seconds | CV logloss | plan |\n|---|---|---|---|---|---|", flush=True)
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         data = subset(args.data, args.rows, 0, Path(tmp))
         for load in args.loads:
             for plan in args.plans:
                 r = run(plan, load, data, args.epochs, args.out)
+                rows.append({**r, "rows": args.rows, "epochs": args.epochs})
                 folds = " / ".join(f"{s:.1f}" for s in r["fold_s"])
                 shape = "; ".join(f"{p['folds']}x{p['jobs']} on {p['threads']}t" for p in r["fold_plan"] or [])
                 print(f"| {load} | {plan} | {r['wall_s']:.1f} s | {folds} | {r['logloss']:.4f} | {shape} |", flush=True)
+    path = save("contention", rows, ("load", "plan", "rows", "epochs"), args.results,
+                command_line("bench/contention.py", argv))
+    print(f"saved {path}")
     return 0
 
 

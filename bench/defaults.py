@@ -6,7 +6,9 @@
     python bench/defaults.py --tasks mnist --set width=16 epochs=3          # a candidate default, measured the same way
 
 Each run is the real CLI in a subprocess (imports and data loading included), writing into
-bench/out/ (git-ignored). Prints one markdown row per run and mean ± std per task.
+bench/out/ (git-ignored). Prints one markdown row per run and mean ± std per task, and saves the
+rows to bench/results/defaults.json (a rerun of a task, seed and `--set` replaces its row), from
+which `python bench/report.py` writes BENCHMARKS.md's current-state table.
 """
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import check_overrides, check_tasks, main_exit, parse_data, run_cli  # noqa: E402
+from bench.common import (RESULTS, check_overrides, check_tasks, command_line, main_exit, parse_data,  # noqa: E402
+                          run_cli, save)
+from core.config import format_overrides  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}  # None: bundled
@@ -47,8 +51,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--data", nargs="*", action="extend", default=[], metavar="TASK=DIR", help="data folder for a task")
     ap.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE", help="config overrides, as train --set")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="folder of the result files")
     args = ap.parse_args(argv)
-    check_overrides(check_tasks(args.tasks), args.set)
+    overrides = check_overrides(check_tasks(args.tasks), args.set)
     data = {**DATA, **parse_data(args.data)}
     rows = []
     for task in args.tasks:
@@ -69,6 +74,11 @@ def main(argv=None) -> int:
             sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
             summary.append(f"{k} {statistics.mean(vals):.4f} ± {sd:.4f}")
         print(f"{task} over {len(mine)} seed(s): " + ", ".join(summary))
+    if rows:
+        label = {"set": format_overrides(dict(sorted(overrides.items())))} if overrides else {}
+        path = save("defaults", [{**r, **label} for r in rows], ("task", "seed", "set"), args.results,
+                    command_line("bench/defaults.py", argv))
+        print(f"saved {path}")
     return 0
 
 

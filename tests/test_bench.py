@@ -1,4 +1,5 @@
 """The benchmark scripts run in the suite on tiny inputs so they cannot rot."""
+import json
 import sys
 
 import numpy as np
@@ -15,18 +16,26 @@ import defaults  # noqa: E402
 def test_defaults_bench_runs_and_reports(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(defaults, "run", lambda task, seed, data_dir, out, overrides: {
         "task": task, "seed": seed, "wall_s": 1.0 + seed, "accuracy": 0.8 + seed / 100})
-    defaults.main(["--tasks", "titanic", "--seeds", "0", "1", "--out", str(tmp_path)])
+    defaults.main(["--tasks", "titanic", "--seeds", "0", "1", "--out", str(tmp_path), "--results", str(tmp_path)])
     out = capsys.readouterr().out
     assert "| titanic | 1 | accuracy 0.8100 | 2.0 s |" in out
     assert "titanic over 2 seed(s): wall_s 1.5000 ± 0.7071, accuracy 0.8050 ± 0.0071" in out
+    saved = json.loads((tmp_path / "defaults.json").read_text())
+    assert [(r["seed"], r["accuracy"]) for r in saved] == [(0, 0.8), (1, 0.81)]
+    assert {r["command"] for r in saved} == {"python bench/defaults.py --tasks titanic --seeds 0 1 --out "
+                                            f"{tmp_path} --results {tmp_path}"}
+    assert all(r["machine"] and r["date"] and "set" not in r for r in saved)
 
 
 def test_defaults_bench_keeps_every_set_when_the_flag_repeats(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(defaults, "run", lambda task, seed, data_dir, out, overrides: seen.append(overrides) or {
         "task": task, "seed": seed, "wall_s": 1.0})
-    defaults.main(["--tasks", "titanic", "--out", str(tmp_path), "--set", "epochs=16", "--set", "width=40", "bags=1"])
+    defaults.main(["--tasks", "titanic", "--out", str(tmp_path), "--set", "epochs=16", "--set", "width=40", "bags=1",
+                   "--results", str(tmp_path)])
     assert seen == [["epochs=16", "width=40", "bags=1"]]      # argparse's default "store" kept only the last
+    [row] = json.loads((tmp_path / "defaults.json").read_text())
+    assert row["set"] == "bags=1 epochs=16 width=40"           # sorted, as compare.py labels its rows
 
 
 @pytest.mark.slow
@@ -200,6 +209,55 @@ def test_a_rerun_replaces_its_rows_in_place_and_appends_new_ones(tmp_path):
     rows = json.loads((tmp_path / "tabular.json").read_text())
     assert [(r["contender"], r["seed"], r["score"]) for r in rows] == [
         ("ours", 0, 2.0), ("course", 0, 2.0), ("lightgbm", 0, 1.0), ("ours", 1, 3.0)]
+
+
+# ---- bench/report.py: BENCHMARKS.md's current-state tables from result files ------------------
+
+def _fake_results(folder):
+    from bench.common import save
+    save("defaults", [{"task": "titanic", "seed": s, "wall_s": 10.0 + s, "accuracy": 0.8 + s / 100} for s in (0, 1)],
+         ("task", "seed", "set"), folder, "python bench/defaults.py --tasks titanic --seeds 0 1")
+    save("tabular", [{"task": "otto", "contender": c, "seed": 0, "metric": "logloss", "score": v, "seconds": 5.0,
+                      "scores": {"logloss": v}} for c, v in (("ours", 0.46), ("course", 0.53))],
+         ("task", "contender", "seed"), folder, "python bench/compare.py tabular --tasks otto")
+    save("contention", [{"load": "none", "plan": "tail1", "wall_s": 31.1, "logloss": 0.5352, "rows": 20000,
+                         "epochs": 10, "fold_s": [8.1, 8.0, 6.9, 7.2, 6.8], "source": "backfilled"}],
+         ("load", "plan"), folder, "python bench/contention.py")
+
+
+def test_report_writes_one_row_per_figure_with_command_machine_and_date(tmp_path):
+    import report
+    from bench.common import machine_label
+    _fake_results(tmp_path)
+    md = tmp_path / "B.md"
+    md.write_text("# Benchmarks\n\nintro\n\n<!-- current:start -->\nold\n<!-- current:end -->\n\ntail\n")
+    report.main(["--results", str(tmp_path), "--benchmarks-md", str(md), "--current-only"])
+    text = md.read_text()
+    assert "\nold\n" not in text and text.startswith("# Benchmarks\n\nintro\n") and text.endswith("tail\n")
+    machine = machine_label()
+    assert ("| `train titanic` (seeds 0, 1) | `python bench/defaults.py --tasks titanic --seeds 0 1` "
+            f"| accuracy 0.8050 ± 0.0071 (0.8000 / 0.8100) | 10.5 ± 0.7 (10.0 / 11.0) s | {machine} |") in text
+    assert "otto, in-process k-fold CV (`compare.py`'s `ours`) (seed 0)" in text and "0.5300" not in text
+    assert (f"| none | tail1 | `python bench/contention.py` | 0.5352 | 31.1 s | 8.1 / 8.0 / 6.9 / 7.2 / 6.8 "
+            f"| {machine} |") in text and "| backfilled |" in text
+    # run again: the block is replaced, not repeated
+    report.main(["--results", str(tmp_path), "--benchmarks-md", str(md), "--current-only"])
+    assert md.read_text().count("<!-- current:start -->") == 1 and md.read_text().count("| none | tail1 |") == 1
+
+
+def test_report_puts_the_block_under_the_title_when_the_file_has_none(tmp_path):
+    import report
+    _fake_results(tmp_path)
+    md = tmp_path / "B.md"
+    md.write_text("# Benchmarks\nolder text\n")
+    report.write_current(tmp_path, md)
+    text = md.read_text()
+    assert text.index("<!-- current:start -->") < text.index("older text") and text.startswith("# Benchmarks\n")
+
+
+def test_benchmarks_md_has_no_line_over_600_characters():
+    lines = (ROOT / "BENCHMARKS.md").read_text().splitlines()
+    assert max(map(len, lines)) <= 600 and "<!-- current:start -->" in lines
 
 
 # ---- bench/jpeg_cost.py: a trained run on JPEG copies and their originals -----------------------

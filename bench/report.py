@@ -1,0 +1,154 @@
+"""BENCHMARKS.md's tables, rebuilt from the result files the bench scripts write.
+
+    python bench/report.py                  # both generated blocks of BENCHMARKS.md
+    python bench/report.py --results DIR --benchmarks-md FILE
+
+The current-state block (between `<!-- current:start -->` and `<!-- current:end -->`) has one row
+per figure, each with the command that printed it, the result (mean ± sample std over seeds where
+a command ran several, with every seed's value), wall time, machine and date:
+
+    defaults.json    bench/defaults.py: whole `cli.py train` commands
+    tabular.json     bench/compare.py tabular: our default's rows (contender `ours`)
+    blend.json       `cli.py blend` results (no script writes this file yet: its rows were backfilled)
+    contention.json  bench/contention.py: fold plans under a competing process
+
+Rows whose `source` is `backfilled` were copied from runs recorded in BENCHMARKS.md before the
+scripts saved them, with their original commands and dates. The side-by-side block (between the
+`compare` markers) is `bench/compare.py report`'s.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, load, main_exit  # noqa: E402
+
+START, END = "<!-- current:start -->", "<!-- current:end -->"
+# fields of a result row that say how it ran, not what it measured
+RUN_FIELDS = {"task", "seed", "set", "wall_s", "machine", "date", "command", "source", "note"}
+HEADER = ["| run | command | result | time | machine | date | source |", "|---|---|---|---|---|---|---|"]
+
+
+def spread(values: list[float], digits: int = 4) -> str:
+    """`v` for one value; `mean ± std (a / b / c)` for several (sample std, as statistics.stdev)."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    each = " / ".join(f"{v:.{digits}f}" for v in values)
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f} ({each})"
+
+
+def _groups(rows: list[dict], keys: tuple[str, ...]) -> list[list[dict]]:
+    """Rows grouped by `keys`, groups in the order their first row appears."""
+    out: dict[tuple, list[dict]] = {}
+    for r in rows:
+        out.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    return list(out.values())
+
+
+def _row(run: str, rs: list[dict], result: str, seconds: list[float]) -> str:
+    first = rs[0]
+    dates = ", ".join(sorted({r.get("date", "not recorded") for r in rs}))
+    command = f"`{first['command']}`" if first.get("command") else "not recorded"
+    return (f"| {run} | {command} | {result} | {spread(seconds, 1)} s | {first.get('machine', 'not recorded')} "
+            f"| {dates} | {first.get('source', 'script')} |")
+
+
+def _seeds(rs: list[dict]) -> str:
+    seeds = [str(r["seed"]) for r in rs if "seed" in r]
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}" if seeds else ""
+
+
+def defaults_rows(rows: list[dict]) -> list[str]:
+    out = []
+    for rs in _groups(rows, ("task", "set", "command", "machine")):
+        first = rs[0]
+        run = " ".join(filter(None, (f"`train {first['task']}`", f"--set {first['set']}" if first.get("set") else "",
+                                     f"({_seeds(rs)})", first.get("note"))))
+        metrics = [k for k in first if k not in RUN_FIELDS]
+        result = ", ".join(f"{k} {spread([r[k] for r in rs])}" for k in metrics)
+        out.append(_row(run, rs, result, [r["wall_s"] for r in rs]))
+    return out
+
+
+def tabular_rows(rows: list[dict]) -> list[str]:
+    out = []
+    for rs in _groups([r for r in rows if r["contender"] == "ours"], ("task", "set", "command", "machine")):
+        first = rs[0]
+        run = " ".join(filter(None, (f"{first['task']}, in-process k-fold CV (`compare.py`'s `ours`)",
+                                     f"--set {first['set']}" if first.get("set") else "", f"({_seeds(rs)})")))
+        metrics = list(first["scores"])
+        result = ", ".join(f"{k} {spread([r['scores'][k] for r in rs])}" for k in metrics)
+        out.append(_row(run, rs, result, [r["seconds"] for r in rs]))
+    return out
+
+
+def blend_rows(rows: list[dict]) -> list[str]:
+    return [_row(f"`blend {r['task']}` of {r['runs']} runs", [r], f"{r['metric']} {r['score']:.5f} ({r['score_note']})",
+                 [r["seconds"]]) for r in rows]
+
+
+def contention_rows(rows: list[dict]) -> list[str]:
+    out = ["| load | plan | command | CV logloss | wall | fold seconds | machine | date | source |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        folds = " / ".join(f"{s:.1f}" for s in r["fold_s"])
+        out.append(f"| {r['load']} | {r['plan']} | `{r.get('command', 'not recorded')}` | {r['logloss']:.4f} "
+                   f"| {r['wall_s']:.1f} s | {folds} | {r.get('machine', 'not recorded')} "
+                   f"| {r.get('date', 'not recorded')} | {r.get('source', 'script')} |")
+    return out
+
+
+def current_state(folder: Path = RESULTS) -> str:
+    """The markdown between the current-state markers."""
+    lines = [f"Generated by `python bench/report.py` on {date.today()} from bench/results/*.json. Wall times "
+             "compare only on one machine (`python bench/machine.py` names it). Where a command ran several "
+             "seeds, the result is the mean ± sample std over them, then each seed's value.", ""]
+    table = defaults_rows(load("defaults", folder)) + tabular_rows(load("tabular", folder)) + \
+        blend_rows(load("blend", folder))
+    if table:
+        lines += HEADER + table + [""]
+    contention = load("contention", folder)
+    if contention:
+        first = contention[0]
+        lines += [f"Fold plans under a competing process: `cli.py train otto` on {first['rows']:,} random Otto "
+                  f"train rows, {first['epochs']} epochs, 5 folds, while busy processes compete for the cores "
+                  "(plans and loads: `bench/contention.py`'s docstring).", ""]
+        lines += contention_rows(contention) + [""]
+    return "\n".join(lines)
+
+
+def write_current(folder: Path = RESULTS, target: Path = ROOT / "BENCHMARKS.md") -> None:
+    """Replace the block between the current-state markers (put it after the title if absent)."""
+    block = f"{START}\n{current_state(folder)}{END}"
+    text = target.read_text() if target.is_file() else "# Benchmarks\n"
+    if START in text:
+        before, rest = text.split(START, 1)
+        text = before + block + rest.split(END, 1)[1]
+    else:
+        title, _, body = text.partition("\n")
+        text = f"{title}\n\n{block}\n{body}"
+    target.write_text(text)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    ap.add_argument("--benchmarks-md", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--current-only", action="store_true", help="leave the side-by-side block (and its plots) alone")
+    args = ap.parse_args(argv)
+    write_current(args.results, args.benchmarks_md)
+    if not args.current_only:
+        from bench.compare import write_report
+        write_report(args.results, args.benchmarks_md)
+    print(f"wrote {args.benchmarks_md}")
+    return 0
+
+
+if __name__ == "__main__":
+    main_exit(main)
