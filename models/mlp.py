@@ -31,7 +31,7 @@ class Dropout(nn.Module):
     (what nn.Dropout uses) took a third of an Otto epoch, `rand_like(x) >= p` a sixth (one 32-bit
     draw per element). Here one 64-bit draw gives four 16-bit lanes, compared against p as
     integers, and the mask is turned into the scale in place: forward+backward of a 256x1024
-    batch took 0.86 ms against rand_like's 2.1 ms (BENCHMARKS.md, fifth session).
+    batch took 0.86 ms against rand_like's 2.1 ms (docs/benchmark-history.md).
     """
 
     def __init__(self, p: float):

@@ -63,10 +63,10 @@ def otto() -> Task:
         kaggle="otto-group-product-classification-challenge",
         kaggle_ids=range(1, 144369),     # 144,368 test products
         # calibrate: the nets end overconfident; a cross-fitted temperature (~1.1) gains ~0.002 logloss
-        # anscombe beat log1p by ~0.005 logloss on fold 0 (same net). 1024-256 (shrink 0.25) for 40
-        # epochs replaced 1024-512 for 30 (2026-11-24, BENCHMARKS.md): 58% of the multiply-adds per
-        # row, so 40 epochs cost less than 30 did; CV logloss 0.4586 against 0.4588, and the whole
-        # command 287-296 s against 323.5 s on the same 2-core AVX2 host
+        # anscombe: beat log1p by ~0.005 logloss on fold 0 (same net).
+        # 1024-256 (shrink 0.25) for 40 epochs: 58% of a 1024-512 net's multiply-adds per row, so 40
+        # epochs cost less than 30 of 1024-512; measured on one 2-core CPU: CV logloss 0.4586 against
+        # 0.4588, whole command 287-296 s against 323.5 s (docs/benchmark-history.md)
         defaults=dict(model="mlp", transform="anscombe", epochs=40, batch_size=256, lr=3e-3,
                       weight_decay=1e-2, width=1024, depth=2, shrink=0.25, dropout=0.4, input_dropout=0.1,
                       patience=6, calibrate=True),
