@@ -22,12 +22,12 @@ import typer
 
 from core.config import format_overrides, load_params, parse_jobs, parse_overrides, saved_config
 from core.errors import UsageError, did_you_mean
-from pipelines import TASKS
+from pipelines import TASK_NAMES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Kaggle competition pipeline: ingest -> features -> k-fold training -> submission.")
 
-TaskName = Enum("TaskName", {n: n for n in TASKS.names()}, type=str)
+TaskName = Enum("TaskName", {n: n for n in sorted(TASK_NAMES)}, type=str)
 Device = Enum("Device", {n: n for n in ("auto", "cpu", "cuda")}, type=str)
 
 DataDir = Annotated[Optional[Path], typer.Option(help="Folder with the competition's files (plain, .gz or Kaggle .zip).")]
@@ -148,6 +148,7 @@ class _Bars:
 @app.command()
 def tasks():
     """List the registered competitions."""
+    from pipelines import TASKS
     for name in TASKS.names():
         t = TASKS.create(name)
         typer.echo(f"{name:10s} {t.title}  [default model: {t.defaults.get('model', 'mlp')}]")
@@ -183,6 +184,7 @@ def train(
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
+    from pipelines import TASKS
     from pipelines import train as pipeline
     from pipelines.tune import resolve_params
     _logging(verbose, quiet)
@@ -343,6 +345,7 @@ def blend(
     verbose: Verbose = False,
 ):
     """Blend finished runs: weights fit to their out-of-fold predictions, one submission."""
+    from pipelines import TASKS
     from pipelines.blend import blend as run_blend
     _logging(verbose, quiet)
     result = run_blend(task.value, list(runs or []), data_dir=data_dir, out=out, runs_root=runs_dir,
@@ -425,6 +428,7 @@ def download(
     data_dir: Annotated[Optional[Path], typer.Option(help="Where the files go (default: data/<task>/).")] = None,
 ):
     """Fetch the competition's files with the Kaggle API and unzip them (needs API credentials)."""
+    from pipelines import TASKS
     from submissions import kaggle
     for path in kaggle.download(TASKS.create(task.value), data_dir):
         typer.echo(f"downloaded: {path}")
@@ -439,6 +443,7 @@ def submit(
     runs_dir: RunsDir = None,
 ):
     """Check a submission file against the competition's format, then upload it with the Kaggle API."""
+    from pipelines import TASKS
     from pipelines.runs import submission_of_run
     from submissions import kaggle
     t = TASKS.create(task.value)

@@ -33,15 +33,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
-import torch
-from torch import nn
-
-from core.files import remove_empty_dirs, replace_atomically
 from core.errors import UsageError
-from models import build_model
+from core.files import remove_empty_dirs, replace_atomically
+
+if TYPE_CHECKING:       # torch and joblib are imported where a model or encoder is saved or loaded:
+    import torch        # listing runs (`cli.py runs`) needs neither
+    from torch import nn
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +86,7 @@ def new_run(root: Path, task: str, model: str, seed: int) -> Path:
 
 
 def dump_joblib(obj: Any, path: Path) -> None:
+    import joblib
     replace_atomically(path, lambda tmp: joblib.dump(obj, tmp))
 
 
@@ -144,6 +144,7 @@ def discard(run: Path) -> None:
 
 
 def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:
+    import torch
     replace_atomically(path, lambda tmp: torch.save({"model": name, "model_args": args,
                                                       "state_dict": model.state_dict()}, tmp))
 
@@ -151,6 +152,8 @@ def save_model(path: Path, name: str, args: dict, model: nn.Module) -> None:
 def load_model(path: Path, device: torch.device, trained_by: str | None = None) -> nn.Module:
     """Rebuild a saved model. `trained_by`: the commit the run recorded, named when the weights no
     longer fit the model as this code builds it (a model changed since the run was trained)."""
+    import torch
+    from models import build_model
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         name, args, state = ckpt["model"], dict(ckpt["model_args"]), ckpt["state_dict"]

@@ -18,7 +18,6 @@ from sklearn.base import TransformerMixin
 from core.config import TrainConfig, override
 from core.errors import UsageError
 from core.registry import Registry
-from models import MODELS
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 
@@ -72,6 +71,7 @@ class Task:
         """The task's defaults (with its recipe when the model is the default one), then the chosen
         model's own (`register_model(defaults=...)`: a course net without BatchNorm wants a lower lr
         than the task's default net), then `overrides`."""
+        from models import MODELS       # here, not at the top: listing the tasks needs no torch
         default_model = self.defaults.get("model", TrainConfig.model)
         model = overrides.get("model", default_model)
         tags = MODELS.tags.get(model, {})           # an unknown name fails later, listing every model

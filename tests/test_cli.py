@@ -394,3 +394,18 @@ def test_folds_too_small_to_score_get_a_warning_naming_their_size(titanic_dir, r
     assert code == 0, err
     assert ("titanic: 12 training rows in 5 folds: each fold validates on 2-3 rows, too few for a steady score "
             "or early stopping; use more rows or fewer --folds") in err, err
+
+
+def test_every_listed_task_name_registers_that_task():
+    """TASK_NAMES lets the CLI offer the tasks without importing them; it must say what TASKS holds."""
+    from pipelines import TASK_NAMES
+    assert sorted(TASK_NAMES) == TASKS.names()
+    assert all(TASKS.create(name).name == name for name in TASK_NAMES)
+
+
+def test_the_cli_starts_without_torch_pandas_or_sklearn():
+    """`--help` and the parsing every command does import none of the heavy libraries: each
+    command imports what it needs when it runs (how fast that is, bench/ measures)."""
+    code = "import sys, cli; print(sorted({'torch', 'pandas', 'sklearn', 'numpy'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
