@@ -3,21 +3,32 @@ to take back the folders a failed step made."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Callable, Iterable
 
 
 def replace_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """`write` a temp file beside `path`, then rename it over `path`: a kill mid-write leaves the
-    previous file (or none), never a truncated one."""
+    previous file (or none), never a truncated one. The temp name is unique (two processes writing
+    the same file never share one) and ends in .tmp; the file gets a plain file's mode."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)      # the only way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def remove_empty_dirs(folders: Iterable[Path]) -> None:

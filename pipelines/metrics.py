@@ -24,12 +24,17 @@ def roc_auc(y: np.ndarray, proba: np.ndarray) -> float:
     return float(roc_auc_score(y, proba))
 
 
-def kaggle_logloss(y: np.ndarray, proba: np.ndarray) -> float:
-    """Multi-class logloss as Kaggle scores it: clip to [1e-15, 1-1e-15], renormalise rows."""
+def kaggle_nll(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """-log p(true class) per row (N,) as Kaggle scores it: clip to [1e-15, 1-1e-15], renormalise rows."""
     p = np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
     p = np.clip(p.astype(np.float64), KAGGLE_EPS, 1 - KAGGLE_EPS)
     p /= p.sum(1, keepdims=True)
-    return float(-np.log(p[np.arange(len(y)), y]).mean())
+    return -np.log(p[np.arange(len(y)), y])
+
+
+def kaggle_logloss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Multi-class logloss as Kaggle scores it: the mean of `kaggle_nll`."""
+    return float(kaggle_nll(y, proba).mean())
 
 
 class Metric(NamedTuple):

@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.files import replace_atomically
 from core.errors import UsageError, first_line
+from core.files import replace_atomically
 from pipelines import runs
+from pipelines.metrics import METRICS, hard_labels, kaggle_nll
 
 log = logging.getLogger(__name__)
 
 PLOTS = "plots"
-EPS = 1e-15          # Kaggle's logloss clipping
 
 
 # ---- reading the run's files -------------------------------------------------------------
@@ -67,9 +67,7 @@ def load_oof(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
 def class_logloss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Mean -log p(true class) per class (C,), after Kaggle's clipping and row renormalisation;
     the count-weighted mean is the competition's multi-class logloss. NaN for an absent class."""
-    p = np.clip(p, EPS, 1 - EPS)
-    p = p / p.sum(1, keepdims=True)
-    nll = -np.log(p[np.arange(len(y)), y])
+    nll = kaggle_nll(y, p)
     return np.array([nll[y == c].mean() if (y == c).any() else np.nan for c in range(p.shape[1])])
 
 
@@ -157,7 +155,7 @@ def plot_val_score(history: pd.DataFrame, best: dict[tuple[int, int], int], path
 
 def plot_confusion(y: np.ndarray, p: np.ndarray, names: list[str], path: Path) -> Path:
     from sklearn.metrics import ConfusionMatrixDisplay
-    pred = (p >= 0.5).astype(int) if p.ndim == 1 else p.argmax(1)    # binary: argmax of (1 - p, p)
+    pred = hard_labels(p)
     side = max(4.8, 0.6 * len(names) + 2)
     fig, ax = _figure((side, side - 0.6))
     ConfusionMatrixDisplay.from_predictions(y, pred, labels=np.arange(len(names)), display_labels=names, ax=ax,
@@ -348,7 +346,6 @@ def _finished_folds(run_dir: Path) -> list[tuple[dict, np.ndarray, np.ndarray]]:
 
 
 def _progress_lines(run_dir: Path, cfg: dict, state: str) -> list[str]:
-    from pipelines.metrics import METRICS
     from pipelines import TASKS
     finished = sorted(run_dir.glob("fold*/bag*.json"))
     in_progress = sorted(run_dir.glob("fold*/ckpt*.pt"))

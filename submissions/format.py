@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UsageError
+from core.files import replace_atomically
 
 SUBMISSIONS_DIR = Path(__file__).resolve().parent
 
@@ -72,29 +73,14 @@ def check_writable(path: Path) -> None:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
 
 
-def _umask() -> int:
-    mask = os.umask(0)      # the only way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
-
-
 def write_atomic(df: pd.DataFrame, path: Path, float_format: str = "%.6f") -> Path:
-    """Write CSV to a temp file beside `path`, then rename: a reader never sees half a file."""
+    """The CSV written through core.files.replace_atomically (a reader never sees half a file); a
+    disk error is a one-line UsageError."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        replace_atomically(path, lambda tmp: df.to_csv(tmp, index=False, float_format=float_format,
+                                                        lineterminator="\n"))
     except OSError as e:
         raise UsageError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            df.to_csv(fh, index=False, float_format=float_format, lineterminator="\n")
-        os.chmod(tmp, 0o666 & ~_umask())     # mkstemp makes it 0600; give it a plain file's mode
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
