@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.config import parse_overrides  # noqa: E402
-from core.registry import UsageError  # noqa: E402
+from core.errors import UsageError  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import (RESULTS, check_overrides, check_tasks, command_line, machine_label,  # noqa: E402,F401
                           main_exit, parse_data, save)
 from core.config import format_overrides  # noqa: E402
-from core.registry import UsageError  # noqa: E402
+from core.errors import UsageError  # noqa: E402
 from core.runtime import autocast, seed_everything  # noqa: E402
 from models import build_model  # noqa: E402
 from models.registry import model_args  # noqa: E402

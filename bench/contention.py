@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, command_line, main_exit, save  # noqa: E402
-from core.registry import UsageError  # noqa: E402
+from core.errors import UsageError  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 LOADS = ("none", "nice", "normal", "heavy")

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import check_overrides, check_tasks, main_exit  # noqa: E402
 from core.config import format_overrides  # noqa: E402
-from core.registry import UsageError  # noqa: E402
+from core.errors import UsageError  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 from pipelines.train import cross_validate, prepare  # noqa: E402
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import main_exit  # noqa: E402
-from core.registry import UsageError  # noqa: E402
+from core.errors import UsageError  # noqa: E402
 from core.runtime import resolve_device  # noqa: E402
 from pipelines.train import _load_run, ensemble_proba  # noqa: E402
 

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import check_overrides, check_tasks, main_exit, run_cli  # noqa: E402
-from core.registry import UsageError  # noqa: E402
+from core.errors import UsageError  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"otto": SHARED / "otto"}

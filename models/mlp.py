@@ -19,7 +19,7 @@ def _activation(name: str) -> nn.Module:
     try:
         return ACTIVATIONS[name]()
     except KeyError:
-        from core.registry import UsageError
+        from core.errors import UsageError
         raise UsageError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}") from None
 
 
