@@ -20,16 +20,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from core.config import format_overrides, load_params, parse_jobs, parse_overrides, saved_config
+from core.config import format_overrides, load_params, parse_jobs, parse_overrides
 from core.errors import UsageError, did_you_mean
-from pipelines import TASK_NAMES
+from pipelines import TASK_NAMES, resolve_task, task_name
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Kaggle competition pipeline: ingest -> features -> k-fold training -> submission.")
 
-TaskName = Enum("TaskName", {n: n for n in sorted(TASK_NAMES)}, type=str)
 Device = Enum("Device", {n: n for n in ("auto", "cpu", "cuda")}, type=str)
 
+# a task is a name, resolved by pipelines.task_name / resolve_task (a did-you-mean for a typo), not a choice
+KNOWN_TASKS = f"one of {', '.join(sorted(TASK_NAMES))} (see `tasks`)"
+TaskArg = Annotated[str, typer.Argument(help=f"Competition: {KNOWN_TASKS}.", show_default=False)]
 DataDir = Annotated[Optional[Path], typer.Option(help="Folder with the competition's files (plain, .gz or Kaggle .zip).")]
 RunsDir = Annotated[Optional[Path], typer.Option(help="Root of run directories (default: runs/).")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug lines (every epoch) and library warnings.")]
@@ -166,7 +168,7 @@ def models():
 
 @app.command()
 def train(
-    task: Annotated[TaskName, typer.Argument(help="Competition name (see `tasks`).")],
+    task: TaskArg,
     folds: Annotated[Optional[int], typer.Option(help="K for stratified k-fold (1 = one holdout).")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Max epochs per fold.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed for folds, init and shuffling.")] = None,
@@ -184,25 +186,23 @@ def train(
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
-    from pipelines import TASKS
+    t = resolve_task(task)
     from pipelines import train as pipeline
     from pipelines.tune import resolve_params
     _logging(verbose, quiet)
     _stop_on_sigterm()
-    t = TASKS.create(task.value)
     if resume is not None:
         given = [f"--{k}" for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, params=params,
                                            set=set_, jobs=jobs).items() if v is not None and v != []]
         if given:
             raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
-        from pipelines import runs as r
-        run_dir = r.resolve_unfinished(runs_dir or r.RUNS_ROOT, t.name, resume)
-        cfg = saved_config(r.read_json(run_dir / "config.json")["config"], run_dir / "config.json")
+        from pipelines import runs
+        cfg = (run := runs.load(t.name, resume, require="unfinished", runs_root=runs_dir)).config
         with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
-            result = pipeline.resume(t.name, str(run_dir), data_dir=data_dir, out=out, runs_root=runs_dir,
+            result = pipeline.resume(t.name, str(run.path), data_dir=data_dir, out=out, runs_root=runs_dir,
                                      device=None if device is Device.auto else device.value,
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
-        return _report_train(task.value, cfg, result)
+        return _report_train(t.name, cfg, result)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **parse_overrides(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model,
                                         jobs=parse_jobs(jobs) if jobs is not None else None).items() if v is not None}
@@ -212,7 +212,7 @@ def train(
     with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
         result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
                                 on_fold=bars.on_fold, tensorboard=tensorboard)
-    _report_train(task.value, cfg, result)
+    _report_train(t.name, cfg, result)
 
 
 @contextmanager
@@ -251,7 +251,7 @@ def _report_train(task: str, cfg, result) -> None:
 
 @app.command()
 def tune(
-    task: Annotated[TaskName, typer.Argument(help="Competition name.")],
+    task: TaskArg,
     trials: Annotated[int, typer.Option(help="Trials to run in this process (the study keeps earlier ones).")] = 20,
     timeout: Annotated[Optional[float], typer.Option(help="Stop starting trials after this many seconds.")] = None,
     folds: Annotated[Optional[int], typer.Option(help="K for the CV score (default: the task's).")] = None,
@@ -271,6 +271,7 @@ def tune(
     import optuna
     from pipelines.tune import TuneFailed
     from pipelines.tune import tune as run_tune
+    task = task_name(task)
     _logging(verbose, quiet)
     optuna.logging.disable_default_handler()     # optuna's own records go through ours (see _logging)
     optuna.logging.enable_propagation()
@@ -289,7 +290,7 @@ def tune(
         log.info("trial %d: %s%s", trial.number, trial.state.name.lower(),
                  f"  value {trial.value:.5f}" if complete else "")
     try:
-        result = run_tune(task.value, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
+        result = run_tune(task, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
                           data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=parse_overrides(set_),
                           on_trial=on_trial, tensorboard=tensorboard, jobs=jobs)
     except TuneFailed as e:       # a --jobs worker killed: one line, exit 1, as train's
@@ -298,14 +299,14 @@ def tune(
     finally:
         if bar.live.is_started:      # stopping a bar that never started prints a blank line before the error
             bar.stop()
-    typer.echo(f"{task.value}: best {result.best_value:.5f}  complete {result.n_complete}  pruned {result.n_pruned}"
+    typer.echo(f"{task}: best {result.best_value:.5f}  complete {result.n_complete}  pruned {result.n_pruned}"
                f"  failed {result.n_failed}  (~{result.seconds_saved:.0f}s saved by pruning, at each pruned trial's own pace)")
     keys = list(dict.fromkeys(k for row in result.top for k in row if k not in ("trial", "value", "seconds")))
     typer.echo("trial      value  seconds  " + "  ".join(keys))
     for row in result.top:
         vals = "  ".join(f"{row[k]:.4g}" if isinstance(row.get(k), float) else str(row.get(k, "-")) for k in keys)
         typer.echo(f"{row['trial']:5d}  {row['value']:9.5f}  {row['seconds']:7.1f}  {vals}")
-    spec = "best" if study in (None, f"{task.value}-tune") else f"best:{study}"    # the name as given: 'grp/s1' too
+    spec = "best" if study in (None, f"{task}-tune") else f"best:{study}"    # the name as given: 'grp/s1' too
     typer.echo(f"best params: {result.study_dir / 'best_params.json'}  (train with --params {spec})")
     for plot in result.plots:
         typer.echo(f"plot: {plot}")
@@ -313,7 +314,7 @@ def tune(
 
 @app.command()
 def predict(
-    task: Annotated[TaskName, typer.Argument(help="Competition name.")],
+    task: TaskArg,
     run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
     data_dir: DataDir = None,
     input: InputFile = None,
@@ -326,14 +327,14 @@ def predict(
     """Rebuild a run's fold models from its directory and predict a test file."""
     from pipelines.train import predict as run_predict
     _logging(verbose, quiet)
-    path = run_predict(run, task.value, data_dir=data_dir, input_path=input, out=out, runs_root=runs_dir,
+    path = run_predict(run, task_name(task), data_dir=data_dir, input_path=input, out=out, runs_root=runs_dir,
                        device=device.value)
     typer.echo(f"submission: {path}")
 
 
 @app.command()
 def blend(
-    task: Annotated[TaskName, typer.Argument(help="Competition name.")],
+    task: TaskArg,
     runs: Annotated[Optional[list[str]], typer.Argument(help="Two or more run ids or run directory paths.")] = None,
     top: Annotated[Optional[int], typer.Option(help="Blend the task's N best complete runs by CV instead.")] = None,
     data_dir: DataDir = None,
@@ -345,12 +346,12 @@ def blend(
     verbose: Verbose = False,
 ):
     """Blend finished runs: weights fit to their out-of-fold predictions, one submission."""
-    from pipelines import TASKS
     from pipelines.blend import blend as run_blend
+    t = resolve_task(task)
     _logging(verbose, quiet)
-    result = run_blend(task.value, list(runs or []), data_dir=data_dir, out=out, runs_root=runs_dir,
+    result = run_blend(t.name, list(runs or []), data_dir=data_dir, out=out, runs_root=runs_dir,
                        device=device.value, top=top, input_path=input)
-    metric = TASKS.create(task.value).metric
+    metric = t.metric
     typer.echo(f"{'run':34s} {'weight':>7s} " + " ".join(f"{m:>9s}" for m in result.cv))
     for name, w, cv in zip(result.runs, result.weights, result.run_cv):
         typer.echo(f"{name:34s} {w:7.3f} " + " ".join(f"{v:9.5f}" for v in cv.values()))
@@ -362,7 +363,7 @@ def blend(
 
 @app.command("predict-image")
 def predict_image(
-    task: Annotated[TaskName, typer.Argument(help="Image task (mnist, cifar10).")],
+    task: Annotated[str, typer.Argument(help=f"Image task: {KNOWN_TASKS}.", show_default=False)],
     files: Annotated[list[Path], typer.Argument(help="Image files (any size/mode; converted to the task's), or folders of them.")],
     run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
     device: DeviceOpt = Device.auto,
@@ -370,83 +371,57 @@ def predict_image(
 ):
     """Classify your own pictures with a trained image run: prints class and probability."""
     from pipelines.train import predict_images
-    for path, label, prob in predict_images(run, task.value, files, runs_root=runs_dir, device=device.value):
+    for path, label, prob in predict_images(run, task_name(task), files, runs_root=runs_dir, device=device.value):
         typer.echo(f"{path}\t{label}\t{prob:.4f}")
 
 
 @app.command()
 def report(
-    task: Annotated[Optional[TaskName], typer.Argument(help="Competition name (default: search every task).")] = None,
+    task: Annotated[Optional[str], typer.Argument(help=f"Competition: {KNOWN_TASKS}; default: every task.", show_default=False)] = None,
     run: Annotated[str, typer.Option(help="Run id, 'latest', or a run directory path.")] = "latest",
     runs_dir: RunsDir = None,
 ):
     """A run's summary (state, CV and per-fold scores, best epochs, timing) and its plots, made if missing."""
     from pipelines.report import report as run_report
-    for line in run_report(run, task.value if task else None, runs_root=runs_dir):
+    for line in run_report(run, task_name(task) if task else None, runs_root=runs_dir):
         typer.echo(line)
 
 
 @app.command("runs")
 def list_runs(
-    task: Annotated[Optional[TaskName], typer.Argument(help="Only this competition.")] = None,
+    task: Annotated[Optional[str], typer.Argument(help=f"Only this competition: {KNOWN_TASKS}.", show_default=False)] = None,
     runs_dir: RunsDir = None,
 ):
     """Finished runs grouped by the data they trained on (newest first), best CV score first within a
     group: runs of different data never rank, or blend, together. Unfinished runs are listed apart."""
-    from datetime import datetime, timezone
-    from data.fingerprint import describe
-    from pipelines import runs as r
-    root = runs_dir or r.RUNS_ROOT
-    unfinished = r.list_runs(root, task.value if task else None, states=("interrupted", "failed", "running"))
-    groups: dict[tuple, list] = {}
-    for s in r.summaries(root, task.value if task else None):
-        groups.setdefault((s.task, s.data["fingerprint"] if s.data else None), []).append(s)
-    order = sorted(groups, key=lambda k: max(s.path.name for s in groups[k]), reverse=True)   # ids start with UTC time
-    order.sort(key=lambda k: (k[0], k[1] is None))       # stable: per task, newest data first, unrecorded last
-    if not groups:
-        typer.echo("no finished runs")
-    else:
-        typer.echo(f"{'task':9s} {'run':34s} {'model':16s} {'folds':>5s} {'metric':>9s} {'cv':>9s} {'seconds':>8s}"
-                   "  finished (UTC)")
-    for key in order:
-        rows = sorted(groups[key], key=lambda s: -s.cv if s.maximize else s.cv)
-        typer.echo(f"{key[0]}, {describe(rows[0].data)}:")
-        for s in rows:
-            when = datetime.fromtimestamp(s.finished, timezone.utc).strftime("%Y-%m-%d %H:%M") if s.finished else "-"
-            typer.echo(f"{s.task:9s} {s.path.name:34s} {s.model:16s} {s.folds:5d} {s.metric:>9s} {s.cv:9.5f} "
-                       f"{s.seconds:8.1f}  {when}")
-    if unfinished:
-        typer.echo("\nunfinished (continue with `train TASK --resume RUN`):")
-        for run in unfinished:
-            done = len(list(run.glob("fold*/bag*.json")))
-            typer.echo(f"{run.parent.name:9s} {run.name:34s} {r.state_of(run):12s} {done} fold model(s) finished")
+    from pipelines.listing import runs_table
+    for line in runs_table(task_name(task) if task else None, runs_dir):
+        typer.echo(line)
 
 
 @app.command()
 def download(
-    task: Annotated[TaskName, typer.Argument(help="Kaggle competition (see `tasks`).")],
+    task: TaskArg,
     data_dir: Annotated[Optional[Path], typer.Option(help="Where the files go (default: data/<task>/).")] = None,
 ):
     """Fetch the competition's files with the Kaggle API and unzip them (needs API credentials)."""
-    from pipelines import TASKS
     from submissions import kaggle
-    for path in kaggle.download(TASKS.create(task.value), data_dir):
+    for path in kaggle.download(resolve_task(task), data_dir):
         typer.echo(f"downloaded: {path}")
 
 
 @app.command()
 def submit(
-    task: Annotated[TaskName, typer.Argument(help="Kaggle competition (see `tasks`).")],
+    task: TaskArg,
     message: Annotated[str, typer.Option("--message", "-m", help="Description Kaggle shows beside the score.")],
     run: Annotated[str, typer.Option(help="Upload this run's submission: id, 'latest' or a run directory.")] = "latest",
     file: Annotated[Optional[Path], typer.Option(help="Upload this CSV instead (wins over --run).")] = None,
     runs_dir: RunsDir = None,
 ):
     """Check a submission file against the competition's format, then upload it with the Kaggle API."""
-    from pipelines import TASKS
     from pipelines.runs import submission_of_run
     from submissions import kaggle
-    t = TASKS.create(task.value)
+    t = resolve_task(task)
     find = lambda: submission_of_run(t.name, run, runs_dir)     # noqa: E731  (after the message check)
     path, reply = kaggle.submit(t, message, file if file is not None else find)
     typer.echo(f"submitted: {path} to {t.kaggle}" + (f"  ({reply})" if reply else ""))
@@ -462,6 +437,8 @@ def _click_message(e) -> str:
     typo = re.search(r"'([^']*)' is not one of (.*)", message)
     if typo:
         message = message.rstrip(".") + did_you_mean(typo[1], re.findall(r"'([^']*)'", typo[2]))
+    if type(e).__name__ == "MissingParameter" and getattr(e.param, "name", None) == "task":
+        message += f" Choose from: {', '.join(sorted(TASK_NAMES))}"     # a name, not a choice: Click lists none
     return message
 
 

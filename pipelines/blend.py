@@ -131,15 +131,9 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
         run_ids = [str(r) for r in ranked[:top]]
     if len(run_ids) < 2:
         raise UsageError("blend wants two or more runs (run ids, paths, or --top N)")
-    dirs = [runs.resolve_run(root, task.name, r) for r in run_ids]
+    dirs = [runs.load(task.name, r, require="complete", runs_root=root).path for r in run_ids]
     if len(set(dirs)) < len(dirs):
         raise UsageError("the same run is given twice")
-    for d in dirs:
-        if runs.state_of(d) != "complete":
-            raise UsageError(f"run {d.name} is {runs.state_of(d)}, not complete")
-        saved = runs.read_json(d / "config.json")["config"].get("task")
-        if saved != task.name:
-            raise UsageError(f"run {d.name} is a {saved} run, not {task.name}")
     check_same_data(dirs)
 
     # OOF rows every run predicted, the same label for each id in every run

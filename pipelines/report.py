@@ -264,43 +264,18 @@ def _expected_count(run_dir: Path) -> int:
 
 # ---- the summary -------------------------------------------------------------------------
 
-def find_run(root: Path, task: str | None, run: str) -> Path:
-    """A run id, 'latest' or a path, within one task or (no task) across all of them."""
-    if task is not None:
-        path = runs.resolve_run(root, task, run)
-    elif (Path(run) / "config.json").is_file():
-        path = Path(run)
-    elif run == "latest":
-        done = runs.list_runs(root) if root.is_dir() else []
-        if not done:
-            raise UsageError(f"no complete run under {root}; train one first")
-        path = max(done, key=lambda r: r.name)       # ids start with their UTC start time
-    else:
-        found = [t / run for t in (sorted(root.iterdir()) if root.is_dir() else []) if (t / run / "config.json").is_file()]
-        if not found:
-            raise UsageError(f"run {run!r} not found under {root}")
-        if len(found) > 1:
-            raise UsageError(f"run {run!r} exists for several tasks ({', '.join(p.parent.name for p in found)}); name the task")
-        path = found[0]
-    saved = runs.read_json(path / "config.json")["config"].get("task")
-    if task is not None and saved != task:
-        raise UsageError(f"run {path.name} is a {saved} run, not {task}")
-    return path
-
-
 def _scores(scores: dict) -> str:
     return "  ".join(f"{k} {v:.5f}" for k, v in scores.items())
 
 
-def summary_lines(run_dir: Path, plots: bool = True) -> list[str]:
+def summary_lines(run: runs.Run, plots: bool = True) -> list[str]:
     """What `cli.py report` prints: the run's config, state, scores and plot paths."""
-    cfg = runs.read_json(run_dir / "config.json")["config"]
-    state = runs.state_of(run_dir) if (run_dir / "status.json").is_file() else "unknown (no status.json)"
+    run_dir, cfg, state = run.path, run.saved["config"], run.state
     lines = [f"task:        {cfg['task']}", f"run:         {run_dir.name}  ({run_dir})", f"state:       {state}",
              f"model:       {cfg['model']}  (folds {cfg['folds']}, bags {cfg.get('bags', 1)}, "
              f"epochs {cfg['epochs']}, seed {cfg['seed']})"]
-    if (run_dir / "metrics.json").is_file():
-        m = runs.read_json(run_dir / "metrics.json")
+    m = run.metrics
+    if m is not None:
         lines.append(f"{'CV:' if cfg['folds'] > 1 else 'holdout:':12s} {_scores(m['cv'])}"
                      f"  ({m.get('n_scored', m.get('n_rows'))} rows)")
         if m.get("calibration"):
@@ -368,4 +343,5 @@ def _progress_lines(run_dir: Path, cfg: dict, state: str) -> list[str]:
 
 
 def report(run: str, task: str | None = None, runs_root: Path | None = None) -> list[str]:
-    return summary_lines(find_run(runs_root or runs.RUNS_ROOT, task, run))
+    """`cli.py report`: the summary of a run in any state (id, 'latest' or a path; no task: any task's)."""
+    return summary_lines(runs.load(task, run, require=None, runs_root=runs_root))

@@ -35,6 +35,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.config import TrainConfig, saved_config
 from core.errors import UsageError
 from core.files import remove_empty_dirs, replace_atomically
 
@@ -122,19 +123,7 @@ def state_of(run: Path) -> str:
 
 def resolve_unfinished(root: Path, task: str, run: str) -> Path:
     """The run `train --resume` continues: an id, a path, or 'latest' (newest unfinished run)."""
-    if run == "latest":
-        runs = list_runs(root, task, states=("interrupted", "failed"))
-        if not runs:
-            raise UsageError(f"no interrupted or failed {task} run under {root / task} to resume")
-        path = runs[-1]
-    else:
-        path = resolve_run(root, task, run)
-    state = state_of(path)
-    if state == "complete":
-        raise UsageError(f"run {path.name} is already complete; nothing to resume")
-    if state == "running":
-        raise UsageError(f"run {path.name} is still running (pid {read_json(path / 'status.json').get('pid')})")
-    return path
+    return load(task, run, require="unfinished", runs_root=root).path
 
 
 def discard(run: Path) -> None:
@@ -269,6 +258,90 @@ def resolve_run(root: Path, task: str, run: str) -> Path:
         if (candidate / "config.json").is_file():
             return candidate
     raise UsageError(f"run {run!r} not found under {root / task}")
+
+
+REQUIRE = ("complete", "unfinished", None)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run folder as a command reads it. `saved`: config.json whole (config, data_dir, out,
+    data, versions); `config` and `metrics` are read when asked for, so a run a newer version of
+    the code wrote, or one with a damaged metrics.json, still lists and reports."""
+    path: Path
+    saved: dict
+    state: str               # state_of(path); 'unknown (no status.json)' where that file is gone
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def task(self) -> str | None:
+        return self.saved["config"].get("task")
+
+    @property
+    def config(self) -> TrainConfig:
+        """The run's TrainConfig, validated: a key this code lacks is one line (core.config.saved_config)."""
+        return saved_config({"jobs": 1, **self.saved["config"]}, self.path / "config.json")  # runs from
+        # before --jobs trained one fold at a time
+
+    @property
+    def metrics(self) -> dict | None:
+        """metrics.json, written when the run completes; None before."""
+        return read_json(self.path / "metrics.json") if (self.path / "metrics.json").is_file() else None
+
+
+def load(task_name: str | None, run: str, require: str | None = "complete", runs_root: Path | None = None) -> Run:
+    """The run `run` names (an id, a path or 'latest') of task `task_name`, checked: a run of
+    another task, or (`require`) one not complete or not 'unfinished' (interrupted or failed), is
+    one line naming the run. 'latest' is the newest run `require` accepts. No task (`report`
+    only): the run is looked for under every task, and 'latest' is the newest complete run of any."""
+    if require not in REQUIRE:
+        raise ValueError(f"require must be one of {REQUIRE}, got {require!r}")
+    root = runs_root or RUNS_ROOT
+    if task_name is None:
+        path = _find_any(root, run)
+    elif require == "unfinished" and run == "latest":
+        unfinished = list_runs(root, task_name, states=("interrupted", "failed"))
+        if not unfinished:
+            raise UsageError(f"no interrupted or failed {task_name} run under {root / task_name} to resume")
+        path = unfinished[-1]
+    else:
+        path = resolve_run(root, task_name, run)
+    saved = read_json(path / "config.json")
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict):
+        raise UsageError(f"{path / 'config.json'}: no 'config' in it; the run directory is damaged")
+    state = state_of(path) if (path / "status.json").is_file() else "unknown (no status.json)"
+    found = Run(path, saved, state)
+    if task_name is not None and found.task != task_name:
+        raise UsageError(f"run {path.name} is a {found.task} run, not {task_name}")
+    if require == "complete" and state != "complete":
+        finish = (f"; finish it with `train {task_name or found.task} --resume {path.name}`"
+                  if state in ("interrupted", "failed") else "")
+        raise UsageError(f"run {path.name} is {state}, not complete{finish}")
+    if require == "unfinished" and state == "complete":
+        raise UsageError(f"run {path.name} is already complete; nothing to resume")
+    if require == "unfinished" and state == "running":
+        raise UsageError(f"run {path.name} is still running (pid {read_json(path / 'status.json').get('pid')})")
+    return found
+
+
+def _find_any(root: Path, run: str) -> Path:
+    """A run id, 'latest' or a path, across every task."""
+    if (Path(run) / "config.json").is_file():
+        return Path(run)
+    if run == "latest":
+        done = list_runs(root) if root.is_dir() else []
+        if not done:
+            raise UsageError(f"no complete run under {root}; train one first")
+        return max(done, key=lambda r: r.name)       # ids start with their UTC start time
+    found = [t / run for t in (sorted(root.iterdir()) if root.is_dir() else []) if (t / run / "config.json").is_file()]
+    if not found:
+        raise UsageError(f"run {run!r} not found under {root}")
+    if len(found) > 1:
+        raise UsageError(f"run {run!r} exists for several tasks ({', '.join(p.parent.name for p in found)}); name the task")
+    return found[0]
 
 
 def submission_of_run(task: str, run: str, runs_root: Path | None = None) -> Path:
