@@ -325,7 +325,7 @@ def predict(
     verbose: Verbose = False,
 ):
     """Rebuild a run's fold models from its directory and predict a test file."""
-    from pipelines.train import predict as run_predict
+    from pipelines.predict import predict as run_predict
     _logging(verbose, quiet)
     path = run_predict(run, task_name(task), data_dir=data_dir, input_path=input, out=out, runs_root=runs_dir,
                        device=device.value)
@@ -370,7 +370,7 @@ def predict_image(
     runs_dir: RunsDir = None,
 ):
     """Classify your own pictures with a trained image run: prints class and probability."""
-    from pipelines.train import predict_images
+    from pipelines.predict import predict_images
     for path, label, prob in predict_images(run, task_name(task), files, runs_root=runs_dir, device=device.value):
         typer.echo(f"{path}\t{label}\t{prob:.4f}")
 

@@ -58,8 +58,9 @@ from models.registry import model_args  # noqa: E402
 from models.trainer import fit  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 from pipelines.metrics import METRICS  # noqa: E402
-from pipelines.train import (as_tensor, cross_validate, encode_fold, init_from_data, loss_fn,  # noqa: E402
-                             predict_proba, prepare, score_fn, to_proba)
+from pipelines.cv import cross_validate, encode_fold, init_from_data  # noqa: E402
+from pipelines.inputs import prepare  # noqa: E402
+from pipelines.proba import as_tensor, loss_fn, predict_proba, score_fn, to_proba  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}

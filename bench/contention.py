@@ -68,9 +68,9 @@ def _tail_plan(tail_threads_all: bool):
 def child(plan: str, argv: list[str]) -> int:
     """`cli.py` with `plan`'s fold plan, in this process."""
     import cli
-    import pipelines.train
+    import pipelines.cv
     if plan in ("tail1", "tail2"):
-        pipelines.train.fold_plan = _tail_plan(plan == "tail2")
+        pipelines.cv.fold_plan = _tail_plan(plan == "tail2")
     return cli.main(argv)
 
 

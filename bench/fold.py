@@ -27,7 +27,8 @@ from bench.common import check_overrides, check_tasks, main_exit  # noqa: E402
 from core.config import format_overrides  # noqa: E402
 from core.errors import UsageError  # noqa: E402
 from pipelines import TASKS  # noqa: E402
-from pipelines.train import cross_validate, prepare  # noqa: E402
+from pipelines.cv import cross_validate  # noqa: E402
+from pipelines.inputs import prepare  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 

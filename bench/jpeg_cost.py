@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import main_exit  # noqa: E402
 from core.errors import UsageError  # noqa: E402
 from core.runtime import resolve_device  # noqa: E402
-from pipelines.train import _load_run, ensemble_proba  # noqa: E402
+from pipelines.predict import ensemble_proba, load_run  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets" / "cifar10"
 
@@ -43,7 +43,7 @@ def load_pairs(shared: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def jpeg_cost(run: str, runs_root: Path | None, shared: Path, device: str = "cpu") -> dict:
-    task, run_dir, fold_dirs, saved = _load_run("cifar10", run, runs_root)
+    task, run_dir, fold_dirs, saved = load_run("cifar10", run, runs_root)
     jpeg, lossless, y = load_pairs(shared)
     dev = resolve_device(device)
     acc = {name: float((ensemble_proba(task, run_dir, fold_dirs, saved, x, dev).argmax(1) == y).mean())

@@ -36,7 +36,8 @@ from data import fingerprint
 from pipelines import TASKS, runs
 from pipelines.calibrate import apply_temperature, fit_temperature
 from pipelines.metrics import kaggle_logloss
-from pipelines.train import SUBMISSIONS_DIR, cv_scores, run_test_predictions, write_submission
+from pipelines.predict import SUBMISSIONS_DIR, run_test_predictions, write_submission
+from pipelines.proba import cv_scores
 from submissions.format import check_writable
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@ and the registry of their factories.
 
 A task file declares everything particular to its competition (files, columns, target,
 metric, submission format, feature builder, default hyperparameters, search space);
-the generic stages in `pipelines/train.py` do the rest.
+the generic stages (pipelines/inputs.py, cv.py, train.py, predict.py) do the rest.
 """
 from __future__ import annotations
 

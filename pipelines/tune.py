@@ -33,7 +33,9 @@ from core.files import remove_empty_dirs
 from core.errors import UsageError, first_line
 from pipelines import TASKS, runs
 from pipelines.metrics import METRICS
-from pipelines.train import cross_validate, prepare, score_fn
+from pipelines.cv import cross_validate
+from pipelines.inputs import prepare
+from pipelines.proba import score_fn
 
 # A running trial's heartbeat: Optuna's thread in the trial's process writes the time (the database's
 # clock, so machines' clocks never disagree) every HEARTBEAT_S seconds; a RUNNING trial whose last beat

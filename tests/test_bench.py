@@ -190,7 +190,8 @@ def test_fold_bench_trains_one_fold_as_train_does(capsys):
     assert 0.5 < r["score"] <= 1 and r["best_epochs"][0] in (1, 2)
     # the same fold and seeds as train's k-fold run: fold 1 of a full cross-validation scores the same
     from pipelines import TASKS
-    from pipelines.train import cross_validate, prepare
+    from pipelines.cv import cross_validate
+    from pipelines.inputs import prepare
     cfg = TASKS.create("titanic").config(epochs=2, bags=1, seed=0, device="cpu")
     full = cross_validate(prepare(cfg, None), cfg, predict_test=False)
     assert full["folds"][1]["accuracy"] == r["score"]

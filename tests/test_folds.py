@@ -66,7 +66,7 @@ def test_fold_plan(cores, jobs, kind, device, folds, plan, monkeypatch):
     from types import SimpleNamespace
     import torch
     from core.config import TrainConfig
-    from pipelines.train import fold_plan
+    from pipelines.cv import fold_plan
     monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
     inp = SimpleNamespace(device=torch.device(device), task=SimpleNamespace(kind=kind))
     assert fold_plan(TrainConfig(task="x", jobs=jobs), inp, list(range(folds))) == plan

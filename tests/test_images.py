@@ -238,10 +238,13 @@ def test_cifar_end_to_end(layout, cifar_kaggle, cifar_imagefolder, tmp_path):
 def test_a_runs_precision_is_used_again_by_predict_and_predict_image(cifar_kaggle, tmp_path, monkeypatch):
     """Image tasks default to precision auto; a run trained at bf16 predicts at bf16 later, and its
     re-predicted submission is byte-identical to the one train wrote."""
-    import pipelines.train as train_mod
+    import pipelines.cv
+    import pipelines.predict
+    import pipelines.proba
     assert TASKS.create("cifar10").config().precision == "auto" == TASKS.create("mnist").config().precision
-    used, real = [], train_mod.predict_proba
-    monkeypatch.setattr(train_mod, "predict_proba", lambda *a, **k: used.append(a[4]) or real(*a, **k))
+    used, real = [], pipelines.proba.predict_proba
+    for stage in (pipelines.cv, pipelines.predict):     # training's predictions, then predict's
+        monkeypatch.setattr(stage, "predict_proba", lambda *a, **k: used.append(a[4]) or real(*a, **k))
     runs = ["--runs-dir", str(tmp_path / "runs")]
     res = CliRunner().invoke(app, ["train", "cifar10", *FAST, "--set", "precision=bf16", "--data-dir",
                                    str(cifar_kaggle[0]), "--out", str(tmp_path / "sub.csv"), *runs])
@@ -301,7 +304,7 @@ def test_real_mnist_slice_learns(tmp_path):
 def test_tta_averages_mirror_and_shifted_views():
     """CIFAR-10's prediction: 1/2 (x, mirror) + 1/4 each (shifted +1 px, shifted -1 px), each with its mirror."""
     from features.images import shift_images
-    from pipelines.train import predict_proba
+    from pipelines.proba import predict_proba
     torch.manual_seed(0)
     task = TASKS.create("cifar10")
     assert task.flip and task.tta_translate == 1
@@ -320,7 +323,7 @@ def test_a_fold_preflips_its_training_images_only_for_tasks_that_flip(name):
     """CIFAR-10's training rows start the alternating flip on seeded random sides; validation and
     test rows, and MNIST's (digits are not mirror images), are encoded as they are."""
     from types import SimpleNamespace
-    from pipelines.train import encode_fold
+    from pipelines.cv import encode_fold
     task = TASKS.create(name)
     x = np.random.default_rng(0).integers(0, 256, (60, task.channels, task.size, task.size)).astype(np.uint8)
     inp = SimpleNamespace(train=x, device=torch.device("cpu"))
@@ -337,7 +340,7 @@ def test_a_fold_preflips_its_training_images_only_for_tasks_that_flip(name):
 
 def test_read_only_idx_arrays_become_writable_tensors_without_a_warning():
     """read_idx returns np.frombuffer views (read-only); the trainer's tensors must not share them."""
-    from pipelines.train import as_tensor
+    from pipelines.proba import as_tensor
     raw = np.frombuffer(bytes(range(6)), dtype=np.uint8)
     assert not raw.flags.writeable
     import warnings

@@ -25,7 +25,7 @@ def _predict_that_warns(tmp_path: Path):
 
 @pytest.mark.parametrize("flags, shown", [([], False), (["--quiet"], False), (["--verbose"], True), (["-v"], True)])
 def test_library_warnings_only_with_verbose(flags, shown, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("pipelines.train.predict", _predict_that_warns(tmp_path))
+    monkeypatch.setattr("pipelines.predict.predict", _predict_that_warns(tmp_path))
     assert main(["predict", "titanic", *flags]) == 0
     out, err = capsys.readouterr()
     assert out == f"submission: {tmp_path / 'sub.csv'}\n"
@@ -65,6 +65,6 @@ def test_torch_warnings_only_with_verbose(flags, shown, tmp_path, monkeypatch, c
     def predict(*args, **kwargs):
         logging.getLogger("torch.utils.cpp_extension").warning("No CUDA runtime is found (test)")
         return tmp_path / "sub.csv"
-    monkeypatch.setattr("pipelines.train.predict", predict)
+    monkeypatch.setattr("pipelines.predict.predict", predict)
     assert main(["predict", "titanic", *flags]) == 0
     assert ("No CUDA runtime is found (test)" in capfd.readouterr().err) == shown

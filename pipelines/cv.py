@@ -1,0 +1,240 @@
+"""Stages 2-3, the cross-validation loop: the fold plan, one fold (fit its encoder on its training
+rows, train `cfg.bags` models), the bags, and the OOF and test probabilities they add up to.
+
+`cross_validate(inp, cfg, run_dir)` is what a training run (pipelines/train.py) and tuning call.
+With `run_dir`, every artifact a later `predict` needs is saved there: per fold the fitted
+encoder, its column order and each bag's model; per run the OOF file and history.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Collection
+
+import numpy as np
+import pandas as pd
+import torch
+
+from core import workers
+from core.config import TrainConfig
+from core.files import replace_atomically
+from core.runtime import autocast_dtype, seed_everything
+from models import build_model
+from models.registry import model_args
+from models.trainer import fit
+from pipelines import Task
+from pipelines.calibrate import apply_temperature, cross_fit
+from pipelines.inputs import Inputs, row_ids
+from pipelines.metrics import METRICS
+from pipelines.proba import as_tensor, cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
+from pipelines import runs
+from submissions.format import write_atomic
+
+DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
+FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
+
+
+def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
+                   on_epoch: FoldHook | None = None, on_fold: Callable[[int, dict], None] | None = None,
+                   predict_test: bool = True, only_folds: Collection[int] | None = None) -> dict:
+    """Stages 2-3 over every fold: fit encoders on the fold's train rows, train `cfg.bags` models,
+    collect OOF and averaged test probabilities. With `run_dir`, every artifact is saved there;
+    without (tuning), nothing is written. `only_folds` trains just those folds, seeded as in the
+    full run (bench/fold.py); CV is then over their rows and calibration, which needs all, is skipped."""
+    task, y, folds = inp.task, inp.y, inp.folds
+    test = inp.test if predict_test else None
+    todo = [k for k in range(len(folds)) if only_folds is None or k in only_folds]
+    plan = fold_plan(cfg, inp, todo)
+
+    def trained():
+        for ks, jobs, threads in plan:
+            calls = [(inp, cfg, k, test, run_dir) for k in ks]
+            if jobs == 1:      # here, on this process's threads
+                yield from ((k, _train_fold(*args, on_epoch=on_epoch)) for k, args in zip(ks, calls))
+            else:
+                yield from ((ks[i], out) for i, out in workers.run_jobs(_train_fold, calls, jobs, threads, on_epoch))
+    finished = trained()
+    outputs = {}
+    with closing(finished):    # an error in on_fold stops the workers too
+        for k, out in finished:
+            outputs[k] = out
+            if run_dir is not None:
+                _record_fold(run_dir / f"fold{k}", out["row"], y[folds[k][1]], out["val"])
+            if on_fold:      # with the CV of the folds finished so far (uncalibrated), for progress lines
+                idx = np.concatenate([folds[j][1] for j in outputs])
+                so_far = cv_scores(task, y[idx], np.concatenate([outputs[j]["val"] for j in outputs]))
+                on_fold(k, {**out["row"], "cv_so_far": so_far, "folds_done": len(outputs)})
+    oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
+    fold_rows, history, test_parts = [], [], []    # in fold order, whatever order the folds finished in
+    for k in sorted(outputs):
+        oof[folds[k][1]] = outputs[k]["val"]
+        fold_rows.append(outputs[k]["row"])
+        history += outputs[k]["history"]
+        test_parts += outputs[k]["test"]       # each model's, averaged once calibration is known
+    done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
+    calibration, temperature = None, 1.0
+    if cfg.calibrate and len(folds) > 1 and only_folds is None:
+        raw = cv_scores(task, y, oof)
+        oof, fold_t, temperature = cross_fit(oof, y, folds)
+        calibration = {"temperature": temperature, "fold_temperatures": fold_t, "cv_uncalibrated": raw}
+        for row, (_, va), t in zip(fold_rows, folds, fold_t):      # the scores train printed stay, labelled
+            raw_row = {m: row[m] for m in (task.metric, *task.extra_metrics)}
+            row |= {"temperature": t, **cv_scores(task, y[va], oof[va]), "uncalibrated": raw_row}
+    test = (sum(apply_temperature(p, temperature) for p in test_parts) / len(test_parts)) if test_parts else None
+    if run_dir is not None:
+        if calibration is not None:
+            runs.write_json(run_dir / "calibration.json", calibration)
+        pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
+        _write_oof(task, inp.train, y, oof, run_dir / "oof.csv")
+    return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
+            "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
+            "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device),
+            "autocast": str(autocast_dtype(inp.device, cfg.precision) or "off").replace("torch.", ""),
+            "fold_plan": [{"folds": ks, "jobs": jobs, "threads": threads} for ks, jobs, threads in plan],
+            "calibration": calibration, "test": test}
+
+
+def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[list[int], int, int]]:
+    """How the folds train: rounds of (folds, how many at once, torch threads each), one after the other.
+
+    `cfg.jobs` 0 (auto): on the CPU, tables train one fold per core, each in a worker process on
+    one thread (a small MLP uses a second thread badly); images and CUDA one fold at a time, here,
+    on every thread. Every fold gets the same threads, the last one too: a fold left over from the
+    last full round (5 folds on 2 cores: fold 4) trains alone on one thread rather than on every
+    core, as a multi-threaded fold waits at each step for its slowest thread and so slows down
+    most when another process wants a core (bench/contention.py, BENCHMARKS.md). Threads follow
+    from the jobs and the cores, not from timing, so a run reproduces on the same machine."""
+    cores = torch.get_num_threads()
+    jobs = cfg.jobs or (cores if inp.device.type == "cpu" and inp.task.kind != "image" else 1)
+    jobs = max(1, min(jobs, len(folds)))
+    return [(folds, jobs, cores if jobs == 1 else max(1, cores // jobs))]
+
+
+def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | None,
+                on_epoch: FoldHook | None = None) -> dict:
+    """Fold k, stages 2-3: fit its encoder on its training rows, train `cfg.bags` models, predict
+    its validation rows (bag-averaged) and the test rows (one array per model). A job of its own
+    with --jobs > 1, so it takes and returns only what pickles."""
+    task = inp.task
+    tr, va = inp.folds[k]
+    fold_start = time.perf_counter()
+    enc = encode_fold(task, cfg, inp, tr, va, test)
+    y_tr, y_va = as_tensor(inp.y[tr], inp.device, torch.long), as_tensor(inp.y[va], inp.device, torch.long)
+    fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
+    if fold_dir is not None:
+        # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
+        fold_dir.mkdir(exist_ok=True)
+        runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
+        runs.write_json(fold_dir / "columns.json", enc.columns)
+    fold_val, best_epochs, earlier, history, test_parts = 0.0, [], 0.0, [], []   # earlier: seconds before a resume
+    for b in range(cfg.bags):
+        model, res = _fit_bag(inp, cfg, enc, k, b, y_tr, y_va, fold_dir, on_epoch)
+        earlier += res.pop("seconds_before", 0.0)
+        history += [{"fold": k, "bag": b, **row} for row in res["history"]]
+        best_epochs.append(res["best_epoch"])
+        fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn, cfg.precision) / cfg.bags
+        if enc.x_test is not None:
+            test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn, cfg.precision))
+    row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
+           **cv_scores(task, inp.y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
+    return {"val": fold_val, "test": test_parts, "history": history, "row": row}
+
+
+@dataclass
+class Encoded:
+    """One fold's model inputs: tensors on the device, the fitted encoder, the data's shape."""
+    encoder: object
+    x_train: torch.Tensor
+    x_val: torch.Tensor
+    x_test: torch.Tensor | None
+    shape: dict                  # model_args shape kwargs (in_features / in_channels, ...)
+    columns: list[str]           # encoded column order (tables) or channel names (images)
+    batch_fn: Callable | None    # per-batch normalise/augment (images), None for tables
+
+
+def encode_fold(task, cfg: TrainConfig, inp: Inputs, tr, va, test) -> Encoded:
+    """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test."""
+    device = inp.device
+    if task.kind == "image":
+        from features.images import BatchTransform, ChannelStats, preflip
+        stats = ChannelStats().fit(inp.train[tr])
+        u8 = torch.uint8       # images stay uint8 on the device; batch_fn normalises per batch
+        x_tr = as_tensor(inp.train[tr], device, u8)
+        x_tr = preflip(x_tr, cfg.seed) if task.flip else x_tr    # the alternating flip's starting sides
+        return Encoded(stats, x_tr, as_tensor(inp.train[va], device, u8),
+                       as_tensor(test, device, u8) if test is not None and len(test) else None,
+                       {"in_channels": task.channels, "image_size": task.size, "num_classes": task.out_features},
+                       [str(c) for c in stats.get_feature_names_out()],
+                       BatchTransform(stats, device, task.flip, task.translate))
+    encoder = task.features(cfg)
+    # fit_transform, not fit().transform(): target encoders cross-fit the training rows
+    x_tr = as_tensor(encoder.fit_transform(inp.train.iloc[tr], inp.y[tr]), device)
+    columns = [str(c) for c in encoder.get_feature_names_out()]
+    return Encoded(encoder, x_tr, as_tensor(encoder.transform(inp.train.iloc[va]), device),
+                   as_tensor(encoder.transform(test), device) if test is not None else None,
+                   {"in_features": len(columns), "out_features": task.out_features}, columns, None)
+
+
+def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,
+             fold_dir: Path | None, on_epoch: FoldHook | None):
+    """Train fold k's bag b, or load it when a resumed run finished it already.
+
+    In a run directory the trainer checkpoints every epoch to `ckpt<b>.pt`; the finished
+    model goes to `model<b>.pt` and its record to `bag<b>.json`, then the checkpoint is deleted."""
+    task = inp.task
+    done = fold_dir / f"bag{b}.json" if fold_dir is not None else None
+    if done is not None and done.is_file() and (fold_dir / f"model{b}.pt").is_file():
+        record = runs.read_json(done)          # finished before a resume: all its training time was earlier
+        seconds = record["history"][-1]["seconds"] if record.get("history") else 0.0
+        return runs.load_model(fold_dir / f"model{b}.pt", inp.device), {**record, "seconds_before": seconds}
+    gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
+    args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
+    net = build_model(cfg.model, args).to(inp.device)
+    if enc.batch_fn is not None:
+        init_from_data(net, enc.x_train, enc.batch_fn)
+    if inp.device.type == "cuda" and task.kind == "image":
+        net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
+    model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
+    hook = (lambda row: on_epoch(k, b, row)) if on_epoch else None
+    extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
+    ckpt = fold_dir / f"ckpt{b}.pt" if fold_dir is not None else None
+    score, maximize = score_fn(task)
+    res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
+              score_fn=score, maximize=maximize, generator=gen, on_epoch=hook, checkpoint=ckpt,
+              epoch_metrics=epoch_metric_fn(task), **extra)
+    record = {"best_epoch": res.best_epoch, "best_score": res.best_score, "history": res.history}
+    if fold_dir is not None:
+        runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys
+        runs.write_json(done, record)
+        ckpt.unlink(missing_ok=True)
+    return res.model, {**record, "seconds_before": res.seconds_before}
+
+
+def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:
+    """A model's data-dependent init (fastnet's whitened stem), on the first DATA_INIT_IMAGES
+    training images as the model sees them; models without one are left as built."""
+    if hasattr(net, "init_from_data"):
+        net.init_from_data(batch_fn(x_train[:DATA_INIT_IMAGES], False))
+
+
+def _record_fold(fold_dir: Path, row: dict, y: np.ndarray, proba: np.ndarray) -> None:
+    """A finished fold's scores (`scores.json`, last: it marks the record whole) and validation targets
+    and probabilities (`val.npz`): what `report` shows of a run interrupted before metrics.json, with
+    the CV of the finished folds."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, y=y, proba=proba)
+    replace_atomically(fold_dir / "val.npz", write)
+    runs.write_json(fold_dir / "scores.json", row)
+
+
+def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
+    ids = row_ids(task, train).to_numpy() if isinstance(train, pd.DataFrame) else np.arange(1, len(y) + 1)
+    cols = {"id": ids, "target": y}
+    if task.binary:
+        cols["proba"] = oof
+    else:
+        cols |= {str(c): oof[:, i] for i, c in enumerate(task.classes)}
+    write_atomic(pd.DataFrame(cols), path, float_format="%.8f")

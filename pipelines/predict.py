@@ -1,0 +1,165 @@
+"""Predicting from a run: rebuild its fold encoders and models from the run directory alone,
+average their probabilities over a test set, and write the submission file.
+
+`predict()` and `predict_images()` are what the CLI calls; `write_submission` is also how a
+training run (pipelines/train.py) writes its own submission, and blending reuses
+`run_test_predictions`.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import torch
+
+from core.errors import UsageError
+from core.runtime import resolve_device
+from data import ingest
+from data.images import load_images
+from pipelines import TASKS
+from pipelines.calibrate import apply_temperature
+from pipelines.inputs import fetch_if_missing, load_sample, row_ids
+from pipelines.proba import as_tensor, predict_proba
+from pipelines import runs
+from submissions.format import SUBMISSIONS_DIR, check_submission, check_test_ids, in_sample_order, write_atomic
+
+log = logging.getLogger(__name__)
+
+
+def predict(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+            out: Path | None = None, runs_root: Path | None = None, device: str = "auto") -> Path:
+    """Rebuild every fold's encoder and models from the run directory and predict a test set."""
+    task, run_dir, ids, proba, sample = run_test_predictions(run, task_name, data_dir, input_path, runs_root, device)
+    return write_submission(task, ids, proba, sample, out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}-predict.csv")
+
+
+def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None, input_path: Path | None = None,
+                     runs_root: Path | None = None, device: str = "auto"):
+    """A run's fold models, rebuilt from its directory, on a test set: (task, run_dir, ids, proba,
+    sample), the ids in test-file order and `sample` the competition's sample submission if found."""
+    task, run_dir, fold_dirs, saved = load_run(task_name, run, runs_root)
+    dev = resolve_device(device)
+    if data_dir is None and input_path is None:     # the folder the run trained from, as --resume uses it
+        if saved.get("data_dir") and Path(saved["data_dir"]).is_dir():
+            data_dir = Path(saved["data_dir"])
+            log.info("%s: test data from the run's --data-dir %s", task.name, data_dir)
+    if task.kind == "image":
+        if input_path is not None:
+            raise UsageError("image tasks predict a --data-dir test split; for single files use predict-image")
+        imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
+        if not len(imgs.test_x):
+            raise UsageError(f"{task.name}: the data has no test images")
+        proba = ensemble_proba(task, run_dir, fold_dirs, saved, imgs.test_x, dev)
+        return task, run_dir, np.asarray(imgs.test_ids), proba, None
+    if input_path is None and "test" not in task.files:
+        raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
+    if input_path is None:
+        fetch_if_missing(task, data_dir, roles=("test",))
+    test_df = ingest.load(task, "test", data_dir, path=input_path)
+    sample = load_sample(task, data_dir) if input_path is None else None
+    ids = row_ids(task, test_df).to_numpy()
+    check_test_ids(ids, sample, task.id_col, task.files.get("test", "test file"), task.files.get("sample", "the sample"))
+    proba = ensemble_proba(task, run_dir, fold_dirs, saved, test_df, dev)
+    return task, run_dir, ids, proba, sample
+
+
+def load_run(task_name: str, run: str, runs_root: Path | None):
+    task = TASKS.create(task_name)
+    run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
+    saved = runs.read_json(run_dir / "config.json")      # the run's config, data folder and versions
+    cfg = saved["config"]
+    state = runs.state_of(run_dir)
+    if state != "complete":
+        raise UsageError(f"run {run_dir.name} is {state}, not complete; finish it with "
+                         f"`train {task.name} --resume {run_dir.name}`")
+    if cfg["task"] != task.name:
+        raise UsageError(f"run {run_dir.name} is a {cfg['task']} run, not {task.name}")
+    fold_dirs = sorted(run_dir.glob("fold*"), key=lambda p: int(p.name[4:]))
+    if not fold_dirs:
+        raise UsageError(f"{run_dir}: no fold directories; the run is incomplete")
+    return task, run_dir, fold_dirs, saved
+
+
+def ensemble_proba(task, run_dir: Path, fold_dirs: list[Path], saved: dict, data, device: torch.device) -> np.ndarray:
+    """Average the probabilities of every fold's models, each fold with its own fitted encoder,
+    each model's temperature-scaled first (the run's calibration.json, when it has one), at the
+    precision the run trained at. `saved`: the run's config.json, as `load_run` read it.
+
+    `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
+    from features.images import BatchTransform
+    temperature, precision = _temperature(run_dir), _precision(saved)
+    trained_by = saved.get("versions", {}).get("code")      # named if a changed model no longer fits the weights
+    total, n = None, 0
+    images = as_tensor(data, device, torch.uint8) if task.kind == "image" else None   # one copy for all folds
+    for fold_dir in fold_dirs:
+        try:
+            encoder = joblib.load(fold_dir / "encoder.joblib")
+        except Exception as e:
+            raise UsageError(f"{fold_dir / 'encoder.joblib'}: missing or corrupted ({type(e).__name__})") from None
+        columns = runs.read_json(fold_dir / "columns.json")
+        if task.kind == "image":
+            x = images
+            batch_fn = BatchTransform(encoder, device, task.flip, task.translate)
+        else:
+            x, batch_fn = encoder.transform(data), None
+            if x.shape[1] != len(columns):
+                raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
+            x = as_tensor(x, device)
+        for path in sorted(fold_dir.glob("model*.pt")):
+            p = apply_temperature(predict_proba(task, runs.load_model(path, device, trained_by), x, batch_fn, precision), temperature)
+            total = p if total is None else total + p
+            n += 1
+    if n == 0:
+        raise UsageError(f"{fold_dirs[0].parent}: no model weights; the run is incomplete")
+    return total / n
+
+
+def _temperature(run_dir: Path) -> float:
+    path = run_dir / "calibration.json"
+    return float(runs.read_json(path)["temperature"]) if path.is_file() else 1.0
+
+
+def _precision(saved: dict) -> str:
+    """The precision a run trained at; runs from before the option trained in float32 on the CPU."""
+    return saved["config"].get("precision", "fp32")
+
+
+def write_submission(task, ids, proba: np.ndarray, sample: pd.DataFrame | None, out: Path) -> Path:
+    """The task's submission file for these probabilities, in the sample's row order, checked, written atomically."""
+    sub = in_sample_order(task.submission(ids, proba, task), sample, task.id_col)
+    check_submission(sub, sample, task.id_col)
+    return write_atomic(sub, out)
+
+
+def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path | None = None,
+                   device: str = "auto") -> list[tuple[Path, str, float]]:
+    """Classify image files of any size and mode: converted to the task's channels and size."""
+    from data.images import decode_image
+    task, run_dir, fold_dirs, saved = load_run(task_name, run, runs_root)
+    if task.kind != "image":
+        raise UsageError(f"{task.name} is not an image task")
+    files = _image_files(files)
+    x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
+    proba = ensemble_proba(task, run_dir, fold_dirs, saved, x, resolve_device(device))
+    return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]
+
+
+def _image_files(paths) -> list[Path]:
+    """The given files, with a folder standing for the image files directly inside it (sorted)."""
+    from data.images import IMAGE_EXTS
+    out: list[Path] = []
+    for f in map(Path, paths):
+        if f.is_dir():
+            found = sorted(p for p in f.iterdir() if p.is_file() and not p.name.startswith(".")
+                           and p.suffix.lower() in IMAGE_EXTS | {".gif", ".webp", ".tif", ".tiff"})
+            if not found:
+                raise UsageError(f"{f}: folder holds no image files")
+            out += found
+        elif f.is_file():
+            out.append(f)
+        else:
+            raise UsageError(f"{f}: file not found")
+    return out
