@@ -60,7 +60,8 @@ from pipelines import TASKS  # noqa: E402
 from pipelines.metrics import METRICS  # noqa: E402
 from pipelines.cv import cross_validate, encode_fold, init_from_data  # noqa: E402
 from pipelines.inputs import prepare  # noqa: E402
-from pipelines.proba import as_tensor, loss_fn, predict_proba, score_fn, to_proba  # noqa: E402
+from core.runtime import as_tensor  # noqa: E402
+from pipelines.proba import loss_fn, predict_proba, score_fn, to_proba  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 DATA = {"titanic": None, "diabetes": None, "otto": SHARED / "otto", "mnist": SHARED / "mnist"}

@@ -86,3 +86,10 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def as_tensor(x, device, dtype=torch.float32) -> torch.Tensor:
+    x = np.ascontiguousarray(x)
+    if not x.flags.writeable:     # IDX bytes read with np.frombuffer: torch would share a read-only buffer
+        x = x.copy()
+    return torch.as_tensor(x, dtype=dtype, device=device)

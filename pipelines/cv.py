@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from contextlib import closing
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Collection
 
@@ -20,16 +19,16 @@ import torch
 from core import workers
 from core.config import TrainConfig
 from core.files import replace_atomically
-from core.runtime import autocast_dtype, seed_everything
+from core.runtime import as_tensor, autocast_dtype, seed_everything
 from models import build_model
 from models.registry import model_args
 from models.trainer import fit
-from pipelines import Task
 from pipelines.calibrate import apply_temperature, cross_fit
-from pipelines.inputs import Inputs, row_ids
+from pipelines.inputs import Inputs
 from pipelines.metrics import METRICS
-from pipelines.proba import as_tensor, cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
+from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
 from pipelines import runs
+from pipelines.task import Encoded, TaskBase
 from submissions.format import write_atomic
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
@@ -107,7 +106,7 @@ def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[lis
     most when another process wants a core (bench/contention.py, BENCHMARKS.md). Threads follow
     from the jobs and the cores, not from timing, so a run reproduces on the same machine."""
     cores = torch.get_num_threads()
-    jobs = cfg.jobs or (cores if inp.device.type == "cpu" and inp.task.kind != "image" else 1)
+    jobs = cfg.jobs or (cores if inp.device.type == "cpu" and inp.task.parallel_folds else 1)
     jobs = max(1, min(jobs, len(folds)))
     return [(folds, jobs, cores if jobs == 1 else max(1, cores // jobs))]
 
@@ -142,39 +141,10 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
     return {"val": fold_val, "test": test_parts, "history": history, "row": row}
 
 
-@dataclass
-class Encoded:
-    """One fold's model inputs: tensors on the device, the fitted encoder, the data's shape."""
-    encoder: object
-    x_train: torch.Tensor
-    x_val: torch.Tensor
-    x_test: torch.Tensor | None
-    shape: dict                  # model_args shape kwargs (in_features / in_channels, ...)
-    columns: list[str]           # encoded column order (tables) or channel names (images)
-    batch_fn: Callable | None    # per-batch normalise/augment (images), None for tables
-
-
 def encode_fold(task, cfg: TrainConfig, inp: Inputs, tr, va, test) -> Encoded:
-    """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test."""
-    device = inp.device
-    if task.kind == "image":
-        from features.images import BatchTransform, ChannelStats, preflip
-        stats = ChannelStats().fit(inp.train[tr])
-        u8 = torch.uint8       # images stay uint8 on the device; batch_fn normalises per batch
-        x_tr = as_tensor(inp.train[tr], device, u8)
-        x_tr = preflip(x_tr, cfg.seed) if task.flip else x_tr    # the alternating flip's starting sides
-        return Encoded(stats, x_tr, as_tensor(inp.train[va], device, u8),
-                       as_tensor(test, device, u8) if test is not None and len(test) else None,
-                       {"in_channels": task.channels, "image_size": task.size, "num_classes": task.out_features},
-                       [str(c) for c in stats.get_feature_names_out()],
-                       BatchTransform(stats, device, task.flip, task.translate))
-    encoder = task.features(cfg)
-    # fit_transform, not fit().transform(): target encoders cross-fit the training rows
-    x_tr = as_tensor(encoder.fit_transform(inp.train.iloc[tr], inp.y[tr]), device)
-    columns = [str(c) for c in encoder.get_feature_names_out()]
-    return Encoded(encoder, x_tr, as_tensor(encoder.transform(inp.train.iloc[va]), device),
-                   as_tensor(encoder.transform(test), device) if test is not None else None,
-                   {"in_features": len(columns), "out_features": task.out_features}, columns, None)
+    """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test, the task's
+    way (tables: its feature pipeline; images: channel statistics and a per-batch transform)."""
+    return task.encode_fold(cfg, inp, tr, va, test)
 
 
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,
@@ -194,7 +164,7 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, 
     net = build_model(cfg.model, args).to(inp.device)
     if enc.batch_fn is not None:
         init_from_data(net, enc.x_train, enc.batch_fn)
-    if inp.device.type == "cuda" and task.kind == "image":
+    if inp.device.type == "cuda" and task.channels_last:
         net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
     model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
     hook = (lambda row: on_epoch(k, b, row)) if on_epoch else None
@@ -230,9 +200,8 @@ def _record_fold(fold_dir: Path, row: dict, y: np.ndarray, proba: np.ndarray) ->
     runs.write_json(fold_dir / "scores.json", row)
 
 
-def _write_oof(task: Task, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
-    ids = row_ids(task, train).to_numpy() if isinstance(train, pd.DataFrame) else np.arange(1, len(y) + 1)
-    cols = {"id": ids, "target": y}
+def _write_oof(task: TaskBase, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
+    cols = {"id": task.row_ids(train), "target": y}
     if task.binary:
         cols["proba"] = oof
     else:

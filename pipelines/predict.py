@@ -17,14 +17,11 @@ import torch
 
 from core.errors import UsageError
 from core.runtime import resolve_device
-from data import ingest
-from data.images import load_images
 from pipelines import TASKS
 from pipelines.calibrate import apply_temperature
-from pipelines.inputs import fetch_if_missing, load_sample, row_ids
-from pipelines.proba import as_tensor, predict_proba
+from pipelines.proba import predict_proba
 from pipelines import runs
-from submissions.format import SUBMISSIONS_DIR, check_submission, check_test_ids, in_sample_order, write_atomic
+from submissions.format import SUBMISSIONS_DIR, check_submission, in_sample_order, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +43,8 @@ def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None,
         if saved.get("data_dir") and Path(saved["data_dir"]).is_dir():
             data_dir = Path(saved["data_dir"])
             log.info("%s: test data from the run's --data-dir %s", task.name, data_dir)
-    if task.kind == "image":
-        if input_path is not None:
-            raise UsageError("image tasks predict a --data-dir test split; for single files use predict-image")
-        imgs = load_images(task, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
-        if not len(imgs.test_x):
-            raise UsageError(f"{task.name}: the data has no test images")
-        proba = ensemble_proba(task, run_dir, fold_dirs, saved, imgs.test_x, dev)
-        return task, run_dir, np.asarray(imgs.test_ids), proba, None
-    if input_path is None and "test" not in task.files:
-        raise UsageError(f"{task.name} has no test file; pass --input FILE with rows to predict")
-    if input_path is None:
-        fetch_if_missing(task, data_dir, roles=("test",))
-    test_df = ingest.load(task, "test", data_dir, path=input_path)
-    sample = load_sample(task, data_dir) if input_path is None else None
-    ids = row_ids(task, test_df).to_numpy()
-    check_test_ids(ids, sample, task.id_col, task.files.get("test", "test file"), task.files.get("sample", "the sample"))
-    proba = ensemble_proba(task, run_dir, fold_dirs, saved, test_df, dev)
+    data, ids, sample = task.load_test(data_dir, input_path, (runs_root or runs.RUNS_ROOT) / ".cache")
+    proba = ensemble_proba(task, run_dir, fold_dirs, saved, data, dev)
     return task, run_dir, ids, proba, sample
 
 
@@ -89,25 +71,17 @@ def ensemble_proba(task, run_dir: Path, fold_dirs: list[Path], saved: dict, data
     precision the run trained at. `saved`: the run's config.json, as `load_run` read it.
 
     `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
-    from features.images import BatchTransform
     temperature, precision = _temperature(run_dir), _precision(saved)
     trained_by = saved.get("versions", {}).get("code")      # named if a changed model no longer fits the weights
     total, n = None, 0
-    images = as_tensor(data, device, torch.uint8) if task.kind == "image" else None   # one copy for all folds
+    data = task.test_input(data, device)        # images: one copy on the device for all folds
     for fold_dir in fold_dirs:
         try:
             encoder = joblib.load(fold_dir / "encoder.joblib")
         except Exception as e:
             raise UsageError(f"{fold_dir / 'encoder.joblib'}: missing or corrupted ({type(e).__name__})") from None
         columns = runs.read_json(fold_dir / "columns.json")
-        if task.kind == "image":
-            x = images
-            batch_fn = BatchTransform(encoder, device, task.flip, task.translate)
-        else:
-            x, batch_fn = encoder.transform(data), None
-            if x.shape[1] != len(columns):
-                raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
-            x = as_tensor(x, device)
+        x, batch_fn = task.fold_input(encoder, columns, data, device, fold_dir)   # tables: through the fold's encoder
         for path in sorted(fold_dir.glob("model*.pt")):
             p = apply_temperature(predict_proba(task, runs.load_model(path, device, trained_by), x, batch_fn, precision), temperature)
             total = p if total is None else total + p
@@ -137,29 +111,7 @@ def write_submission(task, ids, proba: np.ndarray, sample: pd.DataFrame | None, 
 def predict_images(run: str, task_name: str, files: list[Path], runs_root: Path | None = None,
                    device: str = "auto") -> list[tuple[Path, str, float]]:
     """Classify image files of any size and mode: converted to the task's channels and size."""
-    from data.images import decode_image
     task, run_dir, fold_dirs, saved = load_run(task_name, run, runs_root)
-    if task.kind != "image":
-        raise UsageError(f"{task.name} is not an image task")
-    files = _image_files(files)
-    x = np.stack([decode_image(Path(f), task.channels, task.size, resize=True) for f in files])
+    files, x = task.read_images(files)       # a table task says it is not an image task
     proba = ensemble_proba(task, run_dir, fold_dirs, saved, x, resolve_device(device))
     return [(Path(f), str(task.classes[i]), float(p[i])) for f, p, i in zip(files, proba, proba.argmax(1))]
-
-
-def _image_files(paths) -> list[Path]:
-    """The given files, with a folder standing for the image files directly inside it (sorted)."""
-    from data.images import IMAGE_EXTS
-    out: list[Path] = []
-    for f in map(Path, paths):
-        if f.is_dir():
-            found = sorted(p for p in f.iterdir() if p.is_file() and not p.name.startswith(".")
-                           and p.suffix.lower() in IMAGE_EXTS | {".gif", ".webp", ".tif", ".tiff"})
-            if not found:
-                raise UsageError(f"{f}: folder holds no image files")
-            out += found
-        elif f.is_file():
-            out.append(f)
-        else:
-            raise UsageError(f"{f}: file not found")
-    return out

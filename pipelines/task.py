@@ -1,15 +1,20 @@
-"""What a competition is: the `Task` (tables) or `ImageTask` spec each `pipelines/<name>.py` fills in,
-and the registry of their factories.
+"""What a competition is: `TaskBase`, what every task answers; `Task`, the table competitions'
+spec each `pipelines/<name>.py` fills in (`ImageTask`, in pipelines/image_task.py, for images); and
+the registry of their factories.
 
 A task file declares everything particular to its competition (files, columns, target,
 metric, submission format, feature builder, default hyperparameters, search space);
-the generic stages (pipelines/inputs.py, cv.py, train.py, predict.py) do the rest.
+the generic stages (pipelines/inputs.py, cv.py, train.py, predict.py) do the rest, calling the
+task's methods where tables and images differ: reading the data, encoding a fold, the views a
+prediction averages, preparing a test set for a fold's model. Those methods import torch and the
+readers where they run: listing the tasks needs neither.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import numpy as np
 import pandas as pd
@@ -21,42 +26,37 @@ from core.registry import Registry
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True)
-class Task:
-    name: str
-    title: str                           # one line for `cli.py tasks`
-    files: dict[str, str]                # role (train/test/sample) -> file name as the competition ships it
-    target: str                          # target column in the train file
-    classes: tuple                       # target values, in the order of the model's outputs
-    metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
-    features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
-    submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
-    search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
-    numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
-    required: tuple[str, ...] = ()       # other columns the features read
-    nonnegative: bool = False            # numeric columns are counts: a negative value is bad data
-    id_col: str | None = None            # row id column (None: row number)
-    header: bool = True                  # False: headerless file, columns named below
-    column_names: tuple[str, ...] = ()   # names for a headerless file, in file order
-    extra_metrics: tuple[str, ...] = ()  # reported beside the primary metric
-    monitor: str | None = None           # early-stopping signal: 'loss' or a METRICS name (None: `metric`)
-    kaggle: str | None = None            # competition slug for the Kaggle API
-    kaggle_ids: range | None = None      # ids of the competition's test rows, in submission order (`submit` checks)
-    defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
-    # how the default model trains, over `defaults`: only when that model is chosen (another model
-    # keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
-    recipe: dict = field(default_factory=dict)
-    min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
-    kind = "tabular"
 
-    @property
-    def binary(self) -> bool:
-        return len(self.classes) == 2
+@dataclass
+class Encoded:
+    """One fold's model inputs, as a task's `encode_fold` gives them: tensors on the device, the
+    fitted encoder, the data's shape."""
+    encoder: object
+    x_train: "torch.Tensor"
+    x_val: "torch.Tensor"
+    x_test: "torch.Tensor | None"
+    shape: dict                  # model_args shape kwargs (in_features / in_channels, ...)
+    columns: list[str]           # encoded column order (tables) or channel names (images)
+    batch_fn: Callable | None    # per-batch normalise/augment (images), None for tables
 
-    @property
-    def out_features(self) -> int:
-        return 1 if self.binary else len(self.classes)
+
+class TaskBase:
+    """What every task answers, tables or images. A subclass is a frozen dataclass with `name`,
+    `classes`, `defaults`, `recipe`, `min_folds`, `kind` and `id_col`, and these methods, in the
+    order a run calls them:
+
+        load(cfg, device, data_dir, cache_dir) -> (train, test, sample, y, test_ids, test_y)
+        encode_fold(cfg, inp, tr, va, test) -> Encoded        fit on the fold's training rows only
+        predict_logits(model, x, batch_fn, precision)         the views a prediction averages
+        row_ids(train) -> ids                                 oof.csv's id column
+        load_test(data_dir, input_path, cache_dir) -> (data, ids, sample)      `predict`
+        test_input(data, device); fold_input(encoder, columns, x, device, fold_dir) -> (x, batch_fn)
+        read_images(paths) -> (files, uint8 images)           `predict-image`
+    """
+    parallel_folds = False               # True: on the CPU, folds train in worker processes, one per core
+    channels_last = False                # True: NHWC on CUDA, faster convs on tensor cores
 
     @property
     def bundled(self) -> Path:
@@ -85,45 +85,142 @@ class Task:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
         return cfg
 
-
-TASKS: Registry["Task | ImageTask"] = Registry("task")
-register_task = TASKS.register
+    def read_images(self, paths) -> tuple[list[Path], np.ndarray]:
+        raise UsageError(f"{self.name} is not an image task")
 
 
 @dataclass(frozen=True)
-class ImageTask:
-    """An image-classification competition: images in, one class per image out."""
+class Task(TaskBase):
+    """A table competition: one row per example, a target column, an encoder fitted per fold."""
     name: str
-    title: str
-    classes: tuple                       # class names in label-index order
-    channels: int                        # 1 (grey) or 3 (RGB); predict-image converts to this
-    size: int                            # square side in pixels
-    read_layout: Callable[[Path], Any]   # folder -> data.images.ImageSet, or None when no known layout
-    download: Callable[[Path], None]     # fetch into a folder (torchvision); raises UsageError offline
-    submission: Callable[[np.ndarray, np.ndarray, "ImageTask"], pd.DataFrame]  # (ids, proba) -> file
-    search_space: Callable[[Any], dict]
-    flip: bool = False                   # horizontal-flip augmentation and TTA (not for digits)
-    translate: int = 2                   # max random shift in pixels per training image
-    tta_translate: int = 0               # TTA: also average views shifted by +-this many pixels (0 = off)
-    metric: str = "accuracy"
-    extra_metrics: tuple[str, ...] = ()
-    monitor: str | None = None
-    id_col: str | None = None
+    title: str                           # one line for `cli.py tasks`
+    files: dict[str, str]                # role (train/test/sample) -> file name as the competition ships it
+    target: str                          # target column in the train file
+    classes: tuple                       # target values, in the order of the model's outputs
+    metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
+    features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
+    submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
+    search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
+    numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
+    required: tuple[str, ...] = ()       # other columns the features read
+    nonnegative: bool = False            # numeric columns are counts: a negative value is bad data
+    id_col: str | None = None            # row id column (None: row number)
+    header: bool = True                  # False: headerless file, columns named below
+    column_names: tuple[str, ...] = ()   # names for a headerless file, in file order
+    extra_metrics: tuple[str, ...] = ()  # reported beside the primary metric
+    monitor: str | None = None           # early-stopping signal: 'loss' or a METRICS name (None: `metric`)
     kaggle: str | None = None            # competition slug for the Kaggle API
-    kaggle_ids: range | None = None      # ids of the competition's test images, in submission order
-    defaults: dict = field(default_factory=dict)
-    recipe: dict = field(default_factory=dict)      # as Task's: the default model's own training recipe
-    min_folds: int = 1                   # 1 = train on the official train split with a held-out slice
-    kind = "image"
-    binary = False
+    kaggle_ids: range | None = None      # ids of the competition's test rows, in submission order (`submit` checks)
+    defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
+    # how the default model trains, over `defaults`: only when that model is chosen (another model
+    # keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
+    recipe: dict = field(default_factory=dict)
+    min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
+    kind = "tabular"
+    parallel_folds = True                # a small MLP trains one fold per core best (cv.fold_plan)
+
+    @property
+    def binary(self) -> bool:
+        return len(self.classes) == 2
 
     @property
     def out_features(self) -> int:
-        return len(self.classes)
+        return 1 if self.binary else len(self.classes)
 
-    @property
-    def bundled(self) -> Path:
-        return DATA_ROOT / self.name
+    def load(self, cfg: TrainConfig, device, data_dir: Path | None, cache_dir: Path):
+        """The train and test tables, the sample submission, the encoded target and the test ids,
+        checked against the sample; fetched from Kaggle first when missing (see fetch_if_missing)."""
+        from data import ingest
+        from submissions.format import check_test_ids
+        fetch_if_missing(self, data_dir)
+        train_df = ingest.load(self, "train", data_dir)
+        test_df = ingest.load(self, "test", data_dir) if "test" in self.files else None
+        sample = load_sample(self, data_dir)
+        y = ingest.encode_target(self, train_df[self.target])
+        test_ids = self.row_ids(test_df) if test_df is not None else None
+        if test_ids is not None:
+            check_test_ids(test_ids, sample, self.id_col, self.files["test"], self.files.get("sample", "the sample"))
+        return train_df, test_df, sample, y, test_ids, None
 
-    default_params = Task.default_params
-    config = Task.config        # the same defaults + checked overrides + min_folds rule as tables
+    def encode_fold(self, cfg: TrainConfig, inp, tr, va, test) -> Encoded:
+        """The task's feature pipeline fitted on the fold's training rows; train/val/test encoded."""
+        from core.runtime import as_tensor
+        device = inp.device
+        encoder = self.features(cfg)
+        # fit_transform, not fit().transform(): target encoders cross-fit the training rows
+        x_tr = as_tensor(encoder.fit_transform(inp.train.iloc[tr], inp.y[tr]), device)
+        columns = [str(c) for c in encoder.get_feature_names_out()]
+        return Encoded(encoder, x_tr, as_tensor(encoder.transform(inp.train.iloc[va]), device),
+                       as_tensor(encoder.transform(test), device) if test is not None else None,
+                       {"in_features": len(columns), "out_features": self.out_features}, columns, None)
+
+    def predict_logits(self, model, x, batch_fn, precision: str):
+        """One view: the rows as they are."""
+        from models.trainer import predict_logits
+        return predict_logits(model, x, batch_transform=lambda xb, training: xb, precision=precision)
+
+    def row_ids(self, df: pd.DataFrame) -> np.ndarray:
+        """The id column, or the row number from 1 when the competition has none."""
+        return (df[self.id_col] if self.id_col else pd.Series(np.arange(1, len(df) + 1))).to_numpy()
+
+    def load_test(self, data_dir: Path | None, input_path: Path | None, cache_dir: Path):
+        """The rows to predict (the test file, or `input_path`), their ids and the sample submission."""
+        from data import ingest
+        from submissions.format import check_test_ids
+        if input_path is None and "test" not in self.files:
+            raise UsageError(f"{self.name} has no test file; pass --input FILE with rows to predict")
+        if input_path is None:
+            fetch_if_missing(self, data_dir, roles=("test",))
+        test_df = ingest.load(self, "test", data_dir, path=input_path)
+        sample = load_sample(self, data_dir) if input_path is None else None
+        ids = self.row_ids(test_df)
+        check_test_ids(ids, sample, self.id_col, self.files.get("test", "test file"), self.files.get("sample", "the sample"))
+        return test_df, ids, sample
+
+    def test_input(self, data: pd.DataFrame, device):
+        return data        # each fold's encoder transforms the table (fold_input)
+
+    def fold_input(self, encoder, columns: list[str], data: pd.DataFrame, device, fold_dir: Path):
+        """The test table through a fold's fitted encoder, checked against the columns it trained on."""
+        from core.runtime import as_tensor
+        x = encoder.transform(data)
+        if x.shape[1] != len(columns):
+            raise UsageError(f"{fold_dir}: encoder gives {x.shape[1]} columns, the model was trained on {len(columns)}")
+        return as_tensor(x, device), None
+
+
+def fetch_if_missing(task: Task, data_dir: Path | None, roles: Collection[str] = ("train", "test")) -> None:
+    """Download the competition's files into data/<task>/ when one of `roles` is found nowhere and
+    Kaggle API credentials exist: the one place a run downloads (data/ingest.py only locates).
+    Without credentials the not-found error stands; it names `download TASK` and --data-dir."""
+    from data import ingest
+    from submissions import kaggle
+    for role in [r for r in roles if r in task.files]:
+        try:
+            ingest.locate(task, role, data_dir, warn=False)
+        except ingest.DataNotFound:
+            if not (task.kaggle and kaggle.has_credentials()):
+                raise
+            log.info("%s: %s found nowhere; downloading %s into %s", task.name, task.files[role], task.kaggle,
+                     task.bundled)
+            kaggle.download(task, task.bundled)
+            return
+
+
+def load_sample(task: Task, data_dir: Path | None) -> pd.DataFrame | None:
+    """The sample submission beside the test file, if the competition ships one there.
+
+    Only the test file's own folder is searched: a sample from elsewhere (the bundled
+    copy) would describe a different test set.
+    """
+    from data import ingest
+    if "sample" not in task.files or "test" not in task.files:
+        return None
+    test_source = str(ingest.locate(task, "test", data_dir))
+    folder = Path(test_source.split("::")[0]).parent
+    source = ingest.find_in(folder, task.files["sample"], task)
+    return ingest.read_csv(task, source) if source else None
+
+
+TASKS: Registry[TaskBase] = Registry("task")
+register_task = TASKS.register

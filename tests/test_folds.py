@@ -68,5 +68,5 @@ def test_fold_plan(cores, jobs, kind, device, folds, plan, monkeypatch):
     from core.config import TrainConfig
     from pipelines.cv import fold_plan
     monkeypatch.setattr(torch, "get_num_threads", lambda: cores)
-    inp = SimpleNamespace(device=torch.device(device), task=SimpleNamespace(kind=kind))
+    inp = SimpleNamespace(device=torch.device(device), task=SimpleNamespace(parallel_folds=kind == "tabular"))
     assert fold_plan(TrainConfig(task="x", jobs=jobs), inp, list(range(folds))) == plan

@@ -340,7 +340,7 @@ def test_a_fold_preflips_its_training_images_only_for_tasks_that_flip(name):
 
 def test_read_only_idx_arrays_become_writable_tensors_without_a_warning():
     """read_idx returns np.frombuffer views (read-only); the trainer's tensors must not share them."""
-    from pipelines.proba import as_tensor
+    from core.runtime import as_tensor
     raw = np.frombuffer(bytes(range(6)), dtype=np.uint8)
     assert not raw.flags.writeable
     import warnings
