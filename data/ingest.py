@@ -2,7 +2,7 @@
 
 Search order for each file: --data-dir (plain, .gz, or inside the Kaggle .zip), then the
 bundled copy under data/<task>/. Nothing here downloads: a file in neither place is a
-`DataNotFound` error, and the caller decides whether to fetch it (pipelines/train.py does, with
+`DataNotFound` error, and the caller decides whether to fetch it (tasks/task.py's fetch_if_missing does, with
 the Kaggle API when credentials exist; `python cli.py download TASK` does it by hand).
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ for _suffix, _name in ((".bz2", "bz2"), (".xz", "lzma")):
 
 
 class TableSpec(Protocol):
-    """What reading and checking a task's files needs from it; pipelines.task.Task has all of it.
+    """What reading and checking a task's files needs from it; tasks.task.Task has all of it.
     Declared here rather than imported: data sits below pipelines (tests/test_layering.py)."""
     name: str
     files: dict[str, str]             # role (train/test/sample) -> file name

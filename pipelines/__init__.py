@@ -1,6 +1,6 @@
 """Staged pipelines, and the registry of tasks.
 
-Each competition is one file, pipelines/<name>.py, that registers its task when imported;
+Each competition is one file, tasks/<name>.py, that registers its task when imported;
 TASK_NAMES lists them, so registering a new one means adding its name here. `TASKS` (and
 `Task`) import every task file on first use; the names alone import nothing, so the CLI
 builds its choices and `--help` without pandas, scikit-learn or torch.
@@ -29,8 +29,8 @@ def resolve_task(name: str):
 def __getattr__(name: str):
     if name not in ("TASKS", "Task"):
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from pipelines import task
+    from tasks import task
     for module in TASK_NAMES:
-        importlib.import_module(f"pipelines.{module}")
+        importlib.import_module(f"tasks.{module}")
     globals().update(TASKS=task.TASKS, Task=task.Task)      # later lookups skip this function
     return globals()[name]

@@ -28,7 +28,7 @@ from pipelines.inputs import Inputs
 from pipelines.metrics import METRICS
 from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
 from pipelines import runs
-from pipelines.task import Encoded, TaskBase
+from tasks.task import Encoded, TaskBase
 from submissions.format import write_atomic
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)

@@ -1,5 +1,5 @@
-"""Stage 1, the run's inputs: the task reads and checks its data (`load`: tables in pipelines/task.py,
-images in pipelines/image_task.py); here the folds are planned and checked.
+"""Stage 1, the run's inputs: the task reads and checks its data (`load`: tables in tasks/task.py,
+images in tasks/image_task.py); here the folds are planned and checked.
 
 `prepare(cfg)` is what `train`, `resume`, tuning and the benches call first; it raises UsageError
 before anything is written. Tables: `train`/`test` are DataFrames. Images: uint8 arrays (N, C, H, W).
@@ -21,7 +21,7 @@ from models import MODELS
 from pipelines import TASKS
 from pipelines.folds import make_folds
 from pipelines import runs
-from pipelines.task import TaskBase
+from tasks.task import TaskBase
 
 MIN_VAL_ROWS = 10          # a validation fold below this is warned about: one row moves its accuracy by >10%
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipelines.task import TaskBase
+from tasks.task import TaskBase
 from pipelines.metrics import METRICS
 
 

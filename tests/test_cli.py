@@ -197,7 +197,7 @@ def test_kaggle_credentials_without_package_or_network_is_a_clear_error(tmp_path
     empty.mkdir()
     monkeypatch.setenv("KAGGLE_USERNAME", "someone")
     monkeypatch.setenv("KAGGLE_KEY", "not-a-key")
-    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "bundled")   # keep downloads out of the repo
+    monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "bundled")   # keep downloads out of the repo
     code = main(["train", "otto", "--jobs", "1", "--data-dir", str(empty), "--runs-dir", str(runs_dir), "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "Kaggle" in err, err

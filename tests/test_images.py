@@ -18,7 +18,7 @@ from cli import app, main
 from core.errors import UsageError
 from data.images import read_idx
 from pipelines import TASKS
-from pipelines.cifar10 import CLASSES as CIFAR_CLASSES
+from tasks.cifar10 import CLASSES as CIFAR_CLASSES
 from tests.conftest import SHARED, files_under
 
 FAST = ["--epochs", "1", "--quiet", "--set", "width=8", "--set", "holdout=0.25"]   # tiny data: a bigger holdout
@@ -274,7 +274,7 @@ def test_precision_auto_on_a_cpu_without_bf16_trains_in_float32_and_says_so(cifa
 
 
 def test_image_task_without_data_fails_cleanly_offline(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "bundled")
+    monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "bundled")
     monkeypatch.setattr("data.images.torchvision_download.__defaults__", None, raising=False)
     import data.images as di
     monkeypatch.setattr(di, "torchvision_download",

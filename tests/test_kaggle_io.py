@@ -126,7 +126,7 @@ def test_download_unzips_the_competition_files(api, tmp_path, capsys):
 
 
 def test_download_goes_to_the_tasks_data_folder_by_default(api, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")
+    monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "data")
     code, _, err = run(["download", "mnist"], capsys)
     assert code == 0, err
     assert api.calls == [("download", "digit-recognizer", str(tmp_path / "data" / "mnist"))]
@@ -134,8 +134,8 @@ def test_download_goes_to_the_tasks_data_folder_by_default(api, tmp_path, monkey
 
 
 def test_train_without_data_downloads_it_when_credentials_exist(api, tmp_path, monkeypatch, capsys):
-    """The caller (pipelines/train.py) downloads; it says so, then trains on the downloaded copy."""
-    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")      # no bundled copy
+    """The caller (tasks/task.py's fetch_if_missing) downloads; it says so, then trains on the downloaded copy."""
+    monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "data")      # no bundled copy
     monkeypatch.setenv("KAGGLE_API_TOKEN", "fake")
     api.files = {n: (ROOT / "data" / "titanic" / n).read_bytes()
                  for n in ("train.csv", "test.csv", "gender_submission.csv")}
@@ -148,7 +148,7 @@ def test_train_without_data_downloads_it_when_credentials_exist(api, tmp_path, m
 
 
 def test_train_without_data_or_credentials_says_how_to_get_it(api, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")
+    monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "data")
     code, _, err = run(["train", "otto", "--runs-dir", str(tmp_path / "runs")], capsys)
     assert_one_line_error(code, err, "otto: train.csv not found in", "--data-dir", "python cli.py download otto")
     assert api.calls == []
@@ -157,7 +157,7 @@ def test_train_without_data_or_credentials_says_how_to_get_it(api, tmp_path, mon
 def test_locating_a_file_never_downloads(api, tmp_path, monkeypatch):
     """data/ingest.py only locates, credentials or not: downloading is the caller's decision."""
     from data import ingest
-    monkeypatch.setattr("pipelines.task.DATA_ROOT", tmp_path / "data")
+    monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "data")
     monkeypatch.setenv("KAGGLE_API_TOKEN", "fake")
     with pytest.raises(ingest.DataNotFound, match="python cli.py download titanic"):
         ingest.locate(TASKS.create("titanic"), "train", None)
@@ -331,7 +331,7 @@ def test_download_extracts_kaggles_7z_archives_into_the_layout_train_reads(api, 
     # one line per top-level entry, not one per image
     assert out.splitlines() == [f"downloaded: {dest / n}" for n in ("test", "train", "trainLabels.csv")]
     from data.images import read_cifar_kaggle
-    from pipelines.cifar10 import CLASSES
+    from tasks.cifar10 import CLASSES
     assert read_cifar_kaggle(dest, CLASSES) is not None       # the Kaggle layout reader finds it
 
 

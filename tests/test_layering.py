@@ -3,14 +3,17 @@
     core                      errors, config, registries, files, runtime: no project imports
     data, features, models    siblings: each imports core only, never one another
     submissions               the file format and the Kaggle API: core and the layer above
-    pipelines                 the stages that join them, the task files, runs on disk
+    tasks                     the competitions and the spec they fill in (Task, ImageTask, TASKS)
+    pipelines                 the stages that join them, runs on disk
     cli                       parse and call a pipeline
 
 A module imports its own package and any lower layer, never a higher one or a sibling. The
-Kaggle download is therefore the caller's (pipelines/train.py, `cli.py download`): data/ only
+Kaggle download is therefore the caller's (tasks/task.py's fetch_if_missing, `cli.py download`): data/ only
 locates files. submissions/ sits above data/ and models/ as the competition's outside edge
-(what Kaggle accepts, and the API that fetches and uploads), and below pipelines/, which uses
-it; it needs nothing of runs or tasks beyond what it is handed. Imports inside functions count
+(what Kaggle accepts, and the API that fetches and uploads), and below tasks/ and pipelines/,
+which use it; it needs nothing of runs or tasks beyond what it is handed. tasks/ sits below
+pipelines/: a task's methods (read its data, encode a fold, predict its views) use only the layers
+under it, and the stages call them, so the stage code has no table/image branch. Imports inside functions count
 as much as those at the top (a late import is still a dependency), and nothing under
 TYPE_CHECKING is exempt: a type a lower layer needs is declared there (data.ingest.TableSpec).
 Also checked: no name with a leading underscore is imported from another module, and project
@@ -24,7 +27,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-LAYERS = [("core",), ("data", "features", "models"), ("submissions",), ("pipelines",), ("cli",)]
+LAYERS = [("core",), ("data", "features", "models"), ("submissions",), ("tasks",), ("pipelines",), ("cli",)]
 LAYER = {package: i for i, packages in enumerate(LAYERS) for package in packages}
 
 
@@ -109,9 +112,9 @@ def test_no_import_cycle():
 def test_the_checker_sees_function_level_and_type_checking_imports(tmp_path):
     """The walk is ast.walk over the whole file, so an import in a function body or under
     `if TYPE_CHECKING:` is found like one at the top."""
-    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pipelines.task import Task\n" \
+    source = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from tasks.task import Task\n" \
              "def f():\n    from submissions import kaggle\n"
     probe = tmp_path / "probe.py"
     probe.write_text(source)
     found = [(t, line) for t, line, _ in _imports("data.probe", probe)]
-    assert found == [("pipelines.task", 3), ("submissions.kaggle", 5)]
+    assert found == [("tasks.task", 3), ("submissions.kaggle", 5)]

@@ -71,7 +71,7 @@ def test_image_run_logs_training_and_misclassified_grids(tmp_path):
 @pytest.mark.filterwarnings("ignore:Fixed parameter")      # the first trial replays the task defaults, outside tiny_space
 @pytest.mark.slow
 def test_tune_logs_each_trial_under_the_study(titanic_dir, runs_dir, monkeypatch):
-    monkeypatch.setattr("pipelines.titanic.search_space", tiny_space)
+    monkeypatch.setattr("tasks.titanic.search_space", tiny_space)
     run_ok(["tune", "titanic", "--trials", "2", "--folds", "2", "--set", "bags=1", "--set", "epochs=2", "--quiet", "--tensorboard",
             "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir)])
     log_dir = study_dir(runs_dir, "titanic", "titanic-tune") / "tensorboard"

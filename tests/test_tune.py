@@ -57,7 +57,7 @@ def tiny_space(trial) -> dict:
 @pytest.fixture(autouse=True)
 def _small_search(monkeypatch):
     """Titanic's real search space trains up to 100 epochs x 3 bags; the mechanics need far less."""
-    monkeypatch.setattr("pipelines.titanic.search_space", tiny_space)
+    monkeypatch.setattr("tasks.titanic.search_space", tiny_space)
 
 
 def _tiny(task_runs, titanic_dir, trials, **kw):
@@ -178,7 +178,7 @@ def test_a_trial_gets_its_models_own_defaults_unless_it_samples_the_key(titanic_
     from the default model's full config."""
     from models import MODELS
     monkeypatch.setitem(MODELS.tags, "logistic", {"kind": "tabular", "defaults": {"lr": 0.0123, "epochs": 3}})
-    monkeypatch.setattr("pipelines.titanic.search_space", lambda trial: {
+    monkeypatch.setattr("tasks.titanic.search_space", lambda trial: {
         "model": trial.suggest_categorical("model", ["mlp", "logistic"]),     # trial 0 is the default: mlp
         "epochs": trial.suggest_int("epochs", 2, 2)})
     seen = []
@@ -334,7 +334,7 @@ def test_an_interrupted_side_by_side_tune_leaves_no_trial_running(titanic_dir, r
     """Ctrl-C (here: raised where the parent hears of the defaults trial) kills the workers; the
     trial another worker had under way is failed at once, as Optuna fails one interrupted in its
     own process, rather than RUNNING until the heartbeat's grace period ends."""
-    monkeypatch.setattr("pipelines.titanic.search_space", long_space)
+    monkeypatch.setattr("tasks.titanic.search_space", long_space)
 
     def interrupt(st, trial):
         raise KeyboardInterrupt
@@ -353,7 +353,7 @@ def killed_space(trial) -> dict:
 
 @pytest.mark.slow
 def test_a_killed_tune_worker_is_one_line_exit_1_and_fails_its_trial(titanic_dir, runs_dir, monkeypatch, capsys):
-    monkeypatch.setattr("pipelines.titanic.search_space", killed_space)
+    monkeypatch.setattr("tasks.titanic.search_space", killed_space)
     code = main(["tune", "titanic", "--trials", "2", "--jobs", "2", "--folds", "2", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--quiet"])
     err = capsys.readouterr().err
@@ -372,7 +372,7 @@ def killed_after_an_unmarked_ask(trial) -> dict:
 @pytest.mark.slow
 def test_a_trial_its_killed_worker_asked_for_but_never_marked_is_failed_too(titanic_dir, runs_dir, monkeypatch, capsys):
     """The window between ask() and the mark, taken in 1 of 12 runs of the test above."""
-    monkeypatch.setattr("pipelines.titanic.search_space", killed_after_an_unmarked_ask)
+    monkeypatch.setattr("tasks.titanic.search_space", killed_after_an_unmarked_ask)
     code = main(["tune", "titanic", "--trials", "2", "--jobs", "2", "--folds", "2", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--quiet"])
     assert code == 1, capsys.readouterr().err

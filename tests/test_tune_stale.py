@@ -29,7 +29,7 @@ HEARTBEAT_S, GRACE_S = 1, 3
 # trial starts, then trains for ever (to be killed); with '-', it tunes a tiny space.
 CHILD = f"""
 import pathlib, sys, time
-import pipelines.titanic, pipelines.tune
+import tasks.titanic, pipelines.tune
 pipelines.tune.HEARTBEAT_S, pipelines.tune.GRACE_S = {HEARTBEAT_S}, {GRACE_S}
 marker = sys.argv[1]
 
@@ -38,7 +38,7 @@ def space(trial):
         pathlib.Path(marker).write_text(str(trial.number))
         time.sleep(3600)
     return {{"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True), "epochs": trial.suggest_int("epochs", 2, 4)}}
-pipelines.titanic.search_space = space
+tasks.titanic.search_space = space
 from cli import main
 sys.exit(main(sys.argv[2:]))
 """

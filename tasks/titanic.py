@@ -8,7 +8,7 @@ from sklearn.pipeline import make_pipeline
 from core.config import TrainConfig
 from features.encoders import tabular_encoder
 from features.titanic import CATEGORICAL, GROUPS, NUMERIC, TitanicFeatures
-from pipelines.task import Task, register_task
+from tasks.task import Task, register_task
 
 
 def features(cfg: TrainConfig):

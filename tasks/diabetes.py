@@ -10,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 
 from core.config import TrainConfig
 from features.encoders import tabular_encoder
-from pipelines.task import Task, register_task
+from tasks.task import Task, register_task
 
 FEATURES = ("pregnancies", "glucose", "blood_pressure", "skin_thickness", "insulin", "bmi",
             "pedigree", "age")

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from data.images import read_imagefolder, read_mnist_kaggle, read_mnist_torchvision, torchvision_download
-from pipelines.image_task import ImageTask
-from pipelines.task import register_task
+from tasks.image_task import ImageTask
+from tasks.task import register_task
 
 CLASSES = tuple(str(i) for i in range(10))
 

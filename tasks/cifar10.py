@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from data.images import read_cifar_kaggle, read_cifar_torchvision, read_imagefolder, torchvision_download
-from pipelines.image_task import ImageTask
-from pipelines.task import register_task
+from tasks.image_task import ImageTask
+from tasks.task import register_task
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 

@@ -1,4 +1,4 @@
-"""`ImageTask`: what an image-classification competition declares (pipelines/mnist.py, cifar10.py),
+"""`ImageTask`: what an image-classification competition declares (tasks/mnist.py, cifar10.py),
 and how its images differ from tables at each stage: read as uint8 arrays (N, C, H, W), encoded
 per fold as channel statistics with a per-batch normalise/augment, predicted as the average of
 test-time views (airbench's TTA).
@@ -15,9 +15,11 @@ import pandas as pd
 
 from core.config import TrainConfig
 from core.errors import UsageError
-from pipelines.task import Encoded, TaskBase
+from tasks.task import Encoded, TaskBase
 
-log = logging.getLogger(__name__)
+# stage 1's lines (reading a run's inputs), under the logger cli.py shows at INFO by default: it lists
+# its packages in OUR_LOGGERS, and tasks/ is not one of them yet
+log = logging.getLogger("pipelines.inputs")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from sklearn.pipeline import make_pipeline
 from core.config import TrainConfig
 from features.counts import CountTransform
 from features.encoders import tabular_encoder
-from pipelines.task import Task, register_task
+from tasks.task import Task, register_task
 
 FEATURES = tuple(f"feat_{i}" for i in range(1, 94))
 CLASSES = tuple(f"Class_{i}" for i in range(1, 10))
