@@ -41,7 +41,7 @@ OutCsv = Annotated[Optional[Path], typer.Option(help="Output CSV path.")]
 DeviceOpt = Annotated[Device, typer.Option()]
 
 log = logging.getLogger("cli")      # not __name__: that is '__main__' under `python cli.py`
-OUR_LOGGERS = ("cli", "core", "data", "features", "models", "pipelines", "submissions")
+OUR_LOGGERS = ("cli", "core", "data", "features", "models", "pipelines", "submissions", "tasks")
 
 
 class _Stderr(logging.StreamHandler):

@@ -50,15 +50,8 @@ def run_test_predictions(run: str, task_name: str, data_dir: Path | None = None,
 
 def load_run(task_name: str, run: str, runs_root: Path | None):
     task = TASKS.create(task_name)
-    run_dir = runs.resolve_run(runs_root or runs.RUNS_ROOT, task.name, run)
-    saved = runs.read_json(run_dir / "config.json")      # the run's config, data folder and versions
-    cfg = saved["config"]
-    state = runs.state_of(run_dir)
-    if state != "complete":
-        raise UsageError(f"run {run_dir.name} is {state}, not complete; finish it with "
-                         f"`train {task.name} --resume {run_dir.name}`")
-    if cfg["task"] != task.name:
-        raise UsageError(f"run {run_dir.name} is a {cfg['task']} run, not {task.name}")
+    found = runs.load(task.name, run, runs_root=runs_root)
+    run_dir, saved = found.path, found.saved      # the run's config, data folder and versions
     fold_dirs = sorted(run_dir.glob("fold*"), key=lambda p: int(p.name[4:]))
     if not fold_dirs:
         raise UsageError(f"{run_dir}: no fold directories; the run is incomplete")

@@ -121,11 +121,6 @@ def state_of(run: Path) -> str:
     return state
 
 
-def resolve_unfinished(root: Path, task: str, run: str) -> Path:
-    """The run `train --resume` continues: an id, a path, or 'latest' (newest unfinished run)."""
-    return load(task, run, require="unfinished", runs_root=root).path
-
-
 def discard(run: Path) -> None:
     """Remove a run that failed on bad input, and the task and runs folders if it made them empty."""
     shutil.rmtree(run, ignore_errors=True)

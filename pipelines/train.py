@@ -19,7 +19,7 @@ import sklearn
 import torch
 
 from core import workers
-from core.config import TrainConfig, override, saved_config
+from core.config import TrainConfig, override
 from core.errors import UsageError, first_line
 from data import fingerprint
 from pipelines import TASKS
@@ -73,12 +73,8 @@ def resume(task_name: str, run: str, data_dir: Path | None = None, out: Path | N
     CPU the OOF file and submission are byte-identical to those of an uninterrupted run."""
     start = time.perf_counter()
     task = TASKS.create(task_name)
-    run_dir = runs.resolve_unfinished(runs_root or runs.RUNS_ROOT, task.name, run)
-    saved = runs.read_json(run_dir / "config.json")
-    saved["config"].setdefault("jobs", 1)      # runs from before --jobs trained one fold at a time
-    if saved["config"].get("task") != task.name:
-        raise UsageError(f"run {run_dir.name} is a {saved['config'].get('task')} run, not {task.name}")
-    cfg = saved_config(saved["config"], run_dir / "config.json")
+    found = runs.load(task.name, run, require="unfinished", runs_root=runs_root)
+    run_dir, saved, cfg = found.path, found.saved, found.config
     if device is not None:
         cfg = override(cfg, {"device": device})
     data_dir = data_dir or (Path(saved["data_dir"]) if saved.get("data_dir") else None)

@@ -17,9 +17,7 @@ from core.config import TrainConfig
 from core.errors import UsageError
 from tasks.task import Encoded, TaskBase
 
-# stage 1's lines (reading a run's inputs), under the logger cli.py shows at INFO by default: it lists
-# its packages in OUR_LOGGERS, and tasks/ is not one of them yet
-log = logging.getLogger("pipelines.inputs")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

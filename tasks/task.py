@@ -26,9 +26,7 @@ from core.registry import Registry
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
 
-# stage 1's lines (reading a run's inputs), under the logger cli.py shows at INFO by default: it lists
-# its packages in OUR_LOGGERS, and tasks/ is not one of them yet
-log = logging.getLogger("pipelines.inputs")
+log = logging.getLogger(__name__)
 
 
 @dataclass
