@@ -28,7 +28,7 @@ from pipelines.inputs import Inputs, prepare
 from pipelines.predict import write_submission
 from pipelines.proba import cv_scores
 from pipelines import runs
-from pipelines.report import write_plots
+from pipelines.plots import write_plots
 from submissions.format import SUBMISSIONS_DIR, check_writable
 
 

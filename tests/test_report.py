@@ -13,7 +13,7 @@ from sklearn.metrics import log_loss
 from typer.testing import CliRunner
 
 from cli import app, main
-from pipelines import report
+from pipelines import plots, report
 from tests.conftest import tiny_titanic
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -55,15 +55,15 @@ def copy_run(run, tmp_path):
 
 
 def test_train_writes_plots_and_report_names_them(titanic_run):
-    plots = titanic_run / "plots"
-    assert sorted(p.name for p in plots.iterdir()) == sorted(BINARY_PLOTS)
-    assert all(is_png(plots / name) for name in BINARY_PLOTS)
+    folder = titanic_run / "plots"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(BINARY_PLOTS)
+    assert all(is_png(folder / name) for name in BINARY_PLOTS)
     assert not (titanic_run / "tensorboard").exists()                   # off unless asked for
     cv = json.loads((titanic_run / "metrics.json").read_text())["cv"]["accuracy"]
     out = run_ok(["report", "titanic", "--run", titanic_run.name, "--runs-dir", str(titanic_run.parent.parent)])
     assert f"accuracy {cv:.5f}" in out and "state:       complete" in out
     assert "fold 0:" in out and "fold 1:" in out and "best epoch" in out and "submission:" in out
-    assert all(str(plots / name) in out for name in BINARY_PLOTS)
+    assert all(str(folder / name) in out for name in BINARY_PLOTS)
 
 
 def test_report_rebuilds_missing_plots_and_finds_runs_without_a_task(titanic_run, tmp_path):
@@ -119,20 +119,20 @@ def test_multiclass_holdout_plots_drop_unscored_rows(tmp_path):
     oof.to_csv(tmp_path / "oof.csv", index=False)
     pd.DataFrame({"fold": 0, "bag": 0, "epoch": [1, 2, 3], "train_loss": [1.1, 0.9, 0.8], "val_loss": [1.0, 0.95, 0.97],
                   "val_score": [1.0, 0.95, 0.97], "lr": 1e-3, "seconds": [1, 2, 3]}).to_csv(tmp_path / "history.csv", index=False)
-    paths = report.make_plots(tmp_path)
+    paths = plots.make_plots(tmp_path)
     assert sorted(p.name for p in paths) == ["class_logloss.png", "confusion.png", "loss.png", "val_score.png"]
     assert all(is_png(path) for path in paths)
-    ys, ps, got_names = report.load_oof(tmp_path)
+    ys, ps, got_names = plots.load_oof(tmp_path)
     assert len(ys) == 30 and got_names == names
-    per_class = report.class_logloss(ys, ps)                              # count-weighted mean = Kaggle's logloss
+    per_class = plots.class_logloss(ys, ps)                              # count-weighted mean = Kaggle's logloss
     assert np.average(per_class, weights=np.bincount(ys, minlength=3)) == pytest.approx(log_loss(ys, ps, labels=[0, 1, 2]))
 
 
 def test_a_plotting_failure_warns_and_the_run_completes(titanic_dir, runs_dir, tmp_path, monkeypatch, caplog):
     def broken(run_dir):
         raise RuntimeError("no fonts")
-    monkeypatch.setattr(report, "make_plots", broken)
-    with caplog.at_level(logging.WARNING, logger="pipelines.report"):
+    monkeypatch.setattr(plots, "make_plots", broken)
+    with caplog.at_level(logging.WARNING, logger="pipelines.plots"):
         run_ok(["train", "titanic", *FAST, "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                 "--out", str(tmp_path / "sub.csv")])
     assert any("plots not written (RuntimeError: no fonts)" in r.getMessage() for r in caplog.records)
@@ -196,7 +196,7 @@ def test_calibrated_runs_label_the_fold_scores_in_train_and_report(titanic_dir, 
 
 
 class Saved:
-    """report._save stand-in keeping the figure, to look at what was drawn."""
+    """plots._save stand-in keeping the figure, to look at what was drawn."""
 
     def __init__(self):
         self.figs = {}
@@ -211,8 +211,8 @@ def test_val_score_plots_the_tasks_metric_not_the_early_stopping_loss(titanic_ru
     assert {"val_score", "val_accuracy"} <= set(history.columns)     # titanic stops early on the loss
     assert np.allclose(history["val_score"], history["val_loss"], rtol=1e-4)
     saved = Saved()
-    monkeypatch.setattr(report, "_save", saved)
-    report.make_plots(titanic_run)
+    monkeypatch.setattr(plots, "_save", saved)
+    plots.make_plots(titanic_run)
     ax = saved.figs["val_score.png"].axes[0]
     assert ax.get_ylabel() == "validation accuracy" and "best loss" in ax.get_title()
     drawn = np.concatenate([line.get_ydata() for line in ax.lines])
@@ -220,7 +220,7 @@ def test_val_score_plots_the_tasks_metric_not_the_early_stopping_loss(titanic_ru
     # a run from before val_<metric> was recorded: the loss, said to be the loss
     run = copy_run(titanic_run, tmp_path)
     history.drop(columns="val_accuracy").to_csv(run / "history.csv", index=False)
-    report.make_plots(run)
+    plots.make_plots(run)
     ax = saved.figs["val_score.png"].axes[0]
     assert ax.get_ylabel() == "validation loss" and "no per-epoch accuracy" in ax.get_title()
 
@@ -233,9 +233,9 @@ def _history(folds: int, bags: int, epochs: int) -> pd.DataFrame:
 
 def test_loss_plot_one_colour_per_fold_one_style_per_bag_and_a_short_legend(tmp_path, monkeypatch):
     saved = Saved()
-    monkeypatch.setattr(report, "_save", saved)
+    monkeypatch.setattr(plots, "_save", saved)
     _history(5, 3, 4).to_csv(tmp_path / "history.csv", index=False)
-    report.make_plots(tmp_path)
+    plots.make_plots(tmp_path)
     train_ax, val_ax = saved.figs["loss.png"].axes
     assert len(val_ax.lines) == 15 and len(train_ax.lines) == 15
     assert {(ln.get_color(), ln.get_linestyle()) for ln in val_ax.lines} == \
@@ -248,9 +248,9 @@ def test_loss_plot_one_colour_per_fold_one_style_per_bag_and_a_short_legend(tmp_
 
 def test_a_one_epoch_run_draws_markers(tmp_path, monkeypatch):
     saved = Saved()
-    monkeypatch.setattr(report, "_save", saved)
+    monkeypatch.setattr(plots, "_save", saved)
     _history(2, 1, 1).to_csv(tmp_path / "history.csv", index=False)
-    paths = report.make_plots(tmp_path)
+    paths = plots.make_plots(tmp_path)
     assert [p.name for p in paths] == ["loss.png", "val_score.png"]
     for name in ("loss.png", "val_score.png"):
         for ax in saved.figs[name].axes:
