@@ -5,7 +5,8 @@
     submissions               the file format and the Kaggle API: core and the layer above
     tasks                     the competitions and the spec they fill in (Task, ImageTask, TASKS)
     pipelines                 the stages that join them, runs on disk
-    cli                       parse and call a pipeline
+    commands                  the CLI's commands: parse, build a config, call a pipeline
+    cli                       the entry: runs the commands, bad input to one line and exit code 2
 
 A module imports its own package and any lower layer, never a higher one or a sibling. The
 Kaggle download is therefore the caller's (tasks/task.py's fetch_if_missing, `cli.py download`): data/ only
@@ -27,7 +28,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-LAYERS = [("core",), ("data", "features", "models"), ("submissions",), ("tasks",), ("pipelines",), ("cli",)]
+LAYERS = [("core",), ("data", "features", "models"), ("submissions",), ("tasks",), ("pipelines",), ("commands",), ("cli",)]
 LAYER = {package: i for i, packages in enumerate(LAYERS) for package in packages}
 
 
