@@ -6,19 +6,14 @@ several machines pointed at one PostgreSQL URL share one study, Optuna's RDB sto
 the coordinator. `jobs` > 1 runs that many trials side by side on one machine, each in a worker
 process (core/workers.py) on its share of the cores, all on this study's storage. The search
 space is the task's `search_space(trial) -> overrides`, kept apart from model building so the
-best params replay through `train --params`.
-
-A worker killed mid-trial (kill -9, the out-of-memory killer, a lost machine) leaves its trial
-RUNNING in the storage. Each trial beats a heartbeat; every process running trials checks the
-study every heartbeat interval (and before each trial) and fails the trials whose heartbeat is
-older than the grace period, then queues the defaults trial again if it was one of them.
+best params replay through `train --params`. Where trials run and how a dead worker's trial
+is failed (storage, heartbeat, the trial loop) is pipelines/studies.py's.
 """
 from __future__ import annotations
 
 import logging
 import os
 import re
-import threading
 import time
 import uuid
 import warnings
@@ -31,24 +26,12 @@ import optuna
 from core import workers
 from core.files import remove_empty_dirs
 from core.errors import UsageError, first_line
-from pipelines import TASKS, runs
+from pipelines import TASKS, runs, studies
 from pipelines.metrics import METRICS
 from pipelines.cv import cross_validate
 from pipelines.inputs import prepare
 from pipelines.proba import score_fn
 
-# A running trial's heartbeat: Optuna's thread in the trial's process writes the time (the database's
-# clock, so machines' clocks never disagree) every HEARTBEAT_S seconds; a RUNNING trial whose last beat
-# is older than GRACE_S is taken for dead and failed by the next check of any live `tune` process.
-# The beat needs the GIL (handed over every 5 ms even while the trainer runs) and one short write;
-# on a loaded machine (every core training, --jobs, a SQLite file several writers lock in turn)
-# that thread waits milliseconds to seconds, not a minute, so six beats missed in a row means a dead
-# process, not a busy one. A killed worker's trial is failed 50-70 s after the kill (its last beat
-# up to one interval before it, the check once an interval), against minutes of training a trial.
-# Were a live trial failed all the same (the machine stalled a minute), its worker logs it and goes
-# on with its next trial (`_run_trials`).
-HEARTBEAT_S = 10      # seconds between beats: one write per running trial
-GRACE_S = 60          # seconds without a beat before a RUNNING trial is failed
 # Intermediate steps. Fold 0 reports at fixed fractions of its own schedule (step q after q/QUARTERS of
 # its epochs), not at epoch numbers: under a one-cycle schedule epoch 3 of a 40-epoch trial is still
 # warming up while a 10-epoch trial is annealing, and comparing them there prunes long schedules for
@@ -58,9 +41,6 @@ WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
 FOLD_STEP = 10_000
 NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
 _JOB_ATTR = "tune_command"       # user attr: which `tune --jobs` command's worker runs a trial
-# the drivers SQLAlchemy names a module after, and the package that installs the module
-_DRIVER_PACKAGES = {"psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pymysql": "PyMySQL",
-                    "MySQLdb": "mysqlclient"}
 
 log = logging.getLogger(__name__)
 
@@ -88,64 +68,6 @@ def study_dir(runs_root: Path, task: str, study: str) -> Path:
 
 def best_params_path(runs_root: Path, task: str, study: str | None = None) -> Path:
     return study_dir(runs_root, task, study or f"{task}-tune") / "best_params.json"
-
-
-def storage_url(url: str) -> str:
-    """--storage as SQLAlchemy should open it: `postgresql://` and Heroku's `postgres://` (which
-    SQLAlchemy rejects) get the psycopg2 driver, the one the project installs (SQLAlchemy 2.1 would
-    pick psycopg 3); a driver the URL names (`postgresql+psycopg://`) is kept."""
-    import sqlalchemy.exc
-    from sqlalchemy.engine import make_url
-    try:
-        parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError as e:
-        raise UsageError(f"cannot open storage {url!r}: {first_line(e)}") from None
-    backend, _, driver = parsed.drivername.partition("+")
-    if backend == "postgres" or (backend == "postgresql" and not driver):
-        return parsed.set(drivername=f"postgresql+{driver or 'psycopg2'}").render_as_string(hide_password=False)
-    return url
-
-
-def _storage(url: str | None, folder: Path, task=None, beat: tuple[int, int] | None = None):
-    """The study's storage, with the heartbeat (`beat`: interval and grace in seconds, by default
-    this module's); `task`'s defaults trial is queued again when a stale check fails it."""
-    if url is None:
-        folder.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{folder / 'study.db'}"
-    url = storage_url(url)
-    import sqlalchemy.exc
-    from sqlalchemy.engine import make_url
-    shown = make_url(url).render_as_string(hide_password=True)       # messages never print a password
-    engine = {"pool_pre_ping": True}
-    if url.startswith("sqlite"):     # trials side by side write to one file: wait for its lock (default 5 s)
-        engine["connect_args"] = {"timeout": 60}
-    heartbeat, grace = beat or (HEARTBEAT_S, GRACE_S)
-    for attempt in range(5):
-        try:
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                              engine_kwargs=engine, heartbeat_stale_trial_callback=_on_stale(task, grace))
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
-            # workers started together on a fresh database race to create Optuna's tables;
-            # the loser sees a duplicate-key error, and a moment later the tables exist
-            if attempt == 4:
-                raise
-            time.sleep(0.5 * (attempt + 1))
-        except ImportError as e:    # Optuna's "Failed to import DB access module" says neither which nor how
-            module = getattr(e.__cause__, "name", None) or "its driver"
-            package = _DRIVER_PACKAGES.get(module, module)
-            raise UsageError(f"cannot open storage {shown!r}: Python module {module!r} is not installed "
-                             f"(pip install {package})") from None
-        except Exception as e:      # bad scheme, unreachable server
-            raise UsageError(f"cannot open storage {shown!r}: {first_line(e)}") from None
-
-
-def _on_stale(task, grace: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
-    """Called for each trial a stale check of this process failed."""
-    def failed(st: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        log.warning("trial %d failed: no heartbeat from its worker for %d s (killed?)", trial.number, grace)
-        if task is not None:
-            _enqueue_defaults(st, task)         # when the failed trial was the defaults
-    return failed
 
 
 def _objective(inputs, base: dict, task, fixed: dict):
@@ -196,7 +118,7 @@ def _objective(inputs, base: dict, task, fixed: dict):
 def _quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)      # the CLI shows progress; no log spill
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat args
-    # `_run_trials` is Study.optimize's loop with the heartbeat, which ask() does not know
+    # `studies.run_trials` is Study.optimize's loop with the heartbeat, which ask() does not know
     warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
 
 
@@ -240,7 +162,7 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     folder = study_dir(root, task.name, name)
     created = not folder.exists()
     try:
-        store = _storage(storage, folder, task)
+        store = studies.open_storage(storage, folder, task)
         st = optuna.create_study(
             study_name=name, storage=store, load_if_exists=True,
             direction="maximize" if METRICS[task.metric].maximize else "minimize", pruner=_pruner())
@@ -254,20 +176,20 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
     new_study = owner is None and not st.trials
     st.set_user_attr("task", task.name)
-    # trials of killed workers are failed (see HEARTBEAT_S) while trials run; do it now too, so that
+    # trials of killed workers are failed (see studies.HEARTBEAT_S) while trials run; do it now too, so that
     # a defaults trial left RUNNING by kill -9 counts as unfinished below
-    _fail_stale(st)
+    studies.fail_stale(st)
     # a continued study must not replay the draws of the process before it (the same seed would
     # propose the same start-up trials again): the seed moves on with the trials already there.
     # Workers sharing a --storage study may start together, seeing the same trials: their process
     # ids tell them apart (a shared study's order of trials is not reproducible anyway), as do
     # the jobs of one process
     sampler_seed = seed + len(st.trials) + 7919 * (os.getpid() if storage else 0)
-    _enqueue_defaults(st, task)
+    studies.enqueue_defaults(st, task)
     try:
         if jobs == 1:
             st.sampler = _sampler(sampler_seed, trials)
-            _optimize(st, _objective(inputs, base, task, fixed or {}), trials, timeout, folder, tensorboard,
+            studies.optimize(st, _objective(inputs, base, task, fixed or {}), trials, timeout, folder, tensorboard,
                       on_trial)
         else:
             _side_by_side(st, inputs, base, fixed or {}, trials, timeout, folder, tensorboard, on_trial,
@@ -278,86 +200,6 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
             _discard_new(folder, created)
         raise UsageError(first_line(e)) from None
     return summarize(st, task, folder, fixed or {})
-
-
-def _optimize(st: optuna.Study, objective: Callable, trials: int, timeout: float | None, folder: Path,
-              tensorboard: bool, on_trial=None) -> None:
-    """`trials` trials of the study, one after another, in this process, which meanwhile fails the
-    study's stale trials every heartbeat interval."""
-    callbacks = [on_trial] if on_trial else []
-    tb = None
-    if tensorboard:      # this process's trials, one event file per process under <study>/tensorboard/
-        from pipelines.tblog import StudyLog
-        tb = StudyLog(folder)
-        callbacks.insert(0, tb.on_trial)
-    stop = threading.Event()
-    watch = threading.Thread(target=_watch_stale, args=(st, stop), daemon=True, name="tune-stale-trials")
-    watch.start()
-    try:
-        _run_trials(st, objective, trials, timeout, callbacks)
-    finally:
-        stop.set()
-        watch.join()
-        if tb is not None:
-            tb.close()
-
-
-def _watch_stale(st: optuna.Study, stop: threading.Event) -> None:
-    """Every heartbeat interval until `stop`: fail the trials of dead workers. Optuna checks only
-    when a trial starts, so a worker in a long trial (or none left to start one) left a killed
-    worker's trial RUNNING, and its defaults trial unqueued, for as long as that took."""
-    while not stop.wait(st._storage.get_heartbeat_interval()):
-        try:
-            _fail_stale(st)
-        except Exception as e:       # the database away a moment: the next round tries again
-            log.debug("stale trial check failed: %s", first_line(e))
-
-
-_stale_lock = threading.Lock()
-
-
-def _fail_stale(st: optuna.Study) -> None:
-    """Optuna's stale check, one at a time in this process: SQLite cannot lock a row, so the watch
-    and a trial's start failing one trial together would both queue the defaults again."""
-    with _stale_lock:
-        optuna.storages.fail_stale_trials(st)
-
-
-def _run_trials(st: optuna.Study, objective: Callable, trials: int, timeout: float | None,
-                callbacks: list[Callable]) -> None:
-    """What `Study.optimize(objective, trials, timeout, callbacks, catch=())` does (fail stale
-    trials, ask, run the objective under Optuna's heartbeat, tell, call back), except for a trial
-    finished under its live worker: by a stale check, this worker's beats having missed the grace
-    period, or by another worker that took the same queued trial (SQLite cannot lock a row). Optuna
-    raises on writing to it, and `optimize` then stops; here the worker logs it and goes on."""
-    from optuna.exceptions import UpdateFinishedTrialError
-    from optuna.storages._heartbeat import get_heartbeat_thread
-    start = time.monotonic()
-    for _ in range(trials):
-        if timeout is not None and time.monotonic() - start >= timeout:
-            return
-        _fail_stale(st)
-        trial = st.ask()
-        value, state, lost = None, None, False
-        try:
-            with get_heartbeat_thread(trial._trial_id, st._storage):
-                try:
-                    value = objective(trial)
-                except optuna.TrialPruned:
-                    state = optuna.trial.TrialState.PRUNED
-            lost = st._storage.get_trial(trial._trial_id).state.is_finished()
-            frozen = st.tell(trial, value, state=state, skip_if_finished=True)    # a NaN value: FAIL
-        except UpdateFinishedTrialError:
-            lost, frozen = True, st._storage.get_trial(trial._trial_id)
-        except BaseException:       # an error, Ctrl-C: the trial fails, as in `optimize`
-            st.tell(trial, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
-            raise
-        if lost:
-            log.warning("trial %d was ended (%s) by another process while this one ran it: its heartbeat "
-                        "missed the grace period, or another worker took the same queued trial; going on "
-                        "with the next trial", trial.number, frozen.state.name.lower())
-        for callback in callbacks:
-            callback(st, frozen)
 
 
 def _side_by_side(st: optuna.Study, inputs, base: dict, fixed: dict, trials: int, timeout: float | None,
@@ -378,7 +220,7 @@ def _side_by_side(st: optuna.Study, inputs, base: dict, fixed: dict, trials: int
     shares = [n for n in shares if n]
     held = queued[:first]                     # the first worker takes these (Optuna pops oldest first)
     token = uuid.uuid4().hex                  # marks this command's trials in the storage
-    beat = (HEARTBEAT_S, GRACE_S)           # read here, so a test's shorter beat reaches the workers
+    beat = (studies.HEARTBEAT_S, studies.GRACE_S)    # read here, so a test's shorter beat reaches the workers
     calls = [(inputs, base, fixed, n, timeout, folder, tensorboard, st.study_name, storage,
               sampler_seed + 7919 * (j + 1), trials, [] if j == 0 else held, token, beat)
              for j, n in enumerate(shares)]
@@ -417,7 +259,7 @@ def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | N
     _quiet_optuna()                      # this process never ran tune() or the CLI
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
-    st = optuna.load_study(study_name=name, storage=_storage(storage, folder, inputs.task, beat),
+    st = optuna.load_study(study_name=name, storage=studies.open_storage(storage, folder, inputs.task, beat),
                            sampler=_sampler(sampler_seed, total), pruner=_pruner())
     waiting = (optuna.trial.TrialState.WAITING,)
     while held and any(t.number in held for t in st.get_trials(deepcopy=False, states=waiting)):
@@ -430,7 +272,7 @@ def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | N
         trial.set_user_attr(_JOB_ATTR, token)
         return objective(trial)
     remaining = None if timeout is None else max(timeout - (time.monotonic() - start), 1e-3)
-    _optimize(st, marked, trials, remaining, folder, tensorboard,
+    studies.optimize(st, marked, trials, remaining, folder, tensorboard,
               on_trial=lambda study, trial: on_epoch(trial.number))
 
 
@@ -440,16 +282,6 @@ def _discard_new(folder: Path, created: bool) -> None:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
         remove_empty_dirs((folder.parent, folder.parent.parent))
-
-
-def _enqueue_defaults(st: optuna.Study, task) -> None:
-    """Trial 0 of a study is the task's defaults, so tuning can only improve on them; enqueued again
-    when that trial failed or was interrupted, or when the task's defaults have changed since."""
-    defaults = task.default_params         # keys the space never suggests are unused
-    alive = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
-             optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
-    if not any(t.state in alive and t.system_attrs.get("fixed_params") == defaults for t in st.get_trials(deepcopy=False)):
-        st.enqueue_trial(defaults)
 
 
 def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5) -> TuneResult:

@@ -107,8 +107,8 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
     study = _study(runs_dir)
     stale = study.ask()                                  # a worker that died mid-trial: RUNNING forever
     storage.record_heartbeat(stale._trial_id)
-    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
-    monkeypatch.setattr("pipelines.tune.GRACE_S", 1)
+    monkeypatch.setattr("pipelines.studies.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.studies.GRACE_S", 1)
     import time
     time.sleep(2.5)
     result = _tiny(runs_dir, titanic_dir, 1)
@@ -273,8 +273,8 @@ def test_a_defaults_trial_left_running_by_a_killed_worker_is_tried_again(titanic
     study.enqueue_trial(defaults)
     stale = study.ask()                                   # ... and was killed in its defaults trial
     storage.record_heartbeat(stale._trial_id)
-    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
-    monkeypatch.setattr("pipelines.tune.GRACE_S", 1)
+    monkeypatch.setattr("pipelines.studies.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.studies.GRACE_S", 1)
     time.sleep(2.5)
     trials = _trials(_tiny(runs_dir, titanic_dir, 1, study="k"))
     assert trials[0].state == optuna.trial.TrialState.FAIL
@@ -459,11 +459,11 @@ def test_a_trial_failed_under_its_live_worker_is_logged_and_the_worker_goes_on(
                 on_fold(0, {"accuracy": 0.5})
         return {"cv": {"accuracy": 0.5 + len(calls) / 100}}
     monkeypatch.setattr("pipelines.tune.cross_validate", fake_cv)
-    caplog.set_level(logging.WARNING, logger="pipelines.tune")
+    caplog.set_level(logging.WARNING, logger="pipelines.studies")
     seen = []
     result = _tiny(runs_dir, titanic_dir, 3, on_trial=lambda st, t: seen.append((t.number, t.state)))
     states = optuna.trial.TrialState
     assert seen == [(0, states.FAIL), (1, states.COMPLETE), (2, states.COMPLETE)]
     assert result.n_failed == 1 and result.n_complete == 2
-    [warning] = [r.getMessage() for r in caplog.records if r.name == "pipelines.tune"]
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "pipelines.studies"]
     assert warning.startswith("trial 0 was ended (fail) by another process while this one ran it"), warning

@@ -19,7 +19,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from pipelines.tune import storage_url
+from pipelines.studies import storage_url
 from tests.conftest import ROOT
 from tests.test_tune_stale import killed_worker_scenario
 

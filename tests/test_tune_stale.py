@@ -29,8 +29,8 @@ HEARTBEAT_S, GRACE_S = 1, 3
 # trial starts, then trains for ever (to be killed); with '-', it tunes a tiny space.
 CHILD = f"""
 import pathlib, sys, time
-import tasks.titanic, pipelines.tune
-pipelines.tune.HEARTBEAT_S, pipelines.tune.GRACE_S = {HEARTBEAT_S}, {GRACE_S}
+import tasks.titanic, pipelines.studies
+pipelines.studies.HEARTBEAT_S, pipelines.studies.GRACE_S = {HEARTBEAT_S}, {GRACE_S}
 marker = sys.argv[1]
 
 def space(trial):
@@ -103,8 +103,8 @@ def test_a_live_process_fails_a_killed_workers_trial_mid_trial_and_runs_the_defa
     that trial trains, not only when one starts, and the defaults are this process's next trial."""
     import logging
     import time
-    monkeypatch.setattr("pipelines.tune.HEARTBEAT_S", 1)
-    monkeypatch.setattr("pipelines.tune.GRACE_S", 2)
+    monkeypatch.setattr("pipelines.studies.HEARTBEAT_S", 1)
+    monkeypatch.setattr("pipelines.studies.GRACE_S", 2)
     folder = study_dir(runs_dir, "titanic", "titanic-tune")
     folder.mkdir(parents=True)
     storage = optuna.storages.RDBStorage(f"sqlite:///{folder / 'study.db'}", heartbeat_interval=1, grace_period=2)
@@ -122,7 +122,7 @@ def test_a_live_process_fails_a_killed_workers_trial_mid_trial_and_runs_the_defa
             time.sleep(4.5)           # the grace period and more (SQLite's clock counts whole seconds)
         return {"cv": {"accuracy": 0.5}}
     monkeypatch.setattr("pipelines.tune.cross_validate", slow_cv)
-    caplog.set_level(logging.WARNING, logger="pipelines.tune")
+    caplog.set_level(logging.WARNING, logger="pipelines.studies")
     trials = _trials(_tiny(runs_dir, titanic_dir, 2))
     dead, first, again = trials
     assert dead.state == optuna.trial.TrialState.FAIL
