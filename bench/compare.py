@@ -58,7 +58,8 @@ from models.registry import model_args  # noqa: E402
 from models.trainer import fit  # noqa: E402
 from pipelines import TASKS  # noqa: E402
 from pipelines.metrics import METRICS  # noqa: E402
-from pipelines.cv import cross_validate, encode_fold, init_from_data  # noqa: E402
+from pipelines.cv import cross_validate, encode_fold  # noqa: E402
+from pipelines.learners import init_from_data  # noqa: E402
 from pipelines.inputs import prepare  # noqa: E402
 from core.runtime import as_tensor  # noqa: E402
 from pipelines.proba import loss_fn, predict_proba, score_fn, to_proba  # noqa: E402

@@ -19,19 +19,16 @@ import torch
 from core import workers
 from core.config import TrainConfig
 from core.files import replace_atomically
-from core.runtime import as_tensor, autocast_dtype, seed_everything
-from models import build_model
-from models.registry import model_args
-from models.trainer import fit
+from core.runtime import autocast_dtype
 from pipelines.calibrate import apply_temperature, cross_fit
 from pipelines.inputs import Inputs
 from pipelines.metrics import METRICS
-from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
+from pipelines.learners import LEARNERS
+from pipelines.proba import cv_scores
 from pipelines import runs
 from tasks.task import Encoded, TaskBase
 from submissions.format import write_atomic
 
-DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
 
 
@@ -120,7 +117,6 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
     tr, va = inp.folds[k]
     fold_start = time.perf_counter()
     enc = encode_fold(task, cfg, inp, tr, va, test)
-    y_tr, y_va = as_tensor(inp.y[tr], inp.device, torch.long), as_tensor(inp.y[va], inp.device, torch.long)
     fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
     if fold_dir is not None:
         # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
@@ -129,64 +125,52 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
         runs.write_json(fold_dir / "columns.json", enc.columns)
     fold_val, best_epochs, earlier, history, test_parts = 0.0, [], 0.0, [], []   # earlier: seconds before a resume
     for b in range(cfg.bags):
-        model, res = _fit_bag(inp, cfg, enc, k, b, y_tr, y_va, fold_dir, on_epoch)
+        learner, res = _fit_bag(inp, cfg, enc, k, b, fold_dir, on_epoch)
         earlier += res.pop("seconds_before", 0.0)
         history += [{"fold": k, "bag": b, **row} for row in res["history"]]
         best_epochs.append(res["best_epoch"])
-        fold_val = fold_val + predict_proba(task, model, enc.x_val, enc.batch_fn, cfg.precision) / cfg.bags
+        fold_val = fold_val + learner.predict_proba(enc.x_val, enc.batch_fn) / cfg.bags
         if enc.x_test is not None:
-            test_parts.append(predict_proba(task, model, enc.x_test, enc.batch_fn, cfg.precision))
+            test_parts.append(learner.predict_proba(enc.x_test, enc.batch_fn))
     row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
            **cv_scores(task, inp.y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
     return {"val": fold_val, "test": test_parts, "history": history, "row": row}
 
 
 def encode_fold(task, cfg: TrainConfig, inp: Inputs, tr, va, test) -> Encoded:
-    """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test, the task's
-    way (tables: its feature pipeline; images: channel statistics and a per-batch transform)."""
-    return task.encode_fold(cfg, inp, tr, va, test)
+    """Stage 2: fit the encoder on the fold's training rows only, encode train/val/test, the
+    learner's way (by default the task's: tables its feature pipeline, images channel statistics
+    and a per-batch transform)."""
+    return LEARNERS.get(cfg.model).encode_fold(task, cfg, inp, tr, va, test)
 
 
-def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int, y_tr, y_va,
+def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
              fold_dir: Path | None, on_epoch: FoldHook | None):
-    """Train fold k's bag b, or load it when a resumed run finished it already.
+    """Train fold k's bag b (pipelines/learners.py), or load it when a resumed run finished it already.
 
-    In a run directory the trainer checkpoints every epoch to `ckpt<b>.pt`; the finished
-    model goes to `model<b>.pt` and its record to `bag<b>.json`, then the checkpoint is deleted."""
-    task = inp.task
+    In a run directory the learner may checkpoint to `ckpt<b>.pt` (the trainer does, every epoch);
+    the finished model goes to `model<b><suffix>` and its record to `bag<b>.json`, then the
+    checkpoint is deleted."""
+    factory = LEARNERS.get(cfg.model)
     done = fold_dir / f"bag{b}.json" if fold_dir is not None else None
-    if done is not None and done.is_file() and (fold_dir / f"model{b}.pt").is_file():
+    saved = fold_dir / f"model{b}{factory.suffix}" if fold_dir is not None else None
+    if done is not None and done.is_file() and saved.is_file():
         record = runs.read_json(done)          # finished before a resume: all its training time was earlier
         seconds = record["history"][-1]["seconds"] if record.get("history") else 0.0
-        return runs.load_model(fold_dir / f"model{b}.pt", inp.device), {**record, "seconds_before": seconds}
-    gen = seed_everything(cfg.seed * 10_007 + k * 101 + b)   # distinct, reproducible per fold/bag
-    args = model_args(cfg.model, cfg.to_dict(), **enc.shape)
-    net = build_model(cfg.model, args).to(inp.device)
-    if enc.batch_fn is not None:
-        init_from_data(net, enc.x_train, enc.batch_fn)
-    if inp.device.type == "cuda" and task.channels_last:
-        net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
-    model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
+        return factory.load(saved, inp.task, inp.device, cfg.precision), {**record, "seconds_before": seconds}
+    # a distinct, reproducible seed per fold and bag
+    learner = LEARNERS.create(cfg.model, task=inp.task, cfg=cfg, device=inp.device,
+                              random_state=cfg.seed * 10_007 + k * 101 + b)
     hook = (lambda row: on_epoch(k, b, row)) if on_epoch else None
-    extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
     ckpt = fold_dir / f"ckpt{b}.pt" if fold_dir is not None else None
-    score, maximize = score_fn(task)
-    res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
-              score_fn=score, maximize=maximize, generator=gen, on_epoch=hook, checkpoint=ckpt,
-              epoch_metrics=epoch_metric_fn(task), **extra)
-    record = {"best_epoch": res.best_epoch, "best_score": res.best_score, "history": res.history}
+    tr, va = inp.folds[k]
+    learner.fit(enc, inp.y[tr], inp.y[va], on_step=hook, checkpoint=ckpt)
+    record = {"best_epoch": learner.best_step_, "best_score": learner.best_score_, "history": learner.history_}
     if fold_dir is not None:
-        runs.save_model(fold_dir / f"model{b}.pt", cfg.model, args, net)   # uncompiled keys
+        learner.save(saved)
         runs.write_json(done, record)
         ckpt.unlink(missing_ok=True)
-    return res.model, {**record, "seconds_before": res.seconds_before}
-
-
-def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:
-    """A model's data-dependent init (fastnet's whitened stem), on the first DATA_INIT_IMAGES
-    training images as the model sees them; models without one are left as built."""
-    if hasattr(net, "init_from_data"):
-        net.init_from_data(batch_fn(x_train[:DATA_INIT_IMAGES], False))
+    return learner, {**record, "seconds_before": learner.seconds_before_}
 
 
 def _record_fold(fold_dir: Path, row: dict, y: np.ndarray, proba: np.ndarray) -> None:

@@ -17,9 +17,9 @@ import torch
 from core.config import TrainConfig
 from core.errors import UsageError
 from core.runtime import resolve_device
-from models import MODELS
 from pipelines import TASKS
 from pipelines.folds import make_folds
+from pipelines.learners import LEARNERS
 from pipelines import runs
 from tasks.task import TaskBase
 
@@ -47,7 +47,9 @@ class Inputs:
 def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | None = None) -> Inputs:
     """Ingest and check everything a run needs; raises UsageError before anything is written."""
     task = TASKS.create(cfg.task)
-    MODELS.get(cfg.model)
+    kind = LEARNERS.get(cfg.model) and LEARNERS.tags[cfg.model].get("kind")     # an unknown name fails here
+    if kind and kind != task.kind:      # Task.config checks the nets; this, every learner
+        raise UsageError(f"model {cfg.model!r} is for {kind} data, but {task.name} has {task.kind} data")
     device = resolve_device(cfg.device)
     train, test, sample, y, test_ids, test_y = task.load(cfg, device, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
     return Inputs(task, train, test, sample, y, checked_folds(task, y, cfg), device, test_ids, test_y)

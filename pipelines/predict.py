@@ -19,7 +19,7 @@ from core.errors import UsageError
 from core.runtime import resolve_device
 from pipelines import TASKS
 from pipelines.calibrate import apply_temperature
-from pipelines.proba import predict_proba
+from pipelines.learners import LEARNERS
 from pipelines import runs
 from submissions.format import SUBMISSIONS_DIR, check_submission, in_sample_order, write_atomic
 
@@ -60,12 +60,13 @@ def load_run(task_name: str, run: str, runs_root: Path | None):
 
 def ensemble_proba(task, run_dir: Path, fold_dirs: list[Path], saved: dict, data, device: torch.device) -> np.ndarray:
     """Average the probabilities of every fold's models, each fold with its own fitted encoder,
-    each model's temperature-scaled first (the run's calibration.json, when it has one), at the
+    each model loaded by the run's learner (pipelines/learners.py) and temperature-scaled first (the run's calibration.json, when it has one), at the
     precision the run trained at. `saved`: the run's config.json, as `load_run` read it.
 
     `data`: a DataFrame (tables) or uint8 array (N, C, H, W) (images)."""
     temperature, precision = _temperature(run_dir), _precision(saved)
     trained_by = saved.get("versions", {}).get("code")      # named if a changed model no longer fits the weights
+    learner = LEARNERS.get(saved["config"]["model"])       # the model's kind of learner (pipelines/learners.py)
     total, n = None, 0
     data = task.test_input(data, device)        # images: one copy on the device for all folds
     for fold_dir in fold_dirs:
@@ -74,9 +75,10 @@ def ensemble_proba(task, run_dir: Path, fold_dirs: list[Path], saved: dict, data
         except Exception as e:
             raise UsageError(f"{fold_dir / 'encoder.joblib'}: missing or corrupted ({type(e).__name__})") from None
         columns = runs.read_json(fold_dir / "columns.json")
-        x, batch_fn = task.fold_input(encoder, columns, data, device, fold_dir)   # tables: through the fold's encoder
-        for path in sorted(fold_dir.glob("model*.pt")):
-            p = apply_temperature(predict_proba(task, runs.load_model(path, device, trained_by), x, batch_fn, precision), temperature)
+        x, batch_fn = learner.fold_input(task, encoder, columns, data, device, fold_dir)   # tables: through the fold's encoder
+        for path in sorted(fold_dir.glob(f"model*{learner.suffix}")):
+            model = learner.load(path, task, device, precision, trained_by)
+            p = apply_temperature(model.predict_proba(x, batch_fn), temperature)
             total = p if total is None else total + p
             n += 1
     if n == 0:

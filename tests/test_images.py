@@ -238,13 +238,12 @@ def test_cifar_end_to_end(layout, cifar_kaggle, cifar_imagefolder, tmp_path):
 def test_a_runs_precision_is_used_again_by_predict_and_predict_image(cifar_kaggle, tmp_path, monkeypatch):
     """Image tasks default to precision auto; a run trained at bf16 predicts at bf16 later, and its
     re-predicted submission is byte-identical to the one train wrote."""
-    import pipelines.cv
-    import pipelines.predict
+    import pipelines.learners
     import pipelines.proba
     assert TASKS.create("cifar10").config().precision == "auto" == TASKS.create("mnist").config().precision
     used, real = [], pipelines.proba.predict_proba
-    for stage in (pipelines.cv, pipelines.predict):     # training's predictions, then predict's
-        monkeypatch.setattr(stage, "predict_proba", lambda *a, **k: used.append(a[4]) or real(*a, **k))
+    # training's predictions and predict's both go through the torch learner
+    monkeypatch.setattr(pipelines.learners, "predict_proba", lambda *a, **k: used.append(a[4]) or real(*a, **k))
     runs = ["--runs-dir", str(tmp_path / "runs")]
     res = CliRunner().invoke(app, ["train", "cifar10", *FAST, "--set", "precision=bf16", "--data-dir",
                                    str(cifar_kaggle[0]), "--out", str(tmp_path / "sub.csv"), *runs])
