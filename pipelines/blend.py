@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedKFold
 
 from core.errors import UsageError
 from data import fingerprint
-from pipelines import TASKS, runs
+from pipelines import TASKS, listing, runs
 from pipelines.calibrate import apply_temperature, fit_temperature
 from pipelines.metrics import kaggle_logloss
 from pipelines.predict import SUBMISSIONS_DIR, run_test_predictions, write_submission
@@ -75,7 +75,7 @@ def check_same_data(dirs: list[Path]) -> None:
     """Every run trained on the same rows, by the fingerprint each recorded; a run without one
     cannot be checked, so it does not blend (out-of-fold ids and labels that happen to agree on a
     few rows say little: 3,000 random Otto rows and the first 3,001 share 152)."""
-    records = [runs.data_of(d) for d in dirs]
+    records = [listing.data_of(d) for d in dirs]
     for d, rec in zip(dirs, records):
         if rec is None:
             raise UsageError(f"run {d.name} has no data fingerprint (trained before runs recorded their data), "
@@ -119,8 +119,8 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
         if data_dir is not None:
             want, whose = fingerprint.of_folder(task, data_dir, root / ".cache"), "--data-dir's"
         else:
-            want, whose = runs.newest_data(root, task.name), "the newest run's"
-        ranked = runs.ranked_runs(root, task.name, want["fingerprint"]) if want else []
+            want, whose = listing.newest_data(root, task.name), "the newest run's"
+        ranked = listing.ranked_runs(root, task.name, want["fingerprint"]) if want else []
         others = len(runs.list_runs(root, task.name)) - len(ranked)
         apart = f" ({others} other complete run(s) left out: other data, or none recorded)" if others else ""
         if len(ranked) < top:

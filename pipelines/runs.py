@@ -17,7 +17,7 @@ Layout:
 A run that did not finish (Ctrl-C, kill, crash) keeps its folder and checkpoints; it is listed
 apart from finished runs and `train TASK --resume ID` completes it.
 
-Runs rank (and blend) only against runs of the same data. A run from before config.json held `data`
+Runs rank (and blend) only against runs of the same data (pipelines/listing.py). A run from before config.json held `data`
 has no fingerprint: `runs` lists it under "data not recorded", `--top` never picks it and `blend`
 refuses it, as nothing says which rows it trained on; `predict` and `report` read it as before.
 """
@@ -166,80 +166,6 @@ def list_runs(root: Path, task: str | None = None, states=("complete",)) -> list
     runs = [r for t in tasks if t.is_dir() for r in t.iterdir() if (r / "status.json").is_file()]
     runs = [r for r in runs if state_of(r) in states]
     return sorted(runs, key=lambda r: r.name)
-
-
-def data_of(run: Path) -> dict | None:
-    """The run's `data` record (source, rows, fingerprint: data/fingerprint.py); None for a run
-    recorded before runs had one, or whose config.json cannot be read."""
-    try:
-        saved = read_json(run / "config.json")
-    except UsageError:
-        return None
-    rec = saved.get("data") if isinstance(saved, dict) else None
-    return rec if isinstance(rec, dict) and isinstance(rec.get("fingerprint"), str) else None
-
-
-def newest_data(root: Path, task: str) -> dict | None:
-    """The data record of the task's newest complete run that has one (ids start with their UTC start)."""
-    for run in reversed(list_runs(root, task)):
-        rec = data_of(run)
-        if rec is not None:
-            return rec
-    return None
-
-
-def ranked_runs(root: Path, task: str, fingerprint: str | None = None) -> list[Path]:
-    """The task's complete runs of one data, best CV score first: those whose data fingerprint is
-    `fingerprint` (default: the newest run's data). Runs of other data, runs recorded before data
-    fingerprints and runs whose metrics cannot be read are left out."""
-    if fingerprint is None:
-        newest = newest_data(root, task)
-        fingerprint = newest["fingerprint"] if newest else None
-    scored = []
-    for run in list_runs(root, task):
-        rec = data_of(run)
-        if rec is None or rec["fingerprint"] != fingerprint:
-            continue
-        try:
-            m = read_json(run / "metrics.json")
-            score = m["cv"][m["metric"]]
-        except (UsageError, KeyError, TypeError):
-            log.warning("%s: no readable CV score; run left out", run)
-            continue
-        scored.append((-score if m.get("maximize", True) else score, run.name, run))
-    return [run for *_, run in sorted(scored)]
-
-
-@dataclass
-class Summary:
-    """One complete run as `runs` lists it."""
-    path: Path
-    task: str
-    model: str
-    folds: int
-    metric: str
-    cv: float
-    maximize: bool
-    seconds: float
-    finished: float | None        # epoch seconds, status.json's last update
-    data: dict | None             # data_of(run)
-
-
-def summaries(root: Path, task: str | None = None) -> list[Summary]:
-    """The complete runs (of `task`, or every task) with readable metrics; a damaged one is skipped
-    with a warning, so it cannot hide the others."""
-    out = []
-    for run in list_runs(root, task):
-        try:
-            m = read_json(run / "metrics.json")
-            cfg = read_json(run / "config.json")["config"]
-            finished = read_json(run / "status.json").get("updated")
-        except UsageError as e:
-            log.warning("%s; run skipped", e)
-            continue
-        out.append(Summary(run, m["task"], cfg["model"], cfg["folds"], m["metric"], m["cv"][m["metric"]],
-                           m["maximize"], m["seconds_total"], finished, data_of(run)))
-    return out
 
 
 def resolve_run(root: Path, task: str, run: str) -> Path:
