@@ -19,12 +19,16 @@ def tasks():
 
 
 def models():
-    """List the registered models."""
+    """List the registered models: the nets, then the other learners (`--model NAME` takes either)."""
     from models import MODELS
+    from pipelines.learners import LEARNERS
     for name in MODELS.names():
         doc = (MODELS.get(name).__doc__ or "").strip().splitlines()
         own = format_overrides(MODELS.tags[name].get("defaults", {}))
         typer.echo(f"{name:18s} {doc[0] if doc else ''}" + (f"  [own defaults: {own}]" if own else ""))
+    for name in [n for n in LEARNERS.names() if n not in MODELS]:
+        doc = (LEARNERS.get(name).__doc__ or "").strip().splitlines()
+        typer.echo(f"{name:18s} {doc[0] if doc else ''}")
 
 
 def report(

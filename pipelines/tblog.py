@@ -73,7 +73,7 @@ class TrainLog:
             self.writer.add_scalar(f"cv/{key}", value, 0)
         for key, value in (metrics.get("test_scores") or {}).items():
             self.writer.add_scalar(f"test/{key}", value, 0)
-        if inp.task.kind == "image":
+        if inp.task.image_grids:
             try:
                 self._image_grids(inp.train, inp.y, inp.task.classes)
             except Exception as e:      # a picture is not worth a finished run

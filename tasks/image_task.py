@@ -46,6 +46,7 @@ class ImageTask(TaskBase):
     min_folds: int = 1                   # 1 = train on the official train split with a held-out slice
     kind = "image"
     channels_last = True                 # NHWC on CUDA: faster convs on tensor cores
+    image_grids = True                   # --tensorboard draws training and misclassified images
     binary = False
 
 

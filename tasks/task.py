@@ -57,6 +57,7 @@ class TaskBase:
     """
     parallel_folds = False               # True: on the CPU, folds train in worker processes, one per core
     channels_last = False                # True: NHWC on CUDA, faster convs on tensor cores
+    image_grids = False                  # True: --tensorboard draws training and misclassified images
 
     @property
     def bundled(self) -> Path:

@@ -82,3 +82,9 @@ def test_logreg_multiclass_probabilities_and_history_row():
     assert p.shape == (100, 3) and np.allclose(p.sum(1), 1) and (p.argmax(1) == y[200:]).mean() > 0.8
     assert rows == learner.history_ and learner.best_step_ == 1 and learner.best_score_ == rows[0]["val_score"]
     assert {"epoch", "train_loss", "val_loss", "val_score", "lr", "seconds"} <= set(rows[0])
+
+
+def test_models_lists_every_learner_once(capsys):
+    assert main(["models"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert sorted(names) == LEARNERS.names() and "logreg" in names
