@@ -17,7 +17,6 @@ import re
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -31,6 +30,7 @@ from pipelines.metrics import METRICS
 from pipelines.cv import cross_validate
 from pipelines.inputs import prepare
 from pipelines.proba import score_fn
+from pipelines.tune_summary import TuneResult, summarize
 
 # Intermediate steps. Fold 0 reports at fixed fractions of its own schedule (step q after q/QUARTERS of
 # its epochs), not at epoch numbers: under a one-cycle schedule epoch 3 of a 40-epoch trial is still
@@ -47,19 +47,6 @@ log = logging.getLogger(__name__)
 
 class TuneFailed(RuntimeError):
     """A worker process running trials died (out of memory?); the study keeps what finished."""
-
-
-@dataclass
-class TuneResult:
-    study_dir: Path
-    best_value: float
-    best_params: dict
-    n_complete: int
-    n_pruned: int
-    n_failed: int
-    seconds_saved: float          # estimated from each pruned trial's own pace (see `pruned_saving`)
-    top: list[dict]
-    plots: list[Path]
 
 
 def study_dir(runs_root: Path, task: str, study: str) -> Path:
@@ -282,60 +269,6 @@ def _discard_new(folder: Path, created: bool) -> None:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
         remove_empty_dirs((folder.parent, folder.parent.parent))
-
-
-def summarize(st: optuna.Study, task, folder: Path, fixed: dict, top_n: int = 5) -> TuneResult:
-    states = optuna.trial.TrialState
-    done = [t for t in st.trials if t.state == states.COMPLETE]
-    pruned = [t for t in st.trials if t.state == states.PRUNED]
-    failed = [t for t in st.trials if t.state == states.FAIL]
-    if not done:
-        raise UsageError(f"study {st.study_name!r} has no complete trial yet (pruned {len(pruned)}, failed {len(failed)})")
-    secs = lambda t: (t.datetime_complete - t.datetime_start).total_seconds()
-    saved = sum(pruned_saving(t, secs(t)) for t in pruned)
-    folder.mkdir(parents=True, exist_ok=True)
-    best = st.best_trial
-    held = lambda t: t.user_attrs.get("fixed", fixed)    # trials from before this attribute: today's --set
-    # the config the best trial trained with (trials from before the "config" attribute: what it
-    # sampled and held, today's defaults fill in the rest)
-    params = best.user_attrs.get("config") or {**best.params, **held(best)}
-    runs.write_json(folder / "best_params.json", params)
-    reverse = st.direction == optuna.study.StudyDirection.MAXIMIZE
-    top = sorted(done, key=lambda t: t.value, reverse=reverse)[:top_n]
-    top_rows = [{"trial": t.number, "value": t.value, "seconds": secs(t), **t.params, **held(t)} for t in top]
-    return TuneResult(folder, best.value, params, len(done), len(pruned), len(failed), saved, top_rows,
-                      write_plots(st, folder))
-
-
-def pruned_saving(trial: optuna.trial.FrozenTrial, seconds: float) -> float:
-    """Seconds a pruned trial would still have trained at its own pace: it did the fraction `done`
-    of its work in `seconds`. An upper estimate, since early stopping may have ended folds sooner.
-    Trials pruned before this attribute existed count nothing rather than a guess."""
-    done = trial.user_attrs.get("done")
-    return seconds * (1 / done - 1) if done else 0.0
-
-
-def write_plots(st: optuna.Study, folder: Path) -> list[Path]:
-    """Optimization history and parameter importances as PNG (matplotlib backend)."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from optuna.visualization import matplotlib as ovm
-    except ImportError:
-        return []
-    out = []
-    warnings.filterwarnings("ignore", message=".*importances.*", category=UserWarning)
-    for name, plot in [("history", ovm.plot_optimization_history), ("importances", ovm.plot_param_importances)]:
-        try:
-            ax = plot(st)
-        except (ValueError, RuntimeError):      # importances need >= 2 complete trials with varying params
-            continue
-        path = folder / f"{name}.png"
-        (ax.figure if hasattr(ax, "figure") else ax[0].figure).savefig(path, dpi=100, bbox_inches="tight")
-        plt.close("all")
-        out.append(path)
-    return out
 
 
 def resolve_params(spec: str, task: str, runs_root: Path | None = None) -> Path:

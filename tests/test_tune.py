@@ -147,7 +147,8 @@ class _PruneAtHalf(optuna.pruners.BasePruner):
 
 def test_fold0_reports_at_fractions_of_its_own_schedule_and_pruning_records_progress(
         titanic_dir, runs_dir, monkeypatch):
-    from pipelines.tune import FOLD_STEP, QUARTERS, pruned_saving
+    from pipelines.tune import FOLD_STEP, QUARTERS
+    from pipelines.tune_summary import pruned_saving
     monkeypatch.setattr("pipelines.tune.optuna.pruners.MedianPruner", _PruneAtHalf)
     # patience past every schedule: an early stop would end fold 0 before its last quarter
     result = tune("titanic", 3, folds=2, data_dir=titanic_dir, runs_root=runs_dir, seed=0, device="cpu",
