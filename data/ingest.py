@@ -7,14 +7,8 @@ the Kaggle API when credentials exist; `python cli.py download TASK` does it by 
 """
 from __future__ import annotations
 
-import contextlib
-import csv
-import gzip
-import importlib
-import io
 import logging
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Protocol
 
@@ -22,20 +16,7 @@ import numpy as np
 import pandas as pd
 
 from core.errors import UsageError, first_line
-
-# The compressed files the short-row check opens, by suffix, as pandas does: bz2 and lzma are
-# stdlib but missing from a Python built without libbz2 / liblzma, where pandas still reads
-# everything else, so they are optional here too.
-_OPENERS = {".gz": gzip.open}
-_DECOMPRESS_ERRORS: tuple[type[Exception], ...] = (zlib.error, EOFError)   # EOFError: a truncated .gz/.bz2/.xz
-for _suffix, _name in ((".bz2", "bz2"), (".xz", "lzma")):
-    try:
-        _module = importlib.import_module(_name)
-    except ImportError:
-        continue
-    _OPENERS[_suffix] = _module.open
-    if _name == "lzma":
-        _DECOMPRESS_ERRORS += (_module.LZMAError,)     # not an OSError, unlike bz2's and gzip's
+from data import csvfiles
 
 
 class TableSpec(Protocol):
@@ -127,7 +108,7 @@ def read_csv(task: TableSpec, source: Path | str) -> pd.DataFrame:
     try:
         if isinstance(source, str) and "::" in source:
             archive, member = source.split("::", 1)
-            with _open_member(archive, member) as fh:
+            with csvfiles.open_member(archive, member) as fh:
                 df = pd.read_csv(fh, compression="zip" if member.endswith(".zip") else None,
                                  header=0 if task.header else None)
         else:
@@ -135,9 +116,9 @@ def read_csv(task: TableSpec, source: Path | str) -> pd.DataFrame:
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
     except UnicodeDecodeError as e:
-        raise UsageError(_not_utf8(source, e)) from None
+        raise UsageError(csvfiles.not_utf8(source, e)) from None
     except (pd.errors.ParserError, ValueError, OSError, zipfile.BadZipFile,
-            *_DECOMPRESS_ERRORS) as e:      # EOFError in them: Click would call it an abort
+            *csvfiles.DECOMPRESS_ERRORS) as e:      # EOFError in them: Click would call it an abort
         raise UsageError(f"{source}: cannot read as CSV: {first_line(e)}") from None
     first = df.columns[0] if task.header else (df.iat[0, 0] if len(df) else "")
     if len(df.columns) == 1 and any(sep in str(first) for sep in ";\t|"):
@@ -146,78 +127,11 @@ def read_csv(task: TableSpec, source: Path | str) -> pd.DataFrame:
         df.columns = _headerless_names(task, source, len(df.columns))
     if df.empty:
         raise UsageError(f"{source}: file has {'a header but ' if task.header else ''}no rows")
-    short = _short_row(source, len(df.columns))
+    short = csvfiles.short_row(source, len(df.columns))
     if short is not None:
         line, n = short
         raise UsageError(f"{source}: line {line} has {n} field(s), the file {len(df.columns)}")
     return df
-
-
-def _opener(source: Path | str):
-    """A function opening `source` as pandas reads it (decompressed, binary), or None for what only
-    pandas opens: zstd (which needs a package), tar, a zip inside the Kaggle zip."""
-    if isinstance(source, str) and "::" in source:      # archive::member
-        archive, member = source.split("::", 1)
-        return None if member.lower().endswith(".zip") else lambda: _open_member(archive, member)
-    source = Path(source)
-    suffixes = [x.lower() for x in source.suffixes]
-    unopened = {".zst", ".tgz", ".bz2", ".xz"} - set(_OPENERS)     # zstd needs a package; see _OPENERS
-    if ".tar" in suffixes or (suffixes and suffixes[-1] in unopened):
-        return None
-    if suffixes and suffixes[-1] in _OPENERS:
-        return lambda: _OPENERS[suffixes[-1]](source, "rb")
-    if suffixes[-1:] == [".zip"]:
-        with zipfile.ZipFile(source) as zf:
-            names = zf.namelist()
-        return lambda: _open_member(source, names[0])
-    return lambda: open(source, "rb")
-
-
-def _not_utf8(source: Path | str, error: UnicodeDecodeError) -> str:
-    """The error line for a file that is not UTF-8 (a spreadsheet's Latin-1 or Windows-1252 export):
-    the physical line and byte, where pandas' own message gives a position in its read buffer."""
-    hint = "re-save it as UTF-8 (a spreadsheet's 'CSV UTF-8', or iconv -f cp1252 -t utf-8)"
-    try:
-        opener = _opener(source)
-        with opener() if opener else contextlib.nullcontext([]) as raw:
-            for line_no, line in enumerate(raw, 1):     # b"\n" never occurs inside a UTF-8 character
-                try:
-                    line.decode("utf-8")
-                except UnicodeDecodeError as e:
-                    return (f"{source}: line {line_no} is not UTF-8 (byte 0x{line[e.start]:02x} at position "
-                            f"{e.start + 1} of the line); {hint}")
-    except (OSError, zipfile.BadZipFile, *_DECOMPRESS_ERRORS):
-        pass
-    return f"{source}: not UTF-8 text ({first_line(error)}); {hint}"
-
-
-def _short_row(source: Path | str, width: int) -> tuple[int, int] | None:
-    """(line, fields) of the first row with fewer fields than `width`, or None. pandas pads a
-    short row with NaN, which the encoders would then impute: a truncated row scored as if whole.
-    Files this cannot open as pandas does (zstd, which needs a package; tar) are left to pandas' parse."""
-    opener = _opener(source)
-    if opener is None:
-        return None
-    limit = csv.field_size_limit(2 ** 31 - 1)        # pandas reads cells past csv's 131,072 characters
-    try:
-        with opener() as raw:
-            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
-            for row in rows:
-                # pandas skips blank and whitespace-only lines
-                if len(row) < width and any(field.strip() for field in row):
-                    return rows.line_num, len(row)
-    except csv.Error:
-        return None
-    finally:
-        csv.field_size_limit(limit)
-    return None
-
-
-@contextlib.contextmanager
-def _open_member(archive, member: str):
-    """One member of a zip archive (a `archive::member` source), binary, closed with its archive."""
-    with zipfile.ZipFile(archive) as zf, zf.open(member) as fh:
-        yield fh
 
 
 def _headerless_names(task: TableSpec, source, width: int) -> list[str]:

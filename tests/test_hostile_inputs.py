@@ -497,13 +497,13 @@ class Block(importlib.abc.MetaPathFinder):
             raise ModuleNotFoundError(name)
 sys.meta_path.insert(0, Block())
 from core.errors import UsageError
-from data import ingest
+from data import csvfiles, ingest
 from pipelines import TASKS
 try:
     ingest.load(TASKS.create("diabetes"), "test", path={str(tmp_path / "rows.csv")!r})
 except UsageError as e:
     print(e)
-print(ingest._short_row({str(tmp_path / "rows.csv.xz")!r}, 8))
+print(csvfiles.short_row({str(tmp_path / "rows.csv.xz")!r}, 8))
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
