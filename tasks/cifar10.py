@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.images import read_cifar_kaggle, read_cifar_torchvision, read_imagefolder, torchvision_download
+from data.image_layouts import read_cifar_kaggle, read_cifar_torchvision, read_imagefolder
+from data.images import torchvision_download
 from tasks.image_task import ImageTask
 from tasks.task import register_task
 

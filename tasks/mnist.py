@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data.images import read_imagefolder, read_mnist_kaggle, read_mnist_torchvision, torchvision_download
+from data.image_layouts import read_imagefolder, read_mnist_kaggle, read_mnist_torchvision
+from data.images import torchvision_download
 from tasks.image_task import ImageTask
 from tasks.task import register_task
 

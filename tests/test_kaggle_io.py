@@ -330,7 +330,7 @@ def test_download_extracts_kaggles_7z_archives_into_the_layout_train_reads(api, 
     assert (dest / "train" / "1.png").read_bytes() == png.getvalue()
     # one line per top-level entry, not one per image
     assert out.splitlines() == [f"downloaded: {dest / n}" for n in ("test", "train", "trainLabels.csv")]
-    from data.images import read_cifar_kaggle
+    from data.image_layouts import read_cifar_kaggle
     from tasks.cifar10 import CLASSES
     assert read_cifar_kaggle(dest, CLASSES) is not None       # the Kaggle layout reader finds it
 
