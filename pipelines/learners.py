@@ -34,7 +34,7 @@ from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit
 from pipelines import runs
-from pipelines.metrics import METRICS
+from pipelines.metrics import METRICS, kaggle_logloss
 from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
 from tasks.task import Encoded, TaskBase
 
@@ -130,11 +130,12 @@ class LogRegLearner(Learner):
         start = time.perf_counter()
         self.model_ = LogisticRegression(max_iter=self.max_iter, random_state=self.random_state)
         self.model_.fit(_numpy(enc.x_train), y_train)
-        fit_loss = _log_loss(self.task, y_train, self.predict_proba(enc.x_train))
+        fit_loss = kaggle_logloss(y_train, self.predict_proba(enc.x_train))     # the trainer's cross-entropy
         val = self.predict_proba(enc.x_val)
+        val_loss = kaggle_logloss(y_val, val)
         monitor = self.task.monitor or self.task.metric
-        score = _log_loss(self.task, y_val, val) if monitor == "loss" else METRICS[monitor].fn(y_val, val)
-        row = {"epoch": 1, "train_loss": fit_loss, "val_loss": _log_loss(self.task, y_val, val), "val_score": score}
+        score = val_loss if monitor == "loss" else METRICS[monitor].fn(y_val, val)
+        row = {"epoch": 1, "train_loss": fit_loss, "val_loss": val_loss, "val_score": score}
         if monitor != self.task.metric:       # as the trainer's epoch_metrics: the judged score beside it
             row[f"val_{self.task.metric}"] = cv_scores(self.task, y_val, val)[self.task.metric]
         row["lr"] = float("nan")             # no learning rate; the CLI's per-epoch log line (commands/training.py) reads the column
@@ -165,11 +166,3 @@ class LogRegLearner(Learner):
 
 def _numpy(x) -> np.ndarray:
     return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-
-
-def _log_loss(task: TaskBase, y: np.ndarray, proba: np.ndarray) -> float:
-    """The trainer's loss on probabilities: binary or categorical cross-entropy, in nats per row."""
-    p = np.clip(proba if task.binary else proba[np.arange(len(y)), y], 1e-15, 1 - 1e-15)
-    if task.binary:
-        return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
-    return float(-np.mean(np.log(p)))

@@ -68,8 +68,6 @@ def test_tune_bench_reports_default_vs_best(tmp_path, capsys):
 
 # ---- bench/compare.py: every contender on a tiny slice ---------------------------------------
 
-import json  # noqa: E402
-
 import compare  # noqa: E402
 from tests.test_images import digits, write_idx  # noqa: E402
 from pipelines import TASKS  # noqa: E402
