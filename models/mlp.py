@@ -53,7 +53,8 @@ class Dropout(nn.Module):
         return f"p={self.p}"
 
 
-@register_model(kind="tabular")
+@register_model(kind="tabular", options=("width", "depth", "shrink", "dropout", "input_dropout", "batch_norm",
+                                       "activation"))
 def mlp(in_features: int, out_features: int, width: int = 256, depth: int = 2, shrink: float = 0.5,
         dropout: float = 0.2, input_dropout: float = 0.0, batch_norm: bool = True,
         activation: str = "relu") -> nn.Module:

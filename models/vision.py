@@ -160,14 +160,14 @@ def _preact_resnet(in_channels: int, num_classes: int, width: int, blocks: list[
                          nn.Flatten(), nn.Dropout(dropout), nn.Linear(fan_in, num_classes))
 
 
-@register_model(kind="image")
+@register_model(kind="image", options=("width", "dropout"))
 def preact_resnet(in_channels: int = 1, num_classes: int = 10, image_size: int = 28,
                   width: int = 16, dropout: float = 0.0) -> nn.Module:
     """Pre-activation ResNet-14, CIFAR style: 3 stages x 2 blocks, `width`-2w-4w channels."""
     return _preact_resnet(in_channels, num_classes, width, [2, 2, 2], dropout)
 
 
-@register_model(kind="image")
+@register_model(kind="image", options=("width", "dropout"))
 def preact_resnet18(in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
                     width: int = 64, dropout: float = 0.0) -> nn.Module:
     """Pre-activation ResNet-18: 4 stages x 2 blocks, 64-512 channels (11M params; wants a GPU)."""
@@ -242,7 +242,7 @@ class VGG16Transfer(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
-@register_model(kind="image")
+@register_model(kind="image", options=("dropout", "weights_path"))
 def vgg16_transfer(in_channels: int = 3, num_classes: int = 10, image_size: int = 32,
                    dropout: float = 0.5, weights_path: str = "") -> nn.Module:
     """VGG16 features (frozen when loaded from `weights_path`) with a small 256-unit head."""
@@ -329,7 +329,7 @@ class FastNet(nn.Module):
         self.whiten.weight.requires_grad_(False)
 
 
-@register_model(kind="image")
+@register_model(kind="image", options=("width",))
 def fastnet(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, width: int = 32) -> nn.Module:
     """Fast default (airbench style): whitening stem, 3 conv groups of 2w-4w-4w channels, GELU, BN."""
     return FastNet(in_channels, num_classes, width)
