@@ -121,6 +121,8 @@ def train(
     if device is not Device.auto or "device" not in overrides:    # --device wins; else a --set/--params device
         overrides["device"] = device.value
     cfg = t.config(**overrides)
+    from models.registry import all_options, check_options
+    check_options(cfg.model, set(parse_overrides(set_)), all_options())   # a --set the model never reads
     with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
         result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
                                 on_fold=bars.on_fold, tensorboard=tensorboard)

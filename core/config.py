@@ -2,7 +2,18 @@
 
 Every default carries a comment with its unit or reason. Task files supply their own
 defaults (`Task.defaults`), the CLI and params files supply overrides; both go through
-`override()`, which rejects unknown keys and wrong types so a typo never trains silently.
+`override()`, which rejects unknown keys and wrong types so a typo never trains silently, and a
+run's saved config.json goes through the same checks when it is loaded (`saved_config`).
+
+Why one flat namespace, with model- and task-specific keys in it (nanoGPT's choice): `--set KEY=V`,
+a tuning study's params, `--params FILE` and a run's config.json all name the same keys, one to
+one, so a tuned trial replays as a run with no translation. What keeps it honest is that each
+key has one reader, written down:
+- the trainer and the run (most keys);
+- a model, for the keys its factory declares at `register_model(options=...)` (models/registry.py):
+  the MLP family's width/depth/..., vgg16_transfer's weights_path. `--set` of a model key the
+  chosen model does not read is refused (models.registry.check_options), not silently ignored;
+- a task's feature builder: Otto's `transform` (tasks/otto.py) and `holdout` (image tasks, folds=1).
 """
 from __future__ import annotations
 
@@ -17,6 +28,7 @@ from typing import Any
 from core.errors import UsageError, did_you_mean
 
 PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.runtime.autocast
+TRANSFORMS = ("none", "log1p", "anscombe")  # TrainConfig.transform; see features/counts.py
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,23 @@ _TYPES = typing.get_type_hints(TrainConfig)
 
 
 def saved_config(saved: dict[str, Any], source: Path | str) -> TrainConfig:
-    """The TrainConfig a run wrote to its config.json. Keys this code does not know mean the run
-    came from another version of it: one line naming them, not a TypeError."""
+    """The TrainConfig a run wrote to its config.json, checked as `override` checks the CLI's: keys
+    this code does not know (the run came from another version of it), a wrong type or a value out
+    of range (a hand-edited file) are one line naming the file, never a run trained or predicted
+    with a setting the trainer would refuse."""
     unknown = sorted(set(saved) - set(_TYPES))
     if unknown:
         raise UsageError(f"{source}: config key(s) {', '.join(unknown)} unknown to this version of the code; "
                          "the run was written by another version (its config.json names the commit under versions.code)")
-    return TrainConfig(**saved)
+    try:
+        checked = {k: _check(k, v) for k, v in saved.items()}
+        cfg = TrainConfig(**checked)
+        _validate(cfg)
+    except UsageError as e:
+        raise UsageError(f"{source}: {e}") from None
+    except TypeError as e:                              # a key missing that has no default ('task')
+        raise UsageError(f"{source}: {e}") from None
+    return cfg
 
 
 def _check(key: str, value: Any) -> Any:
@@ -174,6 +196,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown schedule {cfg.schedule!r}; choose onecycle, cosine or triangle")
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if cfg.transform not in TRANSFORMS:
+        raise UsageError(f"unknown transform {cfg.transform!r} (Otto's count transform); choose one of {', '.join(TRANSFORMS)}")
     if cfg.norm_lr_scale <= 0:
         raise UsageError(f"norm_lr_scale must be > 0, got {cfg.norm_lr_scale}")
 

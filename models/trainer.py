@@ -72,7 +72,9 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
                                weight_decay=cfg.weight_decay, fused=True)
-    return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")    # core.config validates: never a silent fallback
 
 
 def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
@@ -91,7 +93,9 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int
                                                    pct_start=max(0.23, 2 / total_steps), anneal_strategy="linear",
                                                    div_factor=1 / 0.2, final_div_factor=0.2 / 0.07,
                                                    cycle_momentum=False)
-    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
+    raise ValueError(f"unknown schedule {cfg.schedule!r}")      # core.config validates: never a silent fallback
 
 
 class Lookahead:

@@ -90,3 +90,51 @@ def test_jobs_auto_is_config_jobs_0_and_the_cli_refuses_a_bare_0():
     for bad in ("0", "-1", "two"):
         with pytest.raises(UsageError, match="--jobs wants 'auto' or a positive number"):
             parse_jobs(bad)
+
+
+def test_a_saved_config_is_checked_as_the_cli_is(tmp_path):
+    """A hand-edited or foreign config.json never reaches the trainer unchecked: wrong types,
+    values out of range and unknown keys are one line naming the file."""
+    from core.config import saved_config
+    good = TrainConfig(task="titanic").to_dict()
+    assert saved_config(good, tmp_path / "config.json") == TrainConfig(task="titanic")
+    for bad, msg in [({"optimizer": "adam"}, "unknown optimizer 'adam'"), ({"lr": "fast"}, "'lr' wants float"),
+                     ({"epochs": 0}, "epochs must be at least 1"), ({"schedule": "step"}, "unknown schedule"),
+                     ({"transform": "sqrt"}, "unknown transform 'sqrt'"), ({"widht": 3}, "widht")]:
+        with pytest.raises(UsageError, match=msg) as err:
+            saved_config({**good, **bad}, tmp_path / "config.json")
+        assert str(err.value).startswith(str(tmp_path / "config.json"))
+    with pytest.raises(UsageError, match="task"):
+        saved_config({k: v for k, v in good.items() if k != "task"}, "config.json")
+
+
+def test_the_count_transforms_core_validates_are_the_ones_otto_has():
+    from core.config import TRANSFORMS
+    from features.counts import CountTransform
+    assert TRANSFORMS == CountTransform.KINDS
+
+
+@pytest.mark.parametrize("setting", [{"optimizer": "adam"}, {"schedule": "step"}])
+def test_the_trainer_never_falls_back_silently(setting):
+    """The trainer refuses a name core.config would refuse, in case a config bypassed it."""
+    import dataclasses
+    import torch
+    from models.trainer import make_optimizer, make_schedule
+    cfg = dataclasses.replace(TrainConfig(task="t"), **setting)   # bypasses override()'s checks
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(ValueError, match="unknown"):
+        opt = make_optimizer(model, cfg)
+        make_schedule(opt, cfg, total_steps=100)
+
+
+def test_cli_refuses_a_set_option_the_chosen_model_never_reads(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "cli.py", "train", "titanic", "--model", "diabetes_course", "--set",
+                          "width=64", "--runs-dir", str(tmp_path)], cwd=root, capture_output=True, text=True)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.strip() == ("error: model 'diabetes_course' does not read width "
+                                  "(a fixed architecture: it has no options)")
+    assert not any(tmp_path.iterdir())

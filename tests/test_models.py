@@ -237,3 +237,26 @@ def test_lookahead_starts_in_epoch_4_and_leaves_each_epoch_on_its_average():
     la.end_epoch(model)                          # the epoch ends on the EMA, which stays put
     assert torch.allclose(model[0].weight, want) and torch.allclose(la.state["0.weight"], want)
     assert model[1].num_batches_tracked.dtype == torch.int64                       # integer buffers untouched
+
+
+def test_every_model_declares_exactly_the_config_keys_its_factory_reads():
+    """The config -> model mapping is written at register_model(options=...); a factory parameter
+    that is neither a shape key nor declared, or a declared key TrainConfig lacks, is a bug."""
+    import dataclasses
+    import inspect
+    from models.registry import SHAPE, model_options
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name in MODELS.names():
+        takes = set(inspect.signature(MODELS.get(name)).parameters) - set(SHAPE)
+        assert set(model_options(name)) == takes, name
+        assert takes <= fields, name
+
+
+def test_setting_a_model_option_the_model_does_not_read_is_refused():
+    from core.errors import UsageError
+    from models.registry import all_options, check_options
+    check_options("mlp", {"width", "lr"}, all_options())           # mlp reads width; lr is the trainer's
+    with pytest.raises(UsageError, match="'otto_course' does not read width .*fixed architecture"):
+        check_options("otto_course", {"width", "lr"}, all_options())
+    with pytest.raises(UsageError, match="does not read depth .*its options: width, dropout"):
+        check_options("preact_resnet", {"depth"}, all_options())
