@@ -25,7 +25,8 @@ class TableSpec(Protocol):
     name: str
     files: dict[str, str]             # role (train/test/sample) -> file name
     target: str
-    classes: tuple
+    classes: tuple                    # () for regression
+    problem: str                      # "binary" | "multiclass" | "regression"
     numeric: tuple[str, ...]
     required: tuple[str, ...]
     nonnegative: bool
@@ -33,6 +34,8 @@ class TableSpec(Protocol):
     header: bool
     column_names: tuple[str, ...]
     kaggle: str | None                # competition slug: its zip is searched too
+    na_values: tuple[str, ...]        # extra cell tokens read as missing, beyond pandas' defaults
+    id_as_text: bool                  # the id column read as text, verbatim ("0013_01", "00042")
 
     @property
     def bundled(self) -> Path: ...
@@ -104,15 +107,18 @@ def locate(task: TableSpec, role: str, data_dir: Path | None, warn: bool = True)
 
 
 def read_csv(task: TableSpec, source: Path | str) -> pd.DataFrame:
-    """Read one of the task's files, turning parser failures into one-line errors."""
+    """Read one of the task's files, turning parser failures into one-line errors. The task's
+    `na_values` are missing too; with `id_as_text` its id column is text as written (a number
+    would drop "00042"'s zeros)."""
+    options = {"header": 0 if task.header else None, "na_values": list(task.na_values) or None,
+               "dtype": {task.id_col: str} if task.id_as_text and task.id_col and task.header else None}
     try:
         if isinstance(source, str) and "::" in source:
             archive, member = source.split("::", 1)
             with csvfiles.open_member(archive, member) as fh:
-                df = pd.read_csv(fh, compression="zip" if member.endswith(".zip") else None,
-                                 header=0 if task.header else None)
+                df = pd.read_csv(fh, compression="zip" if member.endswith(".zip") else None, **options)
         else:
-            df = pd.read_csv(source, header=0 if task.header else None)
+            df = pd.read_csv(source, **options)
     except pd.errors.EmptyDataError:
         raise UsageError(f"{source}: file is empty") from None
     except UnicodeDecodeError as e:
@@ -157,7 +163,8 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 def validate(task: TableSpec, df: pd.DataFrame, source, role: str) -> pd.DataFrame:
     """Check the columns the task needs; return the frame with numeric columns as float,
-    text columns as text and integer ids."""
+    text columns as text, integer ids (text ids with `id_as_text`) and, for regression, a float
+    target (its missing or infinite values are `encode_target`'s to count)."""
     need = list(task.numeric) + list(task.required)
     need += [task.target] if role == "train" else []
     need += [task.id_col] if task.id_col else []
@@ -167,7 +174,8 @@ def validate(task: TableSpec, df: pd.DataFrame, source, role: str) -> pd.DataFra
         raise UsageError(f"{source}: missing column(s) {', '.join(map(str, missing[:5]))}{more}")
     df = df.copy()
     if task.id_col:
-        df[task.id_col] = check_ids(df[task.id_col], source, task.id_col)
+        check = check_text_ids if task.id_as_text else check_ids
+        df[task.id_col] = check(df[task.id_col], source, task.id_col)
     for col in task.numeric:
         values = _numbers(df[col])
         bad = values.isna() & df[col].notna()
@@ -187,7 +195,14 @@ def validate(task: TableSpec, df: pd.DataFrame, source, role: str) -> pd.DataFra
         # text columns stay text: a column that is empty or all digits in one file must not
         # reach the feature code as floats or ints when the training file had strings
         df[col] = df[col].astype(str).where(df[col].notna(), np.nan)
-    if role == "train":
+    if role == "train" and task.problem == "regression":
+        values = _numbers(df[task.target])
+        bad = values.isna() & df[task.target].notna()
+        if bad.any():
+            raise UsageError(f"{source}: column {task.target}: non-numeric target {show(df[task.target][bad].iloc[0])} "
+                             f"in data row {first_row(bad)}")
+        df[task.target] = values
+    elif role == "train":
         target = df[task.target]
         if target.isna().any():
             raise UsageError(f"{source}: column {task.target}: missing target value in data row {first_row(target.isna())}")
@@ -241,6 +256,17 @@ def check_ids(ids: pd.Series, source, col: str) -> pd.Series:
     return values.astype(np.int64)
 
 
+def check_text_ids(ids: pd.Series, source, col: str) -> pd.Series:
+    """Text row ids (`id_as_text`): present and unique, kept exactly as written."""
+    if ids.isna().any():
+        raise UsageError(f"{source}: column {col}: missing id in data row {first_row(ids.isna())}")
+    ids = ids.astype(str)
+    dup = ids.duplicated()
+    if dup.any():
+        raise UsageError(f"{source}: column {col}: duplicated id {show(ids[dup].iloc[0])} in data row {first_row(dup)}")
+    return ids
+
+
 def load(task: TableSpec, role: str, data_dir: Path | None = None, path: Path | None = None) -> pd.DataFrame:
     """Locate (or take `path`), read and validate one of the task's files."""
     if path is not None and not Path(path).is_file():
@@ -253,6 +279,21 @@ def load(task: TableSpec, role: str, data_dir: Path | None = None, path: Path | 
 
 
 def encode_target(task: TableSpec, target: pd.Series) -> np.ndarray:
-    """Target values -> class indices in `task.classes` order."""
+    """Target values -> class indices in `task.classes` order; for regression float64 values,
+    every one finite and not all the same."""
+    if task.problem == "regression":
+        return regression_target(task, target)
     lookup = {str(c): i for i, c in enumerate(task.classes)}
     return target.astype(str).map(lookup).to_numpy(dtype=np.int64)
+
+
+def regression_target(task: TableSpec, target: pd.Series) -> np.ndarray:
+    values = _numbers(target).to_numpy(np.float64)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise UsageError(f"{task.name}: column {task.target}: {int(bad.sum())} of {len(values)} target values are "
+                         f"missing or infinite (first in data row {int(np.flatnonzero(bad)[0]) + 1}); "
+                         "regression needs a number on every training row")
+    if len(values) and values.min() == values.max():
+        raise UsageError(f"{task.name}: column {task.target} is {show(values[0])} on every training row; nothing to learn")
+    return values

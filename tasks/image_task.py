@@ -48,6 +48,7 @@ class ImageTask(TaskBase):
     channels_last = True                 # NHWC on CUDA: faster convs on tensor cores
     image_grids = True                   # --tensorboard draws training and misclassified images
     binary = False
+    steady_label_metrics = True          # 5,000+ holdout images: accuracy is fine enough to stop on
 
 
     @property

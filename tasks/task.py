@@ -25,6 +25,7 @@ from core.errors import UsageError
 from core.registry import Registry
 
 DATA_ROOT = Path(__file__).resolve().parent.parent / "data"
+PROBLEMS = ("binary", "multiclass", "regression")
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +57,22 @@ class TaskBase:
         read_images(paths) -> (files, uint8 images)           `predict-image`
     """
     parallel_folds = False               # True: on the CPU, folds train in worker processes, one per core
+    # False: a label metric (accuracy, f1, ...) is too coarse to early-stop on, so a task naming no
+    # `monitor` stops on the validation loss; True: its holdout is large enough (images: 5,000+
+    # rows move accuracy in 0.02% steps) to stop on the metric itself
+    steady_label_metrics = False
+    spec = None                          # the CompetitionSpec an inferred task was built from (tasks/generic.py)
     channels_last = False                # True: NHWC on CUDA, faster convs on tensor cores
     image_grids = False                  # True: --tensorboard draws training and misclassified images
 
     @property
     def bundled(self) -> Path:
         return DATA_ROOT / self.name
+
+    @property
+    def problem(self) -> str:
+        """'binary' | 'multiclass' | 'regression' (Task sets it as a field; images classify)."""
+        return "binary" if self.binary else "multiclass"
 
     @property
     def default_params(self) -> dict:
@@ -97,7 +108,7 @@ class Task(TaskBase):
     title: str                           # one line for `cli.py tasks`
     files: dict[str, str]                # role (train/test/sample) -> file name as the competition ships it
     target: str                          # target column in the train file
-    classes: tuple                       # target values, in the order of the model's outputs
+    classes: tuple                       # target values, in the order of the model's outputs; () for regression
     metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
     features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
     submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
@@ -117,16 +128,31 @@ class Task(TaskBase):
     # keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
     recipe: dict = field(default_factory=dict)
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
+    # "binary" | "multiclass" | "regression"; "" = from `classes` (2: binary, more: multiclass)
+    problem: str = ""
+    na_values: tuple[str, ...] = ()      # extra cell tokens read as missing, beyond pandas' defaults
+    id_as_text: bool = False             # the id column is read as text, kept verbatim ("0013_01", "00042")
     kind = "tabular"
     parallel_folds = True                # a small MLP trains one fold per core best (cv.fold_plan)
 
+    def __post_init__(self):
+        if self.problem == "":      # frozen: the resolved value is set once, here
+            object.__setattr__(self, "problem", "binary" if len(self.classes) == 2 else "multiclass")
+        if self.problem not in PROBLEMS:
+            raise ValueError(f"task {self.name}: problem {self.problem!r}; known: {', '.join(PROBLEMS)}")
+        want = {"regression": "no classes", "binary": "two classes", "multiclass": "two or more classes"}
+        n = len(self.classes)
+        if n != {"regression": 0, "binary": 2}.get(self.problem, max(n, 2)):
+            raise ValueError(f"task {self.name}: a {self.problem} task has {want[self.problem]}, got {n}")
+
     @property
     def binary(self) -> bool:
-        return len(self.classes) == 2
+        return self.problem == "binary"
 
     @property
     def out_features(self) -> int:
-        return 1 if self.binary else len(self.classes)
+        """The model's outputs: one logit (binary), one per class, or one value (regression)."""
+        return len(self.classes) if self.problem == "multiclass" else 1
 
     def load(self, cfg: TrainConfig, device, data_dir: Path | None, cache_dir: Path):
         """The train and test tables, the sample submission, the encoded target and the test ids,
