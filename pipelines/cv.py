@@ -7,6 +7,7 @@ encoder, its column order and each bag's model; per run the OOF file and history
 """
 from __future__ import annotations
 
+import logging
 import time
 from contextlib import closing
 from pathlib import Path
@@ -30,6 +31,8 @@ from tasks.task import Encoded, TaskBase
 from submissions.format import write_atomic
 
 FoldHook = Callable[[int, int, dict], None]   # (fold, bag, epoch log row)
+
+log = logging.getLogger(__name__)
 
 
 def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
@@ -62,7 +65,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
                 idx = np.concatenate([folds[j][1] for j in outputs])
                 so_far = cv_scores(task, y[idx], np.concatenate([outputs[j]["val"] for j in outputs]))
                 on_fold(k, {**out["row"], "cv_so_far": so_far, "folds_done": len(outputs)})
-    oof = np.full((len(y),) if task.binary else (len(y), task.out_features), np.nan)
+    oof = np.full((len(y),) if task.out_features == 1 else (len(y), task.out_features), np.nan)
     fold_rows, history, test_parts = [], [], []    # in fold order, whatever order the folds finished in
     for k in sorted(outputs):
         oof[folds[k][1]] = outputs[k]["val"]
@@ -71,7 +74,10 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
         test_parts += outputs[k]["test"]       # each model's, averaged once calibration is known
     done = ~np.isnan(oof if oof.ndim == 1 else oof[:, 0])     # folds == 1: holdout rows only
     calibration, temperature = None, 1.0
-    if cfg.calibrate and len(folds) > 1 and only_folds is None:
+    if cfg.calibrate and task.problem == "regression":
+        log.info("%s: calibrate skipped: temperature scaling rescales probabilities, and a regression "
+                 "predicts values", task.name)
+    elif cfg.calibrate and len(folds) > 1 and only_folds is None:
         raw = cv_scores(task, y, oof)
         oof, fold_t, temperature = cross_fit(oof, y, folds)
         calibration = {"temperature": temperature, "fold_temperatures": fold_t, "cv_uncalibrated": raw}
@@ -185,7 +191,12 @@ def _record_fold(fold_dir: Path, row: dict, y: np.ndarray, proba: np.ndarray) ->
 
 
 def _write_oof(task: TaskBase, train, y: np.ndarray, oof: np.ndarray, path: Path) -> None:
+    """id, target, then P(class 1) as `proba` (binary), one column per class, or the predicted value
+    as `prediction` (regression, in 10 significant digits: a target may be 1e-6 or 1e6)."""
     cols = {"id": task.row_ids(train), "target": y}
+    if task.problem == "regression":
+        write_atomic(pd.DataFrame(cols | {"prediction": oof}), path, float_format="%.10g")
+        return
     if task.binary:
         cols["proba"] = oof
     else:

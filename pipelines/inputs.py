@@ -20,6 +20,7 @@ from core.runtime import resolve_device
 from pipelines import TASKS
 from pipelines.folds import make_folds
 from pipelines.learners import LEARNERS
+from pipelines.metrics import check_metric
 from pipelines import runs
 from tasks.task import TaskBase
 
@@ -50,8 +51,15 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
     kind = LEARNERS.get(cfg.model) and LEARNERS.tags[cfg.model].get("kind")     # an unknown name fails here
     if kind and kind != task.kind:      # Task.config checks the nets; this, every learner
         raise UsageError(f"model {cfg.model!r} is for {kind} data, but {task.name} has {task.kind} data")
+    problems = LEARNERS.tags[cfg.model].get("problems")
+    if problems and task.problem not in problems:
+        fit = [n for n in LEARNERS.names(kind=task.kind) if task.problem in LEARNERS.tags[n].get("problems", (task.problem,))]
+        raise UsageError(f"model {cfg.model!r} is for {' or '.join(problems)} problems, but {task.name} is "
+                         f"{task.problem}; its models: {', '.join(fit)}")
+    check_metric(task)        # before reading: a wrong metric name needs no data to be found
     device = resolve_device(cfg.device)
     train, test, sample, y, test_ids, test_y = task.load(cfg, device, data_dir, (runs_root or runs.RUNS_ROOT) / ".cache")
+    check_metric(task, y)     # and what the targets allow (rmsle: none negative)
     return Inputs(task, train, test, sample, y, checked_folds(task, y, cfg), device, test_ids, test_y)
 
 
@@ -59,6 +67,10 @@ def checked_folds(task, y: np.ndarray, cfg: TrainConfig) -> list:
     """`make_folds` for this target, and what it cannot say: one class is refused (nothing to learn,
     nothing to score); classes of the task absent from the train are named in a warning (the models
     learn to give them ~0 probability, and the CV never scores them); so are folds too small to score."""
+    if task.problem == "regression":
+        folds = regression_folds(len(y), cfg.folds, cfg.seed, cfg.holdout)
+        _warn_small(task, len(y), folds)
+        return folds
     names = [str(c) for c in task.classes]
     present = set(np.unique(y).tolist())
     if len(present) < 2:
@@ -71,10 +83,33 @@ def checked_folds(task, y: np.ndarray, cfg: TrainConfig) -> list:
         log.warning("warning: %s: %d of the %d classes never appear in the training data (%s); the models learn "
                     "to give them ~0 probability and the CV cannot score them", task.name, len(absent), len(names),
                     ", ".join(absent))
+    _warn_small(task, len(y), folds)
+    return folds
+
+
+def regression_folds(n: int, folds: int, seed: int, holdout: float = 0.1) -> list:
+    """(train_idx, val_idx) pairs for a regression target: KFold, shuffled and seeded (no classes to
+    stratify), or folds == 1 one shuffled holdout. pipelines/folds.py's stratified splits need classes."""
+    from sklearn.model_selection import KFold, ShuffleSplit
+    if folds < 1:
+        raise UsageError(f"--folds must be at least 1, got {folds}")
+    if folds > n:
+        raise UsageError(f"--folds {folds} is more than the {n} training rows")
+    if folds == 1:
+        held = int(np.ceil(holdout * n))      # as ShuffleSplit rounds
+        if not 1 <= held < n:
+            raise UsageError(f"holdout {holdout} of {n} rows leaves no {'holdout' if held < 1 else 'training'} rows")
+        split = ShuffleSplit(n_splits=1, test_size=holdout, random_state=seed)
+    else:
+        split = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(split.split(np.zeros(n)))
+
+
+def _warn_small(task, n: int, folds: list) -> None:
+    """Warn when a validation fold is too small to score or early-stop on steadily."""
     sizes = sorted(len(va) for _, va in folds)
     if sizes[0] < MIN_VAL_ROWS:
         rows = f"{sizes[0]}" if sizes[0] == sizes[-1] else f"{sizes[0]}-{sizes[-1]}"
         split = f"{len(folds)} folds: each fold validates on" if len(folds) > 1 else "a holdout: it validates on"
         log.warning("warning: %s: %d training rows in %s %s rows, too few for a steady score or early stopping; "
-                    "use more rows%s", task.name, len(y), split, rows, " or fewer --folds" if len(folds) > 2 else "")
-    return folds
+                    "use more rows%s", task.name, n, split, rows, " or fewer --folds" if len(folds) > 2 else "")

@@ -8,7 +8,8 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
     fold_input(task, encoder, columns, data, device, fold_dir) -> (x, batch_fn)   classmethod: test rows, the same way
     fit(enc, y_train, y_val, on_step=None, checkpoint=None) -> self
         sets history_ (one row per unit of progress), best_step_, best_score_, seconds_before_
-    predict_proba(x, batch_fn=None) -> ndarray      (N,) binary, (N, classes) otherwise
+    predict_proba(x, batch_fn=None) -> ndarray      (N,) binary, (N, classes) multi-class; regression:
+                                                    (N,) values in the target's units
     save(path); load(path, task, device, precision, trained_by) -> learner     classmethod
         (precision: the run's, as it trained; trained_by: its commit, named if the file no longer loads)
     suffix            the saved model's file suffix: model<b><suffix> in the fold directory
@@ -16,7 +17,9 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
 
 Every row of `history_` carries `epoch` (the step, 1-based), `train_loss`, `val_loss`, `val_score`
 `lr` (NaN where there is none) and `seconds`, as the report's plots and the CLI's log read them. LEARNERS maps a config's `model` to its learner's
-factory: every registered net to TorchLearner, `logreg` to scikit-learn's logistic regression.
+factory: every registered net to TorchLearner, `logreg` to scikit-learn's logistic regression,
+`ridge` to its ridge regression. A learner registered with `problems` trains only those
+(pipelines/inputs.py checks); without, every problem its `kind` of data poses.
 """
 from __future__ import annotations
 
@@ -34,8 +37,9 @@ from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit
 from pipelines import runs
-from pipelines.metrics import METRICS, kaggle_logloss
-from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, predict_proba, score_fn
+from pipelines.metrics import CLASSIFICATION, METRICS, REGRESSION, kaggle_logloss
+from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, monitor, predict_proba, score_fn, to_proba
+from pipelines.target import TargetScaler, target_pipeline
 from tasks.task import Encoded, TaskBase
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
@@ -63,7 +67,10 @@ class Learner:
 class TorchLearner(Learner):
     """A registered net (models.MODELS) trained by the one trainer (models/trainer.py). In a run
     directory the trainer checkpoints every epoch to `checkpoint`; the model goes to model<b>.pt
-    with its own model_args, so it rebuilds from the file alone."""
+    with its own model_args, so it rebuilds from the file alone. Regression: the net fits the
+    target as `target_` (pipelines/target.py, fit on the fold's training rows) transforms it, and
+    scores, early stopping and predictions are in the target's own units; `target_` is saved
+    beside the weights as target<b>.joblib."""
     suffix = ".pt"
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
@@ -78,28 +85,55 @@ class TorchLearner(Learner):
             net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
         model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
         extra = {"batch_transform": enc.batch_fn} if enc.batch_fn else {}
-        score, maximize = score_fn(task)
-        y_tr, y_va = as_tensor(y_train, device, torch.long), as_tensor(y_val, device, torch.long)
+        if task.problem == "regression":       # the net fits the transformed target; scores in its own units
+            self.target_ = TargetScaler(task.metric).fit(y_train)
+            decode = lambda out: self.target_.inverse(to_proba(task, out))      # noqa: E731
+            score, maximize = score_fn(task, decode, y_val)
+            epoch_metrics = epoch_metric_fn(task, decode, y_val)
+            y_tr, y_va = (as_tensor(self.target_.transform(y), device) for y in (y_train, y_val))
+        else:
+            score, maximize = score_fn(task)
+            epoch_metrics = epoch_metric_fn(task)
+            y_tr, y_va = as_tensor(y_train, device, torch.long), as_tensor(y_val, device, torch.long)
         res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
                   score_fn=score, maximize=maximize, generator=gen, on_epoch=on_step, checkpoint=checkpoint,
-                  epoch_metrics=epoch_metric_fn(task), **extra)
+                  epoch_metrics=epoch_metrics, **extra)
         self.net_, self.model_, self.precision_ = net, res.model, cfg.precision       # net_: uncompiled, for its state dict's keys
         self.history_, self.best_step_, self.best_score_ = res.history, res.best_epoch, res.best_score
         self.seconds_before_ = res.seconds_before
         return self
 
     def predict_proba(self, x, batch_fn=None) -> np.ndarray:
-        return predict_proba(self.task, self.model_, x, batch_fn, self.precision_)
+        """Probabilities, or for regression values in the target's units."""
+        out = predict_proba(self.task, self.model_, x, batch_fn, self.precision_)
+        return self.target_.inverse(out) if self.task.problem == "regression" else out
 
     def save(self, path: Path) -> None:
         runs.save_model(path, self.cfg.model, self.args_, self.net_)
+        if self.task.problem == "regression":
+            runs.dump_joblib(self.target_, _target_path(path))
 
     @classmethod
     def load(cls, path: Path, task: TaskBase, device: torch.device, precision: str = "fp32",
              trained_by: str | None = None) -> "TorchLearner":
         learner = cls(task, None, device)
         learner.model_, learner.precision_ = runs.load_model(path, device, trained_by), precision
+        if task.problem == "regression":
+            learner.target_ = _load_joblib(_target_path(path))
         return learner
+
+
+def _target_path(model_path: Path) -> Path:
+    """model<b>.pt's target transform: target<b>.joblib in the same fold directory."""
+    return model_path.with_name(model_path.stem.replace("model", "target", 1) + ".joblib")
+
+
+def _load_joblib(path: Path):
+    import joblib
+    try:
+        return joblib.load(path)
+    except Exception as e:
+        raise UsageError(f"{path}: missing or corrupted ({type(e).__name__})") from None
 
 
 def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:
@@ -113,30 +147,27 @@ for _name in MODELS.names():
     LEARNERS.register(TorchLearner, name=_name, **MODELS.tags[_name])
 
 
-@LEARNERS.register(name="logreg", kind="tabular")
-class LogRegLearner(Learner):
-    """scikit-learn's LogisticRegression on the task's encoded fold matrix: C=1, lbfgs, no early
-    stopping (one fit, one history row), saved with joblib. The baseline a net must beat, and the
-    proof that a learner other than the trainer goes through the stages."""
+class SklearnLearner(Learner):
+    """A scikit-learn estimator on the task's encoded fold matrix: one fit, no early stopping (one
+    history row), saved with joblib. Subclasses give `estimator()`, the `loss` the history
+    records beside the score, and `predict_proba`."""
     suffix = ".joblib"
     progress_unit = "fit"
-    max_iter = 1000      # lbfgs iterations; the default 100 stops short on wide one-hot matrices
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
-            checkpoint: Path | None = None) -> "LogRegLearner":
-        from sklearn.linear_model import LogisticRegression
+            checkpoint: Path | None = None) -> "SklearnLearner":
         if enc.x_train.ndim != 2:
-            raise UsageError(f"logreg takes a table; {self.task.name}'s fold inputs have shape {tuple(enc.x_train.shape)}")
+            raise UsageError(f"{self.name} takes a table; {self.task.name}'s fold inputs have shape "
+                             f"{tuple(enc.x_train.shape)}")
         start = time.perf_counter()
-        self.model_ = LogisticRegression(max_iter=self.max_iter, random_state=self.random_state)
-        self.model_.fit(_numpy(enc.x_train), y_train)
-        fit_loss = kaggle_logloss(y_train, self.predict_proba(enc.x_train))     # the trainer's cross-entropy
+        self.model_ = self.estimator().fit(_numpy(enc.x_train), y_train)
+        fit_loss = self.loss(y_train, self.predict_proba(enc.x_train))
         val = self.predict_proba(enc.x_val)
-        val_loss = kaggle_logloss(y_val, val)
-        monitor = self.task.monitor or self.task.metric
-        score = val_loss if monitor == "loss" else METRICS[monitor].fn(y_val, val)
+        val_loss = self.loss(y_val, val)
+        watch = monitor(self.task)
+        score = val_loss if watch == "loss" else METRICS[watch].fn(y_val, val)
         row = {"epoch": 1, "train_loss": fit_loss, "val_loss": val_loss, "val_score": score}
-        if monitor != self.task.metric:       # as the trainer's epoch_metrics: the judged score beside it
+        if watch != self.task.metric:       # as the trainer's epoch_metrics: the judged score beside it
             row[f"val_{self.task.metric}"] = cv_scores(self.task, y_val, val)[self.task.metric]
         row["lr"] = float("nan")             # no learning rate; the CLI's per-epoch log line (commands/training.py) reads the column
         row["seconds"] = time.perf_counter() - start
@@ -145,23 +176,59 @@ class LogRegLearner(Learner):
         self.history_, self.best_step_, self.best_score_, self.seconds_before_ = [row], 1, score, 0.0
         return self
 
-    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
-        p = self.model_.predict_proba(_numpy(x)).astype(np.float64)
-        return p[:, 1] if self.task.binary else p
-
     def save(self, path: Path) -> None:
         runs.dump_joblib(self.model_, path)
 
     @classmethod
     def load(cls, path: Path, task: TaskBase, device: torch.device, precision: str = "fp32",
-             trained_by: str | None = None) -> "LogRegLearner":
-        import joblib
+             trained_by: str | None = None) -> "SklearnLearner":
         learner = cls(task, None, device)
-        try:
-            learner.model_ = joblib.load(path)
-        except Exception as e:
-            raise UsageError(f"{path}: missing or corrupted ({type(e).__name__})") from None
+        learner.model_ = _load_joblib(path)
         return learner
+
+
+@LEARNERS.register(name="logreg", kind="tabular", problems=CLASSIFICATION)
+class LogRegLearner(SklearnLearner):
+    """scikit-learn's LogisticRegression: C=1, lbfgs. The baseline a net must beat, and the proof
+    that a learner other than the trainer goes through the stages. The loss is the trainer's
+    cross-entropy, as Kaggle clips it."""
+    name = "logreg"
+    max_iter = 1000      # lbfgs iterations; the default 100 stops short on wide one-hot matrices
+
+    def estimator(self):
+        from sklearn.linear_model import LogisticRegression
+        return LogisticRegression(max_iter=self.max_iter, random_state=self.random_state)
+
+    def loss(self, y: np.ndarray, proba: np.ndarray) -> float:
+        return kaggle_logloss(y, proba)
+
+    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
+        p = self.model_.predict_proba(_numpy(x)).astype(np.float64)
+        return p[:, 1] if self.task.binary else p
+
+
+@LEARNERS.register(name="ridge", kind="tabular", problems=REGRESSION)
+class RidgeLearner(SklearnLearner):
+    """scikit-learn's Ridge (alpha 1) on the target as the nets see it (pipelines/target.py:
+    standardised, log1p first for rmsle), predictions back in the target's units: the regression
+    baseline, as logreg is classification's. The loss: squared error in the transformed units,
+    the nets' MSE."""
+    name = "ridge"
+
+    def estimator(self):
+        from sklearn.compose import TransformedTargetRegressor
+        from sklearn.linear_model import Ridge
+        return TransformedTargetRegressor(Ridge(alpha=1.0), transformer=target_pipeline(self.task.metric),
+                                          check_inverse=False)
+
+    def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
+        t = self.model_.transformer_
+        z = lambda v: t.transform(np.asarray(v, np.float64).reshape(-1, 1))[:, 0]     # noqa: E731
+        return float(np.mean((z(y) - z(pred)) ** 2))
+
+    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
+        """Values in the target's units (the seam's name; no probabilities in regression)."""
+        return self.model_.predict(_numpy(x)).astype(np.float64).reshape(-1)
 
 
 def _numpy(x) -> np.ndarray:

@@ -1,6 +1,10 @@
 """From logits to what the stages use: the loss, the early-stopping signal, probabilities
 (over the task's test-time views) and the CV scores.
 
+Regression: the net's one output is the target in its transformed units (pipelines/target.py);
+`to_proba` returns it as is, and the learner's `decode` brings it back to the target's units for
+the scores, given with the validation targets in those units (`y_val`).
+
 Shared by the cross-validation loop (pipelines/cv.py), predicting from a run (pipelines/predict.py),
 tuning and blending.
 """
@@ -11,33 +15,47 @@ import torch
 import torch.nn.functional as F
 
 from tasks.task import TaskBase
-from pipelines.metrics import METRICS
+from pipelines.metrics import METRICS, monitor
 
 
 def loss_fn(task: TaskBase, label_smoothing: float = 0.0):
+    if task.problem == "regression":       # squared error in the transformed target's units
+        return lambda out, y: F.mse_loss(out.squeeze(1), y)
     if task.binary:
         return lambda logits, y: F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())
     return lambda logits, y: F.cross_entropy(logits, y, label_smoothing=label_smoothing)
 
 
-def score_fn(task: TaskBase):
-    """Early-stopping signal and its direction (see Task.monitor)."""
-    if task.monitor == "loss":
+def _scorer(task: TaskBase, name: str, decode=None, y_val: np.ndarray | None = None):
+    """metric `name` of (outputs, y): outputs through `decode` (default `to_proba`), against `y_val`
+    when given (regression: the targets in their own units), else `y`."""
+    metric, decode = METRICS[name], decode or (lambda out: to_proba(task, out))
+    if y_val is not None:
+        return lambda out, y: metric.fn(y_val, decode(out))
+    return lambda out, y: metric.fn(y.cpu().numpy(), decode(out))
+
+
+def score_fn(task: TaskBase, decode=None, y_val: np.ndarray | None = None):
+    """Early-stopping signal and its direction (see `monitor`); `decode`, `y_val` as `_scorer`'s."""
+    name = monitor(task)
+    if name == "loss":
         return (lambda logits, y: loss_fn(task)(logits, y).item()), False
-    metric = METRICS[task.monitor or task.metric]
-    return (lambda logits, y: metric.fn(y.cpu().numpy(), to_proba(task, logits))), metric.maximize
+    return _scorer(task, name, decode, y_val), METRICS[name].maximize
 
 
-def epoch_metric_fn(task: TaskBase):
+def epoch_metric_fn(task: TaskBase, decode=None, y_val: np.ndarray | None = None):
     """The task's metric per epoch, as `val_<metric>` in the history, when early stopping watches
     something else (the loss, ROC AUC), so val_score.png can show the score the task is judged by."""
-    if (task.monitor or task.metric) == task.metric:
+    if monitor(task) == task.metric:
         return None     # val_score is the metric already
-    metric = METRICS[task.metric]
-    return lambda logits, y: {f"val_{task.metric}": metric.fn(y.cpu().numpy(), to_proba(task, logits))}
+    score = _scorer(task, task.metric, decode, y_val)
+    return lambda logits, y: {f"val_{task.metric}": score(logits, y)}
 
 
 def to_proba(task: TaskBase, logits: torch.Tensor) -> np.ndarray:
+    """Probabilities; for regression the net's output as is (in the transformed target's units)."""
+    if task.problem == "regression":
+        return logits.squeeze(1).double().cpu().numpy()
     p = torch.sigmoid(logits.squeeze(1)) if task.binary else torch.softmax(logits, 1)
     return p.double().cpu().numpy()
 

@@ -73,7 +73,8 @@ def test_logreg_multiclass_probabilities_and_history_row():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     x = torch.tensor(np.eye(3)[y] * 2 + rng.normal(size=(300, 3)), dtype=torch.float32)
-    task = SimpleNamespace(name="toy", binary=False, monitor=None, metric="accuracy", extra_metrics=())
+    task = SimpleNamespace(name="toy", binary=False, problem="multiclass", monitor=None, metric="accuracy",
+                           extra_metrics=(), steady_label_metrics=False)
     enc = Encoded(None, x[:200], x[200:], None, {}, ["a", "b", "c"], None)
     rows = []
     learner = LogRegLearner(task, None, torch.device("cpu")).fit(enc, y[:200], y[200:], on_step=rows.append)
