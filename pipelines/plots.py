@@ -11,6 +11,7 @@ run can be rebuilt at any time. They go to `<run>/plots/`:
     confusion.png      OOF argmax predictions against the targets (every classification task)
     class_logloss.png  mean -log p(true class) per class, Kaggle clipping (multi-class)
     calibration.png    OOF reliability curve and histogram of predicted probabilities (binary)
+    predicted.png, residuals.png   in place of the last three for regression (pipelines/plots_regression.py)
 
 Figures are built with `matplotlib.figure.Figure` and saved with the Agg renderer: no window,
 no pyplot figure left open.
@@ -27,7 +28,8 @@ import pandas as pd
 from core.errors import UsageError, first_line
 from core.files import replace_atomically
 from pipelines import runs
-from pipelines.metrics import hard_labels, kaggle_nll
+from pipelines.metrics import hard_labels, kaggle_nll, monitor as stopping_signal
+from pipelines.plots_regression import plot_predicted, plot_residuals
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +50,16 @@ def load_history(run_dir: Path) -> pd.DataFrame | None:
 
 
 def load_oof(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """(targets (n,), probabilities (n,) for binary or (n, C), class names) of the scored rows.
+    """(targets (n,), probabilities (n,) for binary or (n, C), class names) of the scored rows;
+    for regression (float targets, predicted values (n,), []).
 
     A holdout run (folds=1) scores only its holdout rows; the others are NaN and dropped."""
     if not (run_dir / "oof.csv").is_file():
         return None
     df = pd.read_csv(run_dir / "oof.csv")
+    if "prediction" in df.columns:
+        p = df["prediction"].to_numpy(float)
+        return df["target"].to_numpy(float)[~np.isnan(p)], p[~np.isnan(p)], []
     if "proba" in df.columns:
         names, p = ["0", "1"], df["proba"].to_numpy(float)
     else:
@@ -207,7 +213,7 @@ def _task_metrics(run_dir: Path) -> tuple[str | None, str | None]:
         task = TASKS.create(runs.read_json(run_dir / "config.json")["config"]["task"])
     except (UsageError, KeyError, TypeError):
         return None, None
-    return task.metric, task.monitor or task.metric
+    return task.metric, stopping_signal(task)
 
 
 def _best_epochs(run_dir: Path, metrics: dict | None) -> dict[tuple[int, int], int]:
@@ -231,6 +237,9 @@ def make_plots(run_dir: Path) -> list[Path]:
     oof = load_oof(run_dir)
     if oof is not None and len(oof[0]):
         y, p, names = oof
+        if not names:      # regression
+            return out + [plot_predicted(y, p, folder / "predicted.png", _figure, _save),
+                          plot_residuals(y, p, folder / "residuals.png", _figure, _save)]
         out.append(plot_confusion(y, p, names, folder / "confusion.png"))
         out.append(plot_calibration(y, p, folder / "calibration.png") if p.ndim == 1
                    else plot_class_logloss(y, p, names, folder / "class_logloss.png"))
@@ -257,5 +266,7 @@ def ensure_plots(run_dir: Path, state: str) -> list[Path]:
 
 
 def _expected_count(run_dir: Path) -> int:
+    """loss and val_score with a history; two from the OOF rows (confusion and calibration or
+    class logloss; regression: predicted and residuals)."""
     history = (run_dir / "history.csv").is_file()
     return 2 * history + 2 * (run_dir / "oof.csv").is_file()
