@@ -2,8 +2,8 @@
 the kind of problem, the submission form, the metric and each feature column's type.
 
 Every guess comes from the files alone, and every guess the files cannot settle is one error line
-naming the flag that settles it (--target, --problem, --submission, --id-col). What is guessed is
-shown by `data.spec.summary` before training, so a wrong guess costs a glance, not a run.
+naming the CLI flag that settles it (--target, --problem, --submission, --id; commands/competition.py).
+What is guessed is shown by `data.spec.summary` before training, so a wrong guess costs a glance.
 Column-level reading (pandas) happens once per file; there is no per-row Python.
 """
 from __future__ import annotations
@@ -125,7 +125,7 @@ def infer(name: str, folder, *, target: str | None = None, id_col: str | None = 
     id_col = id_col or header["sample"][0]
     if id_col not in header["test"]:
         raise UsageError(f"{files['test']}: no id column {id_col!r}{did_you_mean(id_col, header['test'])}; "
-                         "name the test file's id column with --id-col")
+                         "name the test file's id column with --id")
     test_ids = read(folder, files["test"], usecols=[id_col], dtype={id_col: str})[id_col]
     _same_ids(sample.iloc[:, 0], test_ids, files)
     predicted = list(header["sample"][1:])
@@ -177,15 +177,15 @@ def _missing_values(train: pd.DataFrame, target: str, features: list, na_values:
 def _column_types(train: pd.DataFrame, features: list, overrides: dict) -> dict[str, str]:
     """{column: type} by data.columns.column_type, then the user's overrides."""
     columns = {c: column_type(train[c]) for c in features}
-    for col, kind in overrides.items():
-        if col not in columns:
-            raise UsageError(f"--column-type {col}: not a feature column{did_you_mean(col, columns)}")
+    for col, kind in overrides.items():      # the CLI's --numeric/--categorical/--text/--boolean COLS
         if kind not in COLUMN_TYPES:
-            raise UsageError(f"--column-type {col}={kind}: unknown type{did_you_mean(kind, COLUMN_TYPES)}; "
+            raise UsageError(f"column type {kind!r} for {col}: unknown{did_you_mean(kind, COLUMN_TYPES)}; "
                              f"one of {', '.join(COLUMN_TYPES)}")
+        if col not in columns:
+            raise UsageError(f"--{kind} {col}: not a feature column{did_you_mean(col, columns)}")
         if kind == "numeric" and columns[col] not in ("numeric", "boolean"):
             example = train[col].dropna().iloc[0]
-            raise UsageError(f"--column-type {col}=numeric: {col} holds text such as {show(example)}")
+            raise UsageError(f"--numeric {col}: {col} holds text such as {show(example)}")
         columns[col] = kind
     return columns
 
@@ -200,7 +200,7 @@ def _same_ids(sample_ids: pd.Series, test_ids: pd.Series, files: dict) -> None:
         extra = ids[~ids.isin(other)]
         if len(extra):
             raise UsageError(f"{len(extra)} id(s) {what} (e.g. {show(extra.iloc[0])}): the sample's first "
-                             f"column must be the test file's id column {test_ids.name!r}; see --id-col")
+                             f"column must be the test file's id column {test_ids.name!r}; see --id")
 
 
 def _target(header: dict, predicted: list, id_col: str, target: str | None, files: dict) -> str:

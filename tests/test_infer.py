@@ -95,14 +95,14 @@ def test_text_ids_stay_verbatim_and_must_match_the_sample(tmp_path):
     spec = infer("demo", comp(tmp_path / "c", {**base(), "id": ids}))
     assert spec.id_col == "id"
     sample = pd.DataFrame({"id": ids[:28] + ["9999_01", "9998_01"], "y": 0})
-    fails(comp(tmp_path / "d", {**base(), "id": ids}, sample=sample), "2 id(s)", "'0028_01'", "--id-col")
+    fails(comp(tmp_path / "d", {**base(), "id": ids}, sample=sample), "2 id(s)", "'0028_01'", "--id")
 
 
 def test_id_col_overrides_the_samples_first_column(tmp_path):
     train = {**base(), "key": range(100, 130)}
     test = pd.DataFrame(train).drop(columns="y")
     sample = pd.DataFrame({"Id": test["key"], "y": 0})
-    fails(comp(tmp_path / "c", train, test, sample), "no id column 'Id'", "--id-col")
+    fails(comp(tmp_path / "c", train, test, sample), "no id column 'Id'", "--id")
     spec = infer("demo", tmp_path / "c", id_col="key")
     assert spec.id_col == "key" and "key" not in spec.columns
 
@@ -221,9 +221,9 @@ def test_drop_and_column_types_override_with_did_you_mean(tmp_path):
     spec = infer("demo", folder, drop=("x",), column_types={"code": "categorical"})
     assert spec.columns == {"city": "categorical", "code": "categorical"}
     fails(folder, "--drop xx", "did you mean 'x'", drop=("xx",))
-    fails(folder, "--column-type cod", "did you mean 'code'", column_types={"cod": "text"})
-    fails(folder, "unknown type", "did you mean 'numeric'", column_types={"code": "numerc"})
-    fails(folder, "--column-type city=numeric", "holds text", column_types={"city": "numeric"})
+    fails(folder, "--text cod", "did you mean 'code'", column_types={"cod": "text"})
+    fails(folder, "'numerc' for code", "did you mean 'numeric'", column_types={"code": "numerc"})
+    fails(folder, "--numeric city", "holds text", column_types={"city": "numeric"})
 
 
 def test_missing_value_tokens_make_a_column_numeric(tmp_path):
