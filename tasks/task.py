@@ -64,6 +64,7 @@ class TaskBase:
     spec = None                          # the CompetitionSpec an inferred task was built from (tasks/generic.py)
     channels_last = False                # True: NHWC on CUDA, faster convs on tensor cores
     image_grids = False                  # True: --tensorboard draws training and misclassified images
+    spec = None                          # the CompetitionSpec of a task inferred from its files (tasks/generic.py)
 
     @property
     def bundled(self) -> Path:
