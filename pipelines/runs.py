@@ -10,6 +10,7 @@ Layout:
     fold<k>/encoder.joblib fitted feature pipeline (fit on that fold's train rows only)
     fold<k>/columns.json   encoded column order
     fold<k>/model<b>.pt    {'model', 'model_args', 'state_dict'} (rebuilds itself)
+    spec.json              a competition inferred from its files: the spec it trained with
     fold<k>/bag<b>.json    that model's best epoch, score and per-epoch history
     fold<k>/ckpt<b>.pt     while it trains: the full training state after the last epoch
                            (`train --resume` continues from it; deleted once model<b>.pt is written)
@@ -84,6 +85,13 @@ def new_run(root: Path, task: str, model: str, seed: int) -> Path:
     path.mkdir(parents=True)
     set_status(path, "running")
     return path
+
+
+def save_spec(run: Path, spec) -> None:
+    """spec.json: the CompetitionSpec of an inferred task, which `predict` and the other commands
+    rebuild the task from (pipelines.register_run_spec), whatever the editable spec says later."""
+    from data.spec import to_json
+    replace_atomically(run / "spec.json", lambda tmp: tmp.write_text(to_json(spec)))
 
 
 def dump_joblib(obj: Any, path: Path) -> None:

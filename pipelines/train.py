@@ -52,6 +52,8 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         check_writable(out)
     inp = prepare(cfg, data_dir, runs_root)
     run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, inp.task.name, cfg.model, cfg.seed)
+    if inp.task.spec is not None:       # an inferred competition: the run keeps the spec it trained with
+        runs.save_spec(run_dir, inp.task.spec)
     runs.write_json(run_dir / "config.json", {
         "config": cfg.to_dict(),
         # where the data came from and where the submission goes, so `--resume` needs neither again
