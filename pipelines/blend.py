@@ -19,6 +19,9 @@ members (pipelines/calibrate.py; it moves log loss only, never a predicted class
 CV score is cross-fitted: each of 5 slices of the rows is scored with weights and temperature
 fit on the other four, so the figure never used a row's own label. The submission uses the
 weights and temperature fit on every row.
+
+Regression blends predicted values: the weights minimise the task's own metric (its negative
+where higher is better, r2), there is no temperature, and the slices are plain KFold's.
 """
 from __future__ import annotations
 
@@ -29,13 +32,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import KFold, StratifiedKFold
 
 from core.errors import UsageError
 from data import fingerprint
 from pipelines import TASKS, listing, runs
 from pipelines.calibrate import apply_temperature, fit_temperature
-from pipelines.metrics import kaggle_logloss
+from pipelines.metrics import METRICS, kaggle_logloss
 from pipelines.predict import SUBMISSIONS_DIR, run_test_predictions, write_submission
 from pipelines.proba import cv_scores
 from submissions.format import check_writable
@@ -56,8 +59,8 @@ class BlendResult:
 
 
 def read_oof(task, run_dir: Path) -> pd.DataFrame:
-    """A run's oof.csv: id, target, then one probability column (binary) or one per class; rows
-    without a prediction (a holdout run's training rows) dropped."""
+    """A run's oof.csv: id, target, then one probability column (binary), one per class, or the
+    predicted value (regression); rows without a prediction (a holdout run's training rows) dropped."""
     path = run_dir / "oof.csv"
     try:
         df = pd.read_csv(path)
@@ -65,10 +68,26 @@ def read_oof(task, run_dir: Path) -> pd.DataFrame:
         raise UsageError(f"{path}: missing; the run is incomplete") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise UsageError(f"{path}: unreadable ({type(e).__name__})") from None
-    want = ["id", "target"] + (["proba"] if task.binary else [str(c) for c in task.classes])
+    want = ["id", "target"] + prediction_columns(task)
     if list(df.columns) != want:
         raise UsageError(f"{path}: columns {list(df.columns)}, want {want}")
     return df[df[want[2:]].notna().all(axis=1)]
+
+
+def prediction_columns(task) -> list[str]:
+    """oof.csv's columns after id and target (pipelines/cv.py writes them)."""
+    if task.problem == "regression":
+        return ["prediction"]
+    return ["proba"] if task.binary else [str(c) for c in task.classes]
+
+
+def blend_loss(task):
+    """What the weights minimise: the log loss of probabilities (smooth, and what a probability
+    blend should get right), or for regression the task's metric, signed so lower is better."""
+    if task.problem != "regression":
+        return kaggle_logloss
+    metric = METRICS[task.metric]
+    return (lambda y, p: -metric.fn(y, p)) if metric.maximize else metric.fn
 
 
 def check_same_data(dirs: list[Path]) -> None:
@@ -86,18 +105,18 @@ def check_same_data(dirs: list[Path]) -> None:
                              f"{fingerprint.describe(records[0])}, {d.name} on {fingerprint.describe(rec)}")
 
 
-def fit_weights(probas: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Weights >= 0 summing to 1 (a softmax of free parameters) that minimise the blend's log loss.
-    `probas`: (runs, rows) or (runs, rows, classes)."""
+def fit_weights(probas: np.ndarray, y: np.ndarray, loss=kaggle_logloss) -> np.ndarray:
+    """Weights >= 0 summing to 1 (a softmax of free parameters) that minimise the blend's `loss`
+    (y, blended) -> float, by default the log loss. `probas`: (runs, rows) or (runs, rows, classes)."""
     k = len(probas)
     if k == 1:
         return np.ones(1)
 
-    def loss(z):
+    def objective(z):
         w = np.exp(z - z.max())
         w /= w.sum()
-        return kaggle_logloss(y, np.tensordot(w, probas, axes=1))
-    res = minimize(loss, np.zeros(k), method="L-BFGS-B")
+        return loss(y, np.tensordot(w, probas, axes=1))
+    res = minimize(objective, np.zeros(k), method="L-BFGS-B")
     w = np.exp(res.x - res.x.max())
     return w / w.sum()
 
@@ -149,20 +168,29 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
         if not np.array_equal(o.loc[common, "target"].to_numpy(), y):
             raise UsageError(f"run {d.name} has other labels for the same ids than {dirs[0].name}: "
                              "the runs trained on different data")
-    cols = ["proba"] if task.binary else [str(c) for c in task.classes]
+    cols = prediction_columns(task)
     probas = np.stack([o.loc[common, cols].to_numpy(np.float64) for o in oofs])
-    if task.binary:
+    if len(cols) == 1:
         probas = probas[..., 0]
 
-    n_splits = min(5, int(np.bincount(y).min()))
-    if n_splits < 2:
-        raise UsageError(f"too few blended rows of a class ({int(np.bincount(y).min())}) to cross-fit the weights")
-    weights = fit_weights(probas, y)
-    temperature = fit_temperature(np.tensordot(weights, probas, axes=1), y)
+    regression, loss = task.problem == "regression", blend_loss(task)
+    # regression: no probabilities to temperature-scale (T = 1 leaves a prediction as it is)
+    temperature_of = (lambda p, y: 1.0) if regression else fit_temperature       # noqa: E731
+    if regression:
+        if len(y) < 2:
+            raise UsageError(f"too few blended rows ({len(y)}) to cross-fit the weights")
+        splitter = KFold(min(5, len(y)), shuffle=True, random_state=seed)
+    else:
+        n_splits = min(5, int(np.bincount(y).min()))
+        if n_splits < 2:
+            raise UsageError(f"too few blended rows of a class ({int(np.bincount(y).min())}) to cross-fit the weights")
+        splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    weights = fit_weights(probas, y, loss)
+    temperature = temperature_of(np.tensordot(weights, probas, axes=1), y)
     crossed = np.zeros_like(probas[0])
-    for fit_rows, score_rows in StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(y, y):
-        w = fit_weights(probas[:, fit_rows], y[fit_rows])
-        t = fit_temperature(np.tensordot(w, probas[:, fit_rows], axes=1), y[fit_rows])
+    for fit_rows, score_rows in splitter.split(y, y):
+        w = fit_weights(probas[:, fit_rows], y[fit_rows], loss)
+        t = temperature_of(np.tensordot(w, probas[:, fit_rows], axes=1), y[fit_rows])
         crossed[score_rows] = apply_temperature(np.tensordot(w, probas[:, score_rows], axes=1), t)
     run_cv = [cv_scores(task, y, p) for p in probas]
 

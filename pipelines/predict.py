@@ -1,5 +1,6 @@
 """Predicting from a run: rebuild its fold encoders and models from the run directory alone,
-average their probabilities over a test set, and write the submission file.
+average their probabilities (regression: their values, each model's target transform undone by
+its learner) over a test set, and write the submission file.
 
 `predict()` and `predict_images()` are what the CLI calls; `write_submission` is also how a
 training run (pipelines/train.py) writes its own submission, and blending reuses

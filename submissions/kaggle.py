@@ -170,7 +170,10 @@ def expected_submission(task) -> pd.DataFrame:
     (the values are placeholders; the columns, ids and dtypes are the competition's)."""
     ids = np.asarray(task.kaggle_ids)
     k = len(task.classes)
-    proba = np.full(len(ids), 0.5) if task.binary else np.full((len(ids), k), 1.0 / k)
+    if task.problem == "regression":
+        proba = np.zeros(len(ids))        # values
+    else:
+        proba = np.full(len(ids), 0.5) if task.binary else np.full((len(ids), k), 1.0 / k)
     return task.submission(ids, proba, task)
 
 
