@@ -10,12 +10,14 @@ from core.config import format_overrides
 from pipelines import task_name
 
 
-def tasks():
-    """List the registered competitions."""
-    from pipelines import TASKS
+def tasks(runs_dir: RunsDir = None):
+    """List the competitions: those with a task file, then those inferred from their files (a spec)."""
+    from pipelines import TASKS, known_specs, resolve_task
     for name in TASKS.names():
         t = TASKS.create(name)
         typer.echo(f"{name:10s} {t.title}  [default model: {t.defaults.get('model', 'mlp')}]")
+    for name in [n for n in known_specs(runs_dir) if n not in TASKS]:
+        typer.echo(f"{name:10s} {resolve_task(name, runs_root=runs_dir).title}")
 
 
 def models():
@@ -38,7 +40,13 @@ def report(
 ):
     """A run's summary (state, CV and per-fold scores, best epochs, timing) and its plots, made if missing."""
     from pipelines.report import report as run_report
-    for line in run_report(run, task_name(task) if task else None, runs_root=runs_dir):
+    from commands.competition import task_of_run
+    from pipelines import register_run_spec, runs
+    if task:
+        task = task_of_run(task, run, runs_dir).name
+    else:                     # a run of an inferred competition: its spec copy makes the task
+        register_run_spec(runs.load(None, run, require=None, runs_root=runs_dir).path)
+    for line in run_report(run, task, runs_root=runs_dir):
         typer.echo(line)
 
 
@@ -49,5 +57,5 @@ def list_runs(
     """Finished runs grouped by the data they trained on (newest first), best CV score first within a
     group: runs of different data never rank, or blend, together. Unfinished runs are listed apart."""
     from pipelines.listing import runs_table
-    for line in runs_table(task_name(task) if task else None, runs_dir):
+    for line in runs_table(task_name(task, runs_dir) if task else None, runs_dir):
         typer.echo(line)

@@ -8,6 +8,8 @@ import typer
 
 from commands.logs import set_logging
 from commands.options import KNOWN_TASKS, DataDir, Device, DeviceOpt, InputFile, OutCsv, Quiet, RunsDir, TaskArg, Verbose
+from commands.competition import data_dir_of, task_of_run
+from core.errors import UsageError
 from pipelines import resolve_task, task_name
 
 
@@ -25,8 +27,9 @@ def predict(
     """Rebuild a run's fold models from its directory and predict a test file."""
     from pipelines.predict import predict as run_predict
     set_logging(verbose, quiet)
-    path = run_predict(run, task_name(task), data_dir=data_dir, input_path=input, out=out, runs_root=runs_dir,
-                       device=device.value)
+    t = task_of_run(task, run, runs_dir)
+    path = run_predict(run, t.name, data_dir=data_dir_of(t, data_dir) if input is None else data_dir,
+                       input_path=input, out=out, runs_root=runs_dir, device=device.value)
     typer.echo(f"submission: {path}")
 
 
@@ -44,9 +47,9 @@ def blend(
 ):
     """Blend finished runs: weights fit to their out-of-fold predictions, one submission."""
     from pipelines.blend import blend as run_blend
-    t = resolve_task(task)
+    t = resolve_task(task_name(task, runs_dir), runs_root=runs_dir)
     set_logging(verbose, quiet)
-    result = run_blend(t.name, list(runs or []), data_dir=data_dir, out=out, runs_root=runs_dir,
+    result = run_blend(t.name, list(runs or []), data_dir=data_dir_of(t, data_dir), out=out, runs_root=runs_dir,
                        device=device.value, top=top, input_path=input)
     metric = t.metric
     typer.echo(f"{'run':34s} {'weight':>7s} " + " ".join(f"{m:>9s}" for m in result.cv))
@@ -86,12 +89,18 @@ def submit(
     message: Annotated[str, typer.Option("--message", "-m", help="Description Kaggle shows beside the score.")],
     run: Annotated[str, typer.Option(help="Upload this run's submission: id, 'latest' or a run directory.")] = "latest",
     file: Annotated[Optional[Path], typer.Option(help="Upload this CSV instead (wins over --run).")] = None,
+    competition: Annotated[Optional[str], typer.Option(help="Kaggle competition slug (default: the task's; needed for an inferred competition).")] = None,
     runs_dir: RunsDir = None,
 ):
     """Check a submission file against the competition's format, then upload it with the Kaggle API."""
+    import dataclasses
     from pipelines.runs import submission_of_run
     from submissions import kaggle
-    t = resolve_task(task)
+    t = task_of_run(task, run, runs_dir) if file is None else resolve_task(task_name(task, runs_dir), runs_root=runs_dir)
+    if competition:
+        t = dataclasses.replace(t, kaggle=competition)
+    elif t.spec is not None:
+        raise UsageError(f"{t.name} was inferred from its files: name its Kaggle competition with --competition SLUG")
     find = lambda: submission_of_run(t.name, run, runs_dir)     # noqa: E731  (after the message check)
     path, reply = kaggle.submit(t, message, file if file is not None else find)
     typer.echo(f"submitted: {path} to {t.kaggle}" + (f"  ({reply})" if reply else ""))

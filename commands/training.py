@@ -13,7 +13,9 @@ from commands.logs import set_logging
 from commands.options import DataDir, Device, DeviceOpt, Quiet, RunsDir, TaskArg, Verbose
 from core.config import load_params, parse_jobs, parse_overrides
 from core.errors import UsageError
-from pipelines import resolve_task, task_name
+from commands.competition import (Boolean, Categorical, Drop, IdCol, Metric, NaValues, Numeric, Problem, Submission,
+                                  Target, Text, data_dir_of, infer_options, resolve)
+from pipelines import option_flags, resolve_task, task_name
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +98,16 @@ def train(
     verbose: Verbose = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (id, path or 'latest') from its last finished epoch, with its own config.")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
+
+    target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
+    submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,
+    numeric: Numeric = None, text: Text = None, boolean: Boolean = None, drop: Drop = None,
 ):
     """Train K fold models, report CV, write the run directory and the submission."""
-    t = resolve_task(task)
+    options = infer_options(target, id_col, metric, problem, submission, na_values, categorical, numeric, text,
+                            boolean, drop)
+    if resume is not None and options:
+        raise UsageError(f"--resume continues a run with its saved spec; drop {', '.join(option_flags(options))}")
     from pipelines import train as pipeline
     from pipelines.tune import resolve_params
     set_logging(verbose, quiet)
@@ -108,13 +117,17 @@ def train(
                                            set=set_, jobs=jobs).items() if v is not None and v != []]
         if given:
             raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
-        from pipelines import runs
-        cfg = (run := runs.load(t.name, resume, require="unfinished", runs_root=runs_dir)).config
+        from pipelines import register_run_spec, runs
+        name = task_name(task, runs_dir)
+        cfg = (run := runs.load(name, resume, require="unfinished", runs_root=runs_dir)).config
+        t = register_run_spec(run.path) or resolve_task(name)
         with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
             result = pipeline.resume(t.name, str(run.path), data_dir=data_dir, out=out, runs_root=runs_dir,
                                      device=None if device is Device.auto else device.value,
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
         return _report_train(t.name, cfg, result)
+    t = resolve(task, data_dir, runs_dir, options, quiet)
+    data_dir = data_dir_of(t, data_dir)
     overrides = {**(load_params(resolve_params(params, t.name, runs_dir)) if params else {}), **parse_overrides(set_)}
     overrides |= {k: v for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model,
                                         jobs=parse_jobs(jobs) if jobs is not None else None).items() if v is not None}
@@ -179,13 +192,19 @@ def tune(
     verbose: Verbose = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
     jobs: Annotated[int, typer.Option(help="Trials side by side, each in a worker process on its share of the cores (default 1: one after another, in a reproducible order).")] = 1,
+
+    target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
+    submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,
+    numeric: Numeric = None, text: Text = None, boolean: Boolean = None, drop: Drop = None,
 ):
     """Search the task's hyperparameters with Optuna (TPE + median pruning) on the k-fold CV score."""
     import optuna
     from pipelines.tune import TuneFailed
     from pipelines.tune import tune as run_tune
-    task = task_name(task)
     set_logging(verbose, quiet)
+    t = resolve(task, data_dir, runs_dir, infer_options(target, id_col, metric, problem, submission, na_values,
+                                                        categorical, numeric, text, boolean, drop), quiet)
+    task, data_dir = t.name, data_dir_of(t, data_dir)
     optuna.logging.disable_default_handler()     # optuna's own records go through ours (see set_logging)
     optuna.logging.enable_propagation()
     if timeout is not None and not timeout > 0:

@@ -28,6 +28,12 @@ class Registry(Generic[T]):
             return f
         return deco(fn) if fn is not None else deco
 
+    def put(self, name: str, factory: Callable[..., T], **tags) -> None:
+        """Register `factory` as `name`, replacing one of that name: for what is defined at run
+        time rather than import time (a competition built from its files)."""
+        self._factories[name] = factory
+        self.tags[name] = tags
+
     def get(self, name: str) -> Callable[..., T]:
         try:
             return self._factories[name]

@@ -1,0 +1,99 @@
+"""A competition the tool has no file for: a `Task` built from a `CompetitionSpec`.
+
+The spec says what the files say (data/infer.py infers it, `cli.py init` writes it as an editable
+JSON file, data/spec.py reads it back); this module adds what every table competition shares:
+the generic feature encoder (features/generic.py), a submission in the sample's own form, a
+search space and defaults for the MLP. A hand-written task file (tasks/titanic.py) is the same
+`Task` with hand-made features; where one exists it wins over any spec.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.config import TrainConfig
+from data.spec import CompetitionSpec, class_columns
+from features.generic import generic_encoder
+from tasks.task import Task
+
+# Measured on Spaceship Titanic and House Prices (BENCHMARKS.md, `python bench/generic.py`); a
+# competition's own spec can override any of them with `--set` or a params file.
+DEFAULTS = dict(model="mlp", epochs=40, batch_size=256, lr=2e-3, weight_decay=1e-2, width=256, depth=2,
+                shrink=0.5, dropout=0.3, patience=8, bags=1)
+
+
+def search_space(trial) -> dict:
+    """The MLP around what wins on ordinary mixed tables: 1-3 layers, 64-1024 units, dropout."""
+    return {
+        "lr": trial.suggest_float("lr", 3e-4, 1e-2, log=True),
+        "weight_decay": trial.suggest_float("weight_decay", 1e-5, 1e-1, log=True),
+        "width": trial.suggest_int("width", 64, 1024, log=True),
+        "depth": trial.suggest_int("depth", 1, 3),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "batch_size": trial.suggest_categorical("batch_size", [128, 256, 512]),
+        "epochs": trial.suggest_int("epochs", 20, 80, step=10),
+    }
+
+
+def submission_writer(spec: CompetitionSpec):
+    """(ids, predictions, task) -> the submission frame, columns named and valued as the sample's:
+    labels as the train file writes them (True/False, 0/1, 'yes'), one probability, one column per
+    class, or values."""
+    columns = list(spec.prediction_columns)
+    classes = np.asarray(spec.classes, dtype=object)
+    # each class-probability column takes its class's output, matched by name (Class_10 is the
+    # sample's tenth column but the second of the sorted class names)
+    matched = class_columns(spec.classes, columns) or {}
+    outputs = [list(spec.classes).index(matched[c]) if c in matched else i for i, c in enumerate(columns)]
+
+    def write(ids, pred: np.ndarray, task: Task) -> pd.DataFrame:
+        out = pd.DataFrame({spec.id_col: np.asarray(ids)})
+        if spec.submission in ("values", "probability"):
+            out[columns[0]] = pred
+        elif spec.submission == "class_probabilities":
+            proba = pred / pred.sum(1, keepdims=True)
+            for column, i in zip(columns, outputs):
+                out[column] = proba[:, i]
+        else:                                            # labels, as the train file writes them
+            picked = (pred >= 0.5).astype(int) if pred.ndim == 1 else pred.argmax(1)
+            out[columns[0]] = classes[picked]
+        return out
+    return write
+
+
+@dataclass(frozen=True)
+class InferredTask(Task):
+    """A Task that keeps the spec it was built from: a run of it saves the spec beside its config."""
+    spec: CompetitionSpec | None = None
+
+
+def task_from_spec(spec: CompetitionSpec) -> InferredTask:
+    numeric = tuple(c for c, kind in spec.columns.items() if kind == "numeric")
+    others = tuple(c for c in spec.columns if c not in numeric)
+    files = dict(spec.files)
+    zips = {name.split("::")[0] for name in files.values() if "::" in name}
+    archive = Path(zips.pop()).stem if len(zips) == 1 else None      # the competition's one zip: searched too
+    files = {role: name.split("::")[-1] for role, name in files.items()}
+    return InferredTask(
+        name=spec.name,
+        title=f"{spec.problem} from {len(spec.columns)} columns, {spec.metric} (inferred from its files)",
+        files=files,
+        id_col=spec.id_col,
+        target=spec.target,
+        classes=tuple(spec.classes),
+        problem=spec.problem,
+        metric=spec.metric,
+        numeric=numeric,
+        required=others,
+        features=lambda cfg: generic_encoder(spec.columns, spec.problem, seed=cfg.seed),
+        submission=submission_writer(spec),
+        search_space=search_space,
+        kaggle=archive,
+        na_values=tuple(spec.na_values),
+        id_as_text=True,
+        defaults=dict(DEFAULTS),
+        spec=spec,
+    )
