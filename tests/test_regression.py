@@ -4,6 +4,7 @@ and ingest's na_values and text ids, kept verbatim in the submission."""
 from __future__ import annotations
 
 import numpy as np
+import optuna
 import pandas as pd
 import pytest
 
@@ -14,6 +15,7 @@ from pipelines.predict import predict
 from pipelines.report import report
 from pipelines.target import TargetScaler
 from pipelines.train import train
+from pipelines.tune import tune
 from tiny_tasks import (labels_submission, regression_frame, registered, table_task, values_submission,
                         write_competition)
 
@@ -142,3 +144,11 @@ def test_multiclass_with_a_label_metric_stops_on_the_loss(tmp_path, runs_dir):
     assert (history["val_score"] == history["val_loss"]).all() and "val_qwk" in history
     assert set(res.scores) == {"qwk", "f1"}
     assert set(pd.read_csv(tmp_path / "sub.csv")["y"]) <= {0, 1, 2}
+
+
+@pytest.mark.slow          # a study's database and plots: ~6 s, as tests/test_tune.py's
+def test_tune_minimises_rmse(competition, rmse_task, runs_dir):
+    res = tune("tinyreg", 2, folds=2, data_dir=competition, runs_root=runs_dir, fixed={"epochs": 2})
+    st = optuna.load_study(study_name="tinyreg-tune", storage=f"sqlite:///{res.study_dir / 'study.db'}")
+    values = [t.value for t in st.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert st.direction == optuna.study.StudyDirection.MINIMIZE and res.best_value == min(values)
