@@ -2,7 +2,8 @@
 
 Every net returns logits (N, out_features); the task's loss applies the sigmoid/softmax,
 which is why the course's final `Sigmoid` is not a layer here (BCEWithLogits is the
-numerically stable form of Sigmoid + BCELoss).
+numerically stable form of Sigmoid + BCELoss). For regression the one output is the value
+itself, in the transformed target's units (pipelines/target.py), and the loss is MSE.
 """
 from __future__ import annotations
 

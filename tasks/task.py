@@ -112,7 +112,7 @@ class Task(TaskBase):
     classes: tuple                       # target values, in the order of the model's outputs; () for regression
     metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
     features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
-    submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba) -> file
+    submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba or values) -> file
     search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
     numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
     required: tuple[str, ...] = ()       # other columns the features read
@@ -137,14 +137,16 @@ class Task(TaskBase):
     parallel_folds = True                # a small MLP trains one fold per core best (cv.fold_plan)
 
     def __post_init__(self):
+        """`problem` resolved from `classes` when not given, and checked against them (a spec file
+        is edited by hand: one line, not a traceback)."""
         if self.problem == "":      # frozen: the resolved value is set once, here
             object.__setattr__(self, "problem", "binary" if len(self.classes) == 2 else "multiclass")
         if self.problem not in PROBLEMS:
-            raise ValueError(f"task {self.name}: problem {self.problem!r}; known: {', '.join(PROBLEMS)}")
+            raise UsageError(f"task {self.name}: problem {self.problem!r}; known: {', '.join(PROBLEMS)}")
         want = {"regression": "no classes", "binary": "two classes", "multiclass": "two or more classes"}
         n = len(self.classes)
         if n != {"regression": 0, "binary": 2}.get(self.problem, max(n, 2)):
-            raise ValueError(f"task {self.name}: a {self.problem} task has {want[self.problem]}, got {n}")
+            raise UsageError(f"task {self.name}: a {self.problem} task has {want[self.problem]}, got {n}")
 
     @property
     def binary(self) -> bool:
