@@ -152,7 +152,7 @@ def infer(name: str, folder, *, target: str | None = None, id_col: str | None = 
         name=name, data_dir=str(folder), files=files, id_col=id_col, target=target, problem=problem,
         classes=classes, submission=submission, prediction_columns=tuple(predicted),
         metric=metric or default_metric(problem, submission), columns=columns,
-        na_values=tuple(dict.fromkeys([*na_values, *sorted(tokens)])))
+        na_values=tuple(dict.fromkeys([*na_values, *sorted(tokens)])), rows=len(train))
     check(spec, str(folder))
     return spec
 

@@ -36,6 +36,7 @@ class CompetitionSpec:
     metric: str = ""                   # a METRIC_NAMES entry
     columns: dict = field(default_factory=dict)    # feature column -> COLUMN_TYPES entry, in train order
     na_values: tuple = ()              # extra tokens read as missing, beyond pandas' defaults
+    rows: int = 0                      # train rows when inferred: sizes the default batch and epochs (0: unknown)
 
 
 def default_metric(problem: str, submission: str) -> str:
@@ -115,6 +116,8 @@ def from_json(text: str, source: str) -> CompetitionSpec:
     for key in ("prediction_columns", "na_values"):
         if not all(isinstance(v, str) for v in raw.get(key, [])):
             raise bad(key, "expected a list of strings")
+    if "rows" in raw and (type(raw["rows"]) is not int or raw["rows"] < 0):
+        raise bad("rows", f"expected a count of rows (an integer >= 0), got {json.dumps(raw['rows'])}")
     classes = raw.get("classes", [])
     # a bool is an int to isinstance; a float is no class a CSV target is read as
     if not all(type(c) in (bool, int, str) for c in classes) or len({type(c) for c in classes}) > 1:

@@ -123,3 +123,15 @@ def test_metric_names_are_the_metrics_pipelines_score():
     """data/ may not import pipelines/, so the names are written twice; this keeps them one list."""
     from pipelines.metrics import METRICS
     assert set(specs.METRIC_NAMES) == set(METRICS)
+
+
+def test_rows_round_trips_and_a_bad_count_is_one_line(tmp_path):
+    import dataclasses
+    from data.spec import CompetitionSpec, from_json, to_json
+    spec = CompetitionSpec(name="t", data_dir="/d", files={"train": "a", "test": "b", "sample": "c"}, id_col="id",
+                           target="y", problem="regression", submission="values", prediction_columns=("y",),
+                           metric="rmse", columns={"x": "numeric"}, rows=1234)
+    assert from_json(to_json(spec), "s.json") == spec
+    bad = to_json(dataclasses.replace(spec, rows=-1))
+    with pytest.raises(UsageError, match="s.json: key 'rows': expected a count of rows"):
+        from_json(bad, "s.json")
