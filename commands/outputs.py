@@ -56,8 +56,8 @@ def blend(
     for name, w, cv in zip(result.runs, result.weights, result.run_cv):
         typer.echo(f"{name:34s} {w:7.3f} " + " ".join(f"{v:9.5f}" for v in cv.values()))
     typer.echo(f"{'blend (weights cross-fitted)':34s} {'':7s} " + " ".join(f"{v:9.5f}" for v in result.cv.values()))
-    typer.echo(f"blend CV {metric} {result.cv[metric]:.5f} on {result.rows} out-of-fold rows "
-               f"(temperature {result.temperature:.3f})")
+    temperature = f" (temperature {result.temperature:.3f})" if t.problem != "regression" else ""
+    typer.echo(f"blend CV {metric} {result.cv[metric]:.5f} on {result.rows} out-of-fold rows{temperature}")
     typer.echo(f"submission: {result.submission}")
 
 

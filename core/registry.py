@@ -34,6 +34,11 @@ class Registry(Generic[T]):
         self._factories[name] = factory
         self.tags[name] = tags
 
+    def remove(self, name: str) -> None:
+        """Forget `name` (a competition registered at run time, or a test's task)."""
+        self._factories.pop(name, None)
+        self.tags.pop(name, None)
+
     def get(self, name: str) -> Callable[..., T]:
         try:
             return self._factories[name]

@@ -28,7 +28,7 @@ SCHEME = b"train-rows-sha256-v1"     # a new way of hashing must not match finge
 
 def fingerprint(train: pd.DataFrame | np.ndarray, y: np.ndarray) -> str:
     """64 hex digits for the training rows: a validated DataFrame (tables) or uint8 (N, C, H, W)
-    images, and `y`, their class indices."""
+    images, and `y`, their class indices or regression values."""
     h = hashlib.sha256(SCHEME)
     if isinstance(train, pd.DataFrame):
         h.update(json.dumps([str(c) for c in train.columns]).encode())
@@ -37,7 +37,8 @@ def fingerprint(train: pd.DataFrame | np.ndarray, y: np.ndarray) -> str:
         x = np.ascontiguousarray(train)
         h.update(f"{x.dtype}{x.shape}".encode())
         h.update(memoryview(x).cast("B"))
-    h.update(np.ascontiguousarray(y, dtype=np.int64).tobytes())
+    y = np.asarray(y)          # class indices as int64 (as every run before regression hashed them); values as float64
+    h.update(np.ascontiguousarray(y, dtype=np.float64 if y.dtype.kind == "f" else np.int64).tobytes())
     return h.hexdigest()
 
 

@@ -68,3 +68,11 @@ def test_a_folder_that_cannot_be_read_is_a_usage_error(tmp_path):
     (tmp_path / "d" / "train.csv").mkdir(parents=True)
     with pytest.raises(UsageError, match="train.csv in .* is a directory, not a file"):
         of_folder(TITANIC, tmp_path / "d", tmp_path / "cache")
+
+
+def test_regression_values_are_hashed_whole_not_truncated_to_integers():
+    import pandas as pd
+    from data.fingerprint import fingerprint
+    train = pd.DataFrame({"x": [1, 2, 3]})
+    assert fingerprint(train, np.array([1.25, 2.0, 3.0])) != fingerprint(train, np.array([1.0, 2.0, 3.0]))
+    assert fingerprint(train, np.array([0, 1, 1])) == fingerprint(train, np.array([0, 1, 1], dtype=np.int32))

@@ -97,5 +97,6 @@ def test_an_unknown_task_name_is_one_line_with_a_guess_and_the_known_names(name,
     known = re.escape(", ".join(sorted(TASK_NAMES)))
     hint = rf" \(did you mean '{guess}'\?\)" if guess else ""
     for resolve in (task_name, resolve_task):
-        with pytest.raises(UsageError, match=rf"^unknown task '{name}'{hint}; known: {known}$"):
+        with pytest.raises(UsageError, match=rf"^unknown task '{name}'{hint}; known: {known} \(a new competition: "
+                                             r"pass --data-dir DIR holding its train, test and sample submission\)$"):
             resolve(name)

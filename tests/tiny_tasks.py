@@ -52,8 +52,7 @@ def registered(task: Task):
     try:
         yield task
     finally:
-        TASKS._factories.pop(task.name, None)    # the registry has no unregister: a test's task must go
-        TASKS.tags.pop(task.name, None)
+        TASKS.remove(task.name)
 
 
 def write_competition(folder: Path, train: pd.DataFrame, test: pd.DataFrame, target: str = "y") -> Path:
