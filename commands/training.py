@@ -19,6 +19,11 @@ from pipelines import option_flags, resolve_task, task_name
 
 log = logging.getLogger(__name__)
 
+# how a table's rows split into folds, and extra training rows (pipelines/inputs.py); config keys
+Group = Annotated[Optional[str], typer.Option(help="A train column: rows sharing its value never split across folds (grouped, stratified k-fold).")]
+FoldsFile = Annotated[Optional[Path], typer.Option(help="CSV of your own folds: the id column and 'fold' (0..K-1) for every train row (no id column: one 'fold' per train row, in order); --folds follows it.")]
+ExtraTrain = Annotated[Optional[Path], typer.Option(help="CSV of extra labelled rows, the train's columns (the id may be absent): added to every fold's training part, never validated on.")]
+
 
 def _stop_on_sigterm() -> None:
     """`kill PID` stops training like Ctrl-C: the run is marked interrupted and can be resumed."""
@@ -98,6 +103,7 @@ def train(
     verbose: Verbose = False,
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (id, path or 'latest') from its last finished epoch, with its own config.")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
+    group: Group = None, folds_file: FoldsFile = None, extra_train: ExtraTrain = None,
 
     target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
     submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,
@@ -114,7 +120,9 @@ def train(
     _stop_on_sigterm()
     if resume is not None:
         given = [f"--{k}" for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, params=params,
-                                           set=set_, jobs=jobs).items() if v is not None and v != []]
+                                           set=set_, jobs=jobs, group=group, folds_file=folds_file,
+                                           extra_train=extra_train).items() if v is not None and v != []]
+        given = [flag.replace("_", "-") for flag in given]
         if given:
             raise UsageError(f"--resume continues a run with its saved config; drop {', '.join(given)}")
         from pipelines import register_run_spec, runs
@@ -133,6 +141,8 @@ def train(
                                         jobs=parse_jobs(jobs) if jobs is not None else None).items() if v is not None}
     if device is not Device.auto or "device" not in overrides:    # --device wins; else a --set/--params device
         overrides["device"] = device.value
+    from pipelines.inputs import row_options
+    overrides |= row_options(t, overrides, group, folds_file, extra_train)
     cfg = t.config(**overrides)
     from models.registry import all_options, check_options
     check_options(cfg.model, set(parse_overrides(set_)), all_options())   # a --set the model never reads
@@ -192,6 +202,7 @@ def tune(
     verbose: Verbose = False,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
     jobs: Annotated[int, typer.Option(help="Trials side by side, each in a worker process on its share of the cores (default 1: one after another, in a reproducible order).")] = 1,
+    group: Group = None, folds_file: FoldsFile = None, extra_train: ExtraTrain = None,
 
     target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
     submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,
@@ -209,6 +220,11 @@ def tune(
     optuna.logging.enable_propagation()
     if timeout is not None and not timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout}")
+    from pipelines.inputs import row_options
+    fixed = parse_overrides(set_)       # held in every trial, the three row options too
+    rows = row_options(t, {**fixed, **({"folds": folds} if folds else {})}, group, folds_file, extra_train)
+    folds = rows.pop("folds", folds)    # a folds file's K: tune's --folds, not a trial's key
+    fixed |= rows
     bar = _progress(quiet)
     bar_id = bar.add_task("trials", total=trials, info="")
 
@@ -223,7 +239,7 @@ def tune(
                  f"  value {trial.value:.5f}" if complete else "")
     try:
         result = run_tune(task, trials, timeout=timeout, folds=folds, study=study, storage=storage, seed=seed,
-                          data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=parse_overrides(set_),
+                          data_dir=data_dir, runs_root=runs_dir, device=device.value, fixed=fixed,
                           on_trial=on_trial, tensorboard=tensorboard, jobs=jobs)
     except TuneFailed as e:       # a --jobs worker killed: one line, exit 1, as train's
         typer.echo(f"error: {e}", err=True)

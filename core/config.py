@@ -13,7 +13,8 @@ key has one reader, written down:
 - a model, for the keys its factory declares at `register_model(options=...)` (models/registry.py):
   the MLP family's width/depth/..., vgg16_transfer's weights_path. `--set` of a model key the
   chosen model does not read is refused (models.registry.check_options), not silently ignored;
-- a task's feature builder: Otto's `transform` (tasks/otto.py) and `holdout` (image tasks, folds=1).
+- a task's feature builder: Otto's `transform` (tasks/otto.py) and `holdout` (image tasks, folds=1);
+- the run's inputs (pipelines/inputs.py): `group`, `folds_file`, `extra_train`.
 """
 from __future__ import annotations
 
@@ -35,7 +36,8 @@ TRANSFORMS = ("none", "log1p", "anscombe")  # TrainConfig.transform; see feature
 class TrainConfig:
     task: str                     # registered task name
     model: str = "mlp"            # registered model name
-    folds: int = 5                # StratifiedKFold splits; 1 = single stratified holdout (images)
+    folds: int = 5                # StratifiedKFold splits (KFold for regression, grouped with `group`);
+                                  # 1 = single stratified holdout (images)
     epochs: int = 30              # max epochs per fold; early stopping may end a fold sooner
     batch_size: int = 256         # rows per optimizer step
     optimizer: str = "adamw"      # 'adamw' (decoupled weight decay) or 'sgd' (Nesterov momentum, L2 decay)
@@ -66,6 +68,11 @@ class TrainConfig:
     # feature options (task-specific; each task documents what it accepts)
     transform: str = "none"       # Otto count transform: none | log1p | anscombe
     holdout: float = 0.1          # validation fraction when folds == 1
+    # how the rows split into folds, and what else trains (tables only; pipelines/inputs.py reads them)
+    group: str = ""               # a train column: rows sharing its value never split across folds ('' = none)
+    folds_file: str = ""          # CSV of the user's fold (0..K-1) per train row; folds is then its K ('' = none)
+    extra_train: str = ""         # CSV of extra labelled rows added to every fold's training part, never
+                                  # validated on ('' = none)
     weights_path: str = ""        # local pretrained weights for transfer models (vgg16_transfer); never downloaded
     compile: bool = False         # torch.compile the model (worth it on CUDA; the first epoch pays the compile)
     seed: int = 0                 # seeds folds, weight init, shuffling and dropout

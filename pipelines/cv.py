@@ -4,6 +4,10 @@ rows, train `cfg.bags` models), the bags, and the OOF and test probabilities the
 `cross_validate(inp, cfg, run_dir)` is what a training run (pipelines/train.py) and tuning call.
 With `run_dir`, every artifact a later `predict` needs is saved there: per fold the fitted
 encoder, its column order and each bag's model; per run the OOF file and history.
+
+With --extra-train (pipelines/inputs.py) the extra rows follow the competition's in `inp.train` and
+`inp.y` and sit in every fold's training indices, so the encoders and models fit on them; the OOF,
+the scores and the calibration here are over the competition's own rows only.
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     collect OOF and averaged test probabilities. With `run_dir`, every artifact is saved there;
     without (tuning), nothing is written. `only_folds` trains just those folds, seeded as in the
     full run (bench/fold.py); CV is then over their rows and calibration, which needs all, is skipped."""
-    task, y, folds = inp.task, inp.y, inp.folds
+    task, y, folds = inp.task, inp.y[:inp.own_rows], inp.folds      # extra rows train, never score
     test = inp.test if predict_test else None
     todo = [k for k in range(len(folds)) if only_folds is None or k in only_folds]
     plan = fold_plan(cfg, inp, todo)
@@ -89,13 +93,13 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
         if calibration is not None:
             runs.write_json(run_dir / "calibration.json", calibration)
         pd.DataFrame(history).to_csv(run_dir / "history.csv", index=False, float_format="%.6g")
-        _write_oof(task, inp.train, y, oof, run_dir / "oof.csv")
+        _write_oof(task, inp.train.iloc[:len(y)] if inp.extra else inp.train, y, oof, run_dir / "oof.csv")
     return {"task": task.name, "metric": task.metric, "maximize": METRICS[task.metric].maximize,
             "cv": cv_scores(task, y[done], oof[done]), "folds": fold_rows, "n_rows": len(y),
             "n_scored": int(done.sum()), "epochs_run": len(history), "device": str(inp.device),
             "autocast": str(autocast_dtype(inp.device, cfg.precision) or "off").replace("torch.", ""),
             "fold_plan": [{"folds": ks, "jobs": jobs, "threads": threads} for ks, jobs, threads in plan],
-            "calibration": calibration, "test": test}
+            "calibration": calibration, "test": test, **({"extra_train": inp.extra} if inp.extra else {})}
 
 
 def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[list[int], int, int]]:
