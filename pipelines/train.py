@@ -60,6 +60,7 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
         "data_dir": str(Path(data_dir).resolve()) if data_dir else None,
         "data": fingerprint.record(inp.task, inp.train, inp.y, data_dir),   # which runs rank and blend together
         "out": str(Path(out).resolve()) if out else None,
+        "extra_train": inp.extra,                 # rows added to every fold's training part (--extra-train), or None
         "versions": {"python": platform.python_version(), "torch": torch.__version__,
                      "sklearn": sklearn.__version__, "pandas": pd.__version__, "code": runs.code_version()}})
     return _cross_validate_and_write(inp, cfg, run_dir, out, start, on_epoch, on_fold, resumed=False,
