@@ -21,7 +21,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.model_selection import KFold
 from sklearn.pipeline import FeatureUnion, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, QuantileTransformer, StandardScaler, TargetEncoder
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, QuantileTransformer, StandardScaler, TargetEncoder
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from core.errors import UsageError
@@ -36,6 +36,9 @@ NUMBER_SHARE = 0.95     # share of a part's non-missing values that must parse a
 HIGH_CARDINALITY = 20   # distinct fit values above which a categorical also gets frequency + target encoding
 MIN_FREQUENCY = 5       # fit rows a category needs for its own one-hot column; rarer ones share 'infrequent'
 MAX_CATEGORIES = 64     # one-hot columns per categorical at most, the infrequent bucket included
+WIDE_MIN_SHARE = 0.01   # a high-cardinality column's level needs this share of the fit rows for its own one-hot
+                        # column: frequency + target encoding carry the rest, and 64 rare levels each of a few
+                        # columns made most of a million-row matrix (and its encoding time) out of noise
 MISSING = "__missing__"
 TRUE = {"true", "t", "yes", "y", "1"}
 FALSE = {"false", "f", "no", "n", "0"}
@@ -117,6 +120,21 @@ class RobustSmoothClip(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return x / np.sqrt(1 + (x / 3) ** 2)
 
 
+def one_hot(min_frequency: int | float, levels: dict[str, pd.Index]) -> OneHotEncoder:
+    return OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=min_frequency, max_categories=MAX_CATEGORIES,
+                         sparse_output=False, dtype=np.float32, feature_name_combiner=LevelNames(levels))
+
+
+def to_float32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def f32(*steps):
+    """`steps` with their output cast to float32: the column transformer stacks its parts at the widest
+    dtype, and a million-row float64 stack costs twice the memory and most of the encoding time."""
+    return make_pipeline(*steps, FunctionTransformer(to_float32, feature_names_out="one-to-one"))
+
+
 def numeric_scaler(numeric: str, rows: int, seed: int):
     """Median imputation, then the `numeric` scaling, for `rows` fit rows. "quantile+standard" gives each
     column twice: its rank shape (normal quantiles) and its magnitude (standardised), which bench/encoding.py
@@ -127,6 +145,17 @@ def numeric_scaler(numeric: str, rows: int, seed: int):
     scaler = {"quantile": quantile, "robust": RobustSmoothClip, "standard": StandardScaler,
               "quantile+standard": lambda: FeatureUnion([("quantile", quantile()), ("standard", StandardScaler())])}
     return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), scaler[numeric]())
+
+
+class LevelNames:
+    """OneHotEncoder's feature_name_combiner: the one-hot columns are named for the category, not its code."""
+
+    def __init__(self, levels: dict[str, pd.Index]):
+        self.levels = levels
+
+    def __call__(self, feature: str, code) -> str:
+        known = isinstance(code, (int, np.integer)) and 0 <= code < len(self.levels[feature])
+        return f"{feature}_{self.levels[feature][code] if known else code}"
 
 
 class GenericEncoder(TransformerMixin, BaseEstimator):
@@ -203,9 +232,10 @@ class GenericEncoder(TransformerMixin, BaseEstimator):
             elif kind == "boolean":
                 out[col] = as_bool(as_text(X[col]), self.true_values_[col])
             else:
-                out[col] = as_text(X[col]).fillna(MISSING)
+                text = as_text(X[col])
+                out[col] = text.fillna(MISSING)
             if col in self.splits_:
-                pieces = split_parts(as_text(X[col]), *self.splits_[col])
+                pieces = split_parts(text, *self.splits_[col])
                 for i in pieces.columns:
                     out[f"{col}[{i}]"] = pieces[i]
         frame = pd.DataFrame(out, index=X.index)
@@ -220,7 +250,13 @@ class GenericEncoder(TransformerMixin, BaseEstimator):
         for col, kind in self.parts_.items():
             frame[col] = (pd.to_numeric(frame[col], errors="coerce").astype(float) if kind == "numeric"
                           else frame[col].fillna(MISSING))
-        return frame[list(self.kinds_) + list(self.parts_)]
+        frame = frame[list(self.kinds_) + list(self.parts_)]
+        cat = [c for c, k in {**self.kinds_, **self.parts_}.items() if k == "categorical"]
+        if learning:
+            self.levels_ = {c: pd.Index(frame[c].unique()).sort_values() for c in cat}
+        # integer codes (unseen: -1): sklearn's encoders count object strings in Python, codes in numpy
+        codes = {c: pd.Categorical(frame[c], categories=self.levels_[c]).codes.astype(np.int64) for c in cat}
+        return frame.assign(**codes)
 
     def _build(self, frame: pd.DataFrame) -> None:
         kinds = {**self.kinds_, **self.parts_}
@@ -228,17 +264,17 @@ class GenericEncoder(TransformerMixin, BaseEstimator):
         cat = [c for c, k in kinds.items() if k == "categorical"]
         flags = [c for c, k in kinds.items() if k == "boolean"]
         wide = [c for c in cat if c in self.splits_ or frame[c].nunique() > HIGH_CARDINALITY]
-        parts = [("num", numeric_scaler(self.numeric, len(frame), self.seed), num),
-                 ("num_missing", MissingIndicator(features="missing-only", error_on_new=False), num),
-                 ("bool", SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True), flags),
-                 ("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=MIN_FREQUENCY,
-                                       max_categories=MAX_CATEGORIES, sparse_output=False, dtype=np.float32), cat),
-                 ("freq", make_pipeline(FrequencyEncoder(), StandardScaler()), wide)]
+        parts = [("num", f32(numeric_scaler(self.numeric, len(frame), self.seed)), num),
+                 ("num_missing", f32(MissingIndicator(features="missing-only", error_on_new=False)), num),
+                 ("bool", f32(SimpleImputer(strategy="mean", add_indicator=True, keep_empty_features=True)), flags),
+                 ("cat", one_hot(MIN_FREQUENCY, self.levels_), [c for c in cat if c not in wide]),
+                 ("cat_wide", one_hot(WIDE_MIN_SHARE, self.levels_), wide),
+                 ("freq", f32(FrequencyEncoder(), StandardScaler()), wide)]
         if wide:
             target_type = PROBLEMS[self.problem]
             cv = (KFold(5, shuffle=True, random_state=self.seed) if target_type == "continuous"
                   else InnerFolds(5, shuffle=True, random_state=self.seed))
-            parts.append(("target", make_pipeline(TargetEncoder(target_type=target_type, cv=cv), StandardScaler()),
+            parts.append(("target", f32(TargetEncoder(target_type=target_type, cv=cv), StandardScaler()),
                           wide))
         self.encoder_ = ColumnTransformer([p for p in parts if p[2]], remainder="drop", sparse_threshold=0.0,
                                           verbose_feature_names_out=True)

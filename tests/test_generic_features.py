@@ -83,7 +83,7 @@ def test_statistics_come_from_the_fit_rows_only():
     X, y = table()
     enc = generic_encoder({"ticket": "text", "spend": "numeric"}, "binary").fit(X.iloc[:40], y.iloc[:40])
     counts = enc.encoder_.named_transformers_["freq"][0].counts_[0]
-    assert counts.sum() == 40 and counts.to_dict() == X["ticket"].iloc[:40].value_counts().to_dict()
+    assert counts.sum() == 40 and sorted(counts) == sorted(X["ticket"].iloc[:40].value_counts())
     refit = clone(enc).fit(X, y)
     assert refit.encoder_.named_transformers_["freq"][0].counts_[0].sum() == 60
 
