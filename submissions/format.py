@@ -39,7 +39,8 @@ def check_test_ids(ids, sample: pd.DataFrame | None, id_col: str | None, test_na
     want = sample[id_col].to_numpy()
     if len(ids) != len(want):
         raise UsageError(f"{test_name} has {len(ids)} rows, {sample_name} {len(want)}; both should list the same test ids")
-    missing = np.setdiff1d(want, np.asarray(ids))
+    # a hash lookup: np.setdiff1d sorts, and on text ids (Python objects) that took minutes at 500k rows
+    missing = want[~pd.Series(want).isin(pd.Series(np.asarray(ids))).to_numpy()]
     if len(missing):
         raise UsageError(f"{test_name} has no row for id {missing[0]} of {sample_name}")
 
