@@ -29,7 +29,9 @@ from typing import Any
 from core.errors import UsageError, did_you_mean
 
 PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.runtime.autocast
-TRANSFORMS = ("none", "log1p", "anscombe")  # TrainConfig.transform; see features/counts.py
+# TrainConfig.transform: Otto's count transforms (features/counts.py), the numeric scalings of an
+# inferred competition's encoder (features/generic.py); each task says which it reads (Task.transforms)
+TRANSFORMS = ("none", "log1p", "anscombe", "quantile+standard", "quantile", "robust", "standard")
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,8 @@ class TrainConfig:
     batch_norm: bool = True       # BatchNorm1d after every hidden Linear
     activation: str = "relu"      # relu | gelu | silu | prelu | sigmoid | tanh
     # feature options (task-specific; each task documents what it accepts)
-    transform: str = "none"       # Otto count transform: none | log1p | anscombe
+    transform: str = "none"       # feature transform the task reads (Task.transforms): Otto's counts
+                                  # none | log1p | anscombe; an inferred task's numbers quantile+standard | ...
     holdout: float = 0.1          # validation fraction when folds == 1
     # how the rows split into folds, and what else trains (tables only; pipelines/inputs.py reads them)
     group: str = ""               # a train column: rows sharing its value never split across folds ('' = none)
@@ -204,7 +207,7 @@ def _validate(cfg: TrainConfig) -> None:
     if cfg.precision not in PRECISIONS:
         raise UsageError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if cfg.transform not in TRANSFORMS:
-        raise UsageError(f"unknown transform {cfg.transform!r} (Otto's count transform); choose one of {', '.join(TRANSFORMS)}")
+        raise UsageError(f"unknown transform {cfg.transform!r}; choose one of {', '.join(TRANSFORMS)}")
     if cfg.norm_lr_scale <= 0:
         raise UsageError(f"norm_lr_scale must be > 0, got {cfg.norm_lr_scale}")
 

@@ -65,6 +65,7 @@ class TaskBase:
     channels_last = False                # True: NHWC on CUDA, faster convs on tensor cores
     image_grids = False                  # True: --tensorboard draws training and misclassified images
     spec = None                          # the CompetitionSpec of a task inferred from its files (tasks/generic.py)
+    transforms = ("none",)               # the values of config key `transform` this task's features read
 
     @property
     def bundled(self) -> Path:
@@ -96,6 +97,8 @@ class TaskBase:
         cfg = override(TrainConfig(task=self.name), {**self.defaults, **recipe, **model_defaults, **overrides})
         if cfg.folds < self.min_folds:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
+        if cfg.transform not in self.transforms:
+            raise UsageError(f"transform {cfg.transform!r} is not one of {self.name}'s: {', '.join(self.transforms)}")
         return cfg
 
     def read_images(self, paths) -> tuple[list[Path], np.ndarray]:
@@ -129,6 +132,7 @@ class Task(TaskBase):
     # keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
     recipe: dict = field(default_factory=dict)
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
+    transforms: tuple[str, ...] = ("none",)   # what its features accept as config key `transform` (Otto: counts)
     # "binary" | "multiclass" | "regression"; "" = from `classes` (2: binary, more: multiclass)
     problem: str = ""
     na_values: tuple[str, ...] = ()      # extra cell tokens read as missing, beyond pandas' defaults

@@ -108,10 +108,11 @@ def test_a_saved_config_is_checked_as_the_cli_is(tmp_path):
         saved_config({k: v for k, v in good.items() if k != "task"}, "config.json")
 
 
-def test_the_count_transforms_core_validates_are_the_ones_otto_has():
+def test_the_transforms_core_validates_are_the_ones_the_tasks_read():
     from core.config import TRANSFORMS
     from features.counts import CountTransform
-    assert TRANSFORMS == CountTransform.KINDS
+    from features.generic import NUMERIC
+    assert set(TRANSFORMS) == set(CountTransform.KINDS) | set(NUMERIC)
 
 
 @pytest.mark.parametrize("setting", [{"optimizer": "adam"}, {"schedule": "step"}])
@@ -138,3 +139,11 @@ def test_cli_refuses_a_set_option_the_chosen_model_never_reads(tmp_path):
     assert out.stderr.strip() == ("error: model 'diabetes_course' does not read width "
                                   "(a fixed architecture: it has no options)")
     assert not any(tmp_path.iterdir())
+
+
+def test_a_transform_the_task_does_not_read_is_refused():
+    assert TASKS.create("otto").config(transform="log1p").transform == "log1p"
+    with pytest.raises(UsageError, match="transform 'robust' is not one of otto's: none, log1p, anscombe"):
+        TASKS.create("otto").config(transform="robust")
+    with pytest.raises(UsageError, match="transform 'log1p' is not one of titanic's: none"):
+        TASKS.create("titanic").config(transform="log1p")
