@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, command_line, main_exit, save  # noqa: E402
+from core.config import format_overrides, parse_overrides  # noqa: E402
 from core.errors import UsageError  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
@@ -97,13 +98,14 @@ def tree_contender(name: str, task, inp, seed: int) -> tuple[np.ndarray, float]:
     return oof, time.perf_counter() - start
 
 
-def run(name: str, folder: Path, metric: str | None, seed: int, contenders: list[str]) -> list[dict]:
+def run(name: str, folder: Path, metric: str | None, seed: int, contenders: list[str],
+        overrides: dict | None = None) -> list[dict]:
     from pipelines import resolve_task
     from pipelines.inputs import prepare
     from pipelines.proba import cv_scores
     from pipelines.train import train
     task = resolve_task(name, data_dir=folder, infer_options={"metric": metric} if metric else {})
-    cfg = task.config(seed=seed)
+    cfg = task.config(**{**(overrides or {}), "seed": seed})
     rows = []
     for contender in contenders:
         if contender == "ours":
@@ -116,19 +118,21 @@ def run(name: str, folder: Path, metric: str | None, seed: int, contenders: list
             inp = prepare(cfg, folder)
             oof, seconds = tree_contender(contender, task, inp, seed)
             scores = cv_scores(task, inp.y, oof)
-        rows.append({"task": name, "contender": contender, "seed": seed, "metric": task.metric,
+        label = format_overrides(overrides or {}) if contender == "ours" else ""
+        rows.append({"task": name, "contender": contender, "seed": seed, "set": label, "metric": task.metric,
                      "cv": scores[task.metric], "scores": scores, "wall_s": round(seconds, 2),
                      "rows": task.spec.rows})
-        print(f"{name:18s} {contender:9s} seed {seed}  {task.metric} {scores[task.metric]:.5f}  ({seconds:.1f}s)",
+        print(f"{name:18s} {contender:9s} {label} seed {seed}  {task.metric} {scores[task.metric]:.5f}  ({seconds:.1f}s)",
               flush=True)
     return rows
 
 
 def summary(rows: list[dict]) -> list[str]:
     lines = ["| competition | contender | metric | CV (mean over seeds) | seeds | seconds (mean) |", "|---|---|---|---|---|---|"]
-    keys = list(dict.fromkeys((r["task"], r["contender"]) for r in rows))
-    for task, contender in keys:
-        rs = [r for r in rows if (r["task"], r["contender"]) == (task, contender)]
+    keys = list(dict.fromkeys((r["task"], r["contender"], r.get("set", "")) for r in rows))
+    for task, contender, label in keys:
+        rs = [r for r in rows if (r["task"], r["contender"], r.get("set", "")) == (task, contender, label)]
+        contender = f"{contender} {label}".strip()
         cvs = [r["cv"] for r in rs]
         lines.append(f"| {task} | {contender} | {rs[0]['metric']} | {statistics.mean(cvs):.5f} "
                      f"({' / '.join(f'{v:.5f}' for v in cvs)}) | {len(rs)} | {statistics.mean(r['wall_s'] for r in rs):.1f} |")
@@ -141,17 +145,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="NAME[=DIR][:METRIC]; DIR defaults to ../shared/datasets/NAME")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--contenders", nargs="+", default=list(CONTENDERS))
+    parser.add_argument("--set", dest="set_", nargs="*", default=[], help="config overrides KEY=VALUE for ours")
     parser.add_argument("--no-save", action="store_true", help="print only; leave bench/results/generic.json alone")
     args = parser.parse_args(argv)
     unknown = [c for c in args.contenders if c not in CONTENDERS]
     if unknown:
         raise UsageError(f"unknown contender(s) {', '.join(unknown)}; known: {', '.join(CONTENDERS)}")
+    overrides = parse_overrides(args.set_)
     competitions = [parse_competition(c) for c in args.competitions]     # every folder checked before a run
     rows = [row for name, folder, metric in competitions for seed in args.seeds
-            for row in run(name, folder, metric, seed, args.contenders)]
+            for row in run(name, folder, metric, seed, args.contenders, overrides)]
     print("\n".join(summary(rows)))
     if not args.no_save:
-        save("generic", rows, ("task", "contender", "seed"), RESULTS, command=command_line("bench/generic.py", argv))
+        save("generic", rows, ("task", "contender", "set", "seed"), RESULTS, command=command_line("bench/generic.py", argv))
     return 0
 
 
