@@ -11,6 +11,8 @@ a command ran several, with every seed's value), wall time, machine and date:
     tabular.json     bench/compare.py tabular: our default's rows (contender `ours`)
     blend.json       `cli.py blend` results (no script writes this file yet: its rows were backfilled)
     contention.json  bench/contention.py: fold plans under a competing process
+    generic.json     bench/generic.py: inferred competitions, ours beside LightGBM and HistGB defaults
+    scale.json       bench/scale.py: a 1M-row synthetic table, ingest and the default train
 
 Rows whose `source` is `backfilled` were copied from runs recorded in BENCHMARKS.md before the
 scripts saved them, with their original commands and dates. The side-by-side block (between the
@@ -93,6 +95,36 @@ def blend_rows(rows: list[dict]) -> list[str]:
                  [r["seconds"]]) for r in rows]
 
 
+def generic_rows(rows: list[dict]) -> list[str]:
+    """bench/generic.py: competitions inferred from their files, each contender on the same folds."""
+    out = []
+    for rs in _groups(rows, ("task", "contender", "set", "command", "machine")):
+        first = rs[0]
+        who = {"ours": "our default (`train NAME --data-dir DIR`)", "lightgbm": "LightGBM, default settings",
+               "histgb": "sklearn HistGradientBoosting, default settings"}.get(first["contender"], first["contender"])
+        run = " ".join(filter(None, (f"{first['task']} (inferred): {who}",
+                                     f"--set {first['set']}" if first.get("set") else "", f"({_seeds(rs)})")))
+        out.append(_row(run, rs, f"{first['metric']} {spread([r['cv'] for r in rs])}", [r["wall_s"] for r in rs]))
+    return out
+
+
+def scale_rows(rows: list[dict]) -> list[str]:
+    """bench/scale.py: a synthetic Playground-like table, ingest and the default 5-fold train."""
+    out = []
+    for r in rows:
+        what = {"ingest-infer": "inference", "ingest-prepare": "reading and checking (prepare)",
+                "train": "default 5-fold `train`"}.get(r["stage"], r["stage"])
+        run = f"{r['rows']:,} x {r['cols']} synthetic: {what}" + (f" --set {r['set']}" if r.get("set") else "")
+        peak = r.get("rss_tree_mib")
+        result = ", ".join(filter(None, (
+            ", ".join(f"CV {k} {v:.4f}" for k, v in (r.get("cv") or {}).items()),
+            f"epochs per fold {'/'.join(map(str, r['epochs_per_fold']))}" if r.get("epochs_per_fold") else "",
+            f"peak memory {peak / 1024:.1f} GiB (all processes)" if peak else "",
+            "killed at the timeout" if r.get("timed_out") else "")))
+        out.append(_row(run, [r], result or "-", [r["wall_s"]]))
+    return out
+
+
 def contention_rows(rows: list[dict]) -> list[str]:
     out = ["| load | plan | command | CV logloss | wall | fold seconds | machine | date | source |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -110,7 +142,7 @@ def current_state(folder: Path = RESULTS) -> str:
              "compare only on one machine (`python bench/machine.py` names it). Where a command ran several "
              "seeds, the result is the mean ± sample std over them, then each seed's value.", ""]
     table = defaults_rows(load("defaults", folder)) + tabular_rows(load("tabular", folder)) + \
-        blend_rows(load("blend", folder))
+        blend_rows(load("blend", folder)) + generic_rows(load("generic", folder)) + scale_rows(load("scale", folder))
     if table:
         lines += HEADER + table + [""]
     contention = load("contention", folder)
