@@ -112,7 +112,7 @@ def scale_rows(rows: list[dict]) -> list[str]:
     """bench/scale.py: a synthetic Playground-like table, ingest and the default 5-fold train."""
     out = []
     for r in rows:
-        what = {"ingest-infer": "inference", "ingest-prepare": "reading and checking (prepare)",
+        what = {"ingest-infer": "inference", "ingest-prepare": "the whole ingest (inference, then reading and checking: prepare)",
                 "train": "default 5-fold `train`"}.get(r["stage"], r["stage"])
         run = f"{r['rows']:,} x {r['cols']} synthetic: {what}" + (f" --set {r['set']}" if r.get("set") else "")
         peak = r.get("rss_tree_mib")
