@@ -170,3 +170,17 @@ def test_the_submission_maps_each_output_to_its_named_class_column():
     labels = submission_writer(spec.__class__(**{**spec.__dict__, "submission": "labels",
                                                  "prediction_columns": ("t",)}))(np.array(["a", "b"]), pred, None)
     assert labels.t.tolist() == ["Class_10", "Class_1"]
+
+
+@pytest.mark.slow
+def test_tune_and_blend_reach_an_inferred_competition_by_name(tmp_path, runs, capsys):
+    folder = competition(tmp_path / "ship")
+    assert train("ship", folder, runs, tmp_path / "a.csv") == 0
+    assert train("ship", folder, runs, tmp_path / "b.csv", "--seed", "1") == 0
+    # no --data-dir: the newest run's spec copy names the folder
+    assert main(["tune", "ship", "--trials", "1", "--folds", "2", "--runs-dir", str(runs), "--quiet",
+                 "--set", "epochs=1", "--set", "bags=1"]) == 0
+    assert "best params:" in capsys.readouterr().out
+    assert main(["blend", "ship", "--top", "2", "--runs-dir", str(runs), "--out", str(tmp_path / "blend.csv"),
+                 "--quiet"]) == 0
+    assert pd.read_csv(tmp_path / "blend.csv", dtype=str).PassengerId.str.match(r"\d{4}_01").all()
