@@ -18,7 +18,9 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
 Every row of `history_` carries `epoch` (the step, 1-based), `train_loss`, `val_loss`, `val_score`
 `lr` (NaN where there is none) and `seconds`, as the report's plots and the CLI's log read them. LEARNERS maps a config's `model` to its learner's
 factory: every registered net to TorchLearner, `logreg` to scikit-learn's logistic regression,
-`ridge` to its ridge regression. A learner registered with `problems` trains only those
+`ridge` to its ridge regression, `lightgbm` to gradient-boosted trees (pipelines/learners_gbdt.py;
+its progress unit is a boosting round). The shared defaults and helpers live in
+pipelines/learner_base.py. A learner registered with `problems` trains only those
 (pipelines/inputs.py checks); without, every problem its `kind` of data poses.
 """
 from __future__ import annotations
@@ -29,7 +31,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.config import TrainConfig
 from core.errors import UsageError
 from core.registry import Registry
 from core.runtime import as_tensor, seed_everything
@@ -37,6 +38,8 @@ from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit
 from pipelines import runs
+from pipelines.learner_base import Learner, as_numpy, load_joblib, target_path
+from pipelines.learners_gbdt import LightGBMLearner
 from pipelines.metrics import CLASSIFICATION, METRICS, REGRESSION, kaggle_logloss
 from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, monitor, predict_proba, score_fn, to_proba
 from pipelines.target import TargetScaler, target_pipeline
@@ -45,23 +48,6 @@ from tasks.task import Encoded, TaskBase
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
 
 LEARNERS: Registry["Learner"] = Registry("model")
-
-
-class Learner:
-    """The defaults every learner shares: the task's own encoding, for training and for test rows."""
-    suffix = ""
-    progress_unit = "epoch"
-
-    def __init__(self, task: TaskBase, cfg: TrainConfig | None, device: torch.device, random_state: int = 0):
-        self.task, self.cfg, self.device, self.random_state = task, cfg, device, random_state
-
-    @classmethod
-    def encode_fold(cls, task: TaskBase, cfg: TrainConfig, inp, tr, va, test) -> Encoded:
-        return task.encode_fold(cfg, inp, tr, va, test)
-
-    @classmethod
-    def fold_input(cls, task: TaskBase, encoder, columns: list[str], data, device, fold_dir: Path):
-        return task.fold_input(encoder, columns, data, device, fold_dir)
 
 
 class TorchLearner(Learner):
@@ -111,7 +97,7 @@ class TorchLearner(Learner):
     def save(self, path: Path) -> None:
         runs.save_model(path, self.cfg.model, self.args_, self.net_)
         if self.task.problem == "regression":
-            runs.dump_joblib(self.target_, _target_path(path))
+            runs.dump_joblib(self.target_, target_path(path))
 
     @classmethod
     def load(cls, path: Path, task: TaskBase, device: torch.device, precision: str = "fp32",
@@ -119,21 +105,8 @@ class TorchLearner(Learner):
         learner = cls(task, None, device)
         learner.model_, learner.precision_ = runs.load_model(path, device, trained_by), precision
         if task.problem == "regression":
-            learner.target_ = _load_joblib(_target_path(path))
+            learner.target_ = load_joblib(target_path(path))
         return learner
-
-
-def _target_path(model_path: Path) -> Path:
-    """model<b>.pt's target transform: target<b>.joblib in the same fold directory."""
-    return model_path.with_name(model_path.stem.replace("model", "target", 1) + ".joblib")
-
-
-def _load_joblib(path: Path):
-    import joblib
-    try:
-        return joblib.load(path)
-    except Exception as e:
-        raise UsageError(f"{path}: missing or corrupted ({type(e).__name__})") from None
 
 
 def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:
@@ -160,7 +133,7 @@ class SklearnLearner(Learner):
             raise UsageError(f"{self.name} takes a table; {self.task.name}'s fold inputs have shape "
                              f"{tuple(enc.x_train.shape)}")
         start = time.perf_counter()
-        self.model_ = self.estimator().fit(_numpy(enc.x_train), y_train)
+        self.model_ = self.estimator().fit(as_numpy(enc.x_train), y_train)
         fit_loss = self.loss(y_train, self.predict_proba(enc.x_train))
         val = self.predict_proba(enc.x_val)
         val_loss = self.loss(y_val, val)
@@ -183,7 +156,7 @@ class SklearnLearner(Learner):
     def load(cls, path: Path, task: TaskBase, device: torch.device, precision: str = "fp32",
              trained_by: str | None = None) -> "SklearnLearner":
         learner = cls(task, None, device)
-        learner.model_ = _load_joblib(path)
+        learner.model_ = load_joblib(path)
         return learner
 
 
@@ -203,7 +176,7 @@ class LogRegLearner(SklearnLearner):
         return kaggle_logloss(y, proba)
 
     def predict_proba(self, x, batch_fn=None) -> np.ndarray:
-        p = self.model_.predict_proba(_numpy(x)).astype(np.float64)
+        p = self.model_.predict_proba(as_numpy(x)).astype(np.float64)
         return p[:, 1] if self.task.binary else p
 
 
@@ -228,8 +201,7 @@ class RidgeLearner(SklearnLearner):
 
     def predict_proba(self, x, batch_fn=None) -> np.ndarray:
         """Values in the target's units (the seam's name; no probabilities in regression)."""
-        return self.model_.predict(_numpy(x)).astype(np.float64).reshape(-1)
+        return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
 
 
-def _numpy(x) -> np.ndarray:
-    return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+LEARNERS.register(LightGBMLearner, name="lightgbm", kind="tabular")     # every table problem

@@ -1,0 +1,49 @@
+"""What every learner shares (the seam itself is described in pipelines/learners.py): the `Learner`
+defaults and the small helpers its implementations use. A module of its own so that a learner
+kept in another file (pipelines/learners_gbdt.py) builds on it while pipelines/learners.py, which
+registers every learner, imports that file: no import cycle."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.config import TrainConfig
+from core.errors import UsageError
+from tasks.task import Encoded, TaskBase
+
+
+class Learner:
+    """The defaults every learner shares: the task's own encoding, for training and for test rows."""
+    suffix = ""
+    progress_unit = "epoch"
+
+    def __init__(self, task: TaskBase, cfg: TrainConfig | None, device: torch.device, random_state: int = 0):
+        self.task, self.cfg, self.device, self.random_state = task, cfg, device, random_state
+
+    @classmethod
+    def encode_fold(cls, task: TaskBase, cfg: TrainConfig, inp, tr, va, test) -> Encoded:
+        return task.encode_fold(cfg, inp, tr, va, test)
+
+    @classmethod
+    def fold_input(cls, task: TaskBase, encoder, columns: list[str], data, device, fold_dir: Path):
+        return task.fold_input(encoder, columns, data, device, fold_dir)
+
+
+def target_path(model_path: Path) -> Path:
+    """A regression model's target transform beside it: model<b><suffix> -> target<b>.joblib."""
+    return model_path.with_name(model_path.stem.replace("model", "target", 1) + ".joblib")
+
+
+def load_joblib(path: Path):
+    import joblib
+    try:
+        return joblib.load(path)
+    except Exception as e:
+        raise UsageError(f"{path}: missing or corrupted ({type(e).__name__})") from None
+
+
+def as_numpy(x) -> np.ndarray:
+    """A fold matrix as NumPy: the task's encoding gives tensors (on the run's device)."""
+    return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
