@@ -181,6 +181,7 @@ def test_diabetes_ceiling_bench_runs(capsys):
     assert len(rows) == 2 and all(0.6 < float(r.split("|")[3].split()[0]) < 0.9 for r in rows)
 
 
+@pytest.mark.slow     # seconds: the quick suite stays under 90 s on 2 cores
 def test_fold_bench_trains_one_fold_as_train_does(capsys):
     import fold
     r = fold.run_fold("titanic", 1, {"epochs": 2, "bags": 1}, None)

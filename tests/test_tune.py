@@ -310,6 +310,7 @@ def test_trials_side_by_side_share_the_study(titanic_dir, runs_dir):
     assert json.loads(best_params_path(runs_dir, "titanic").read_text()) == result.best_params
 
 
+@pytest.mark.slow     # seconds: the quick suite stays under 90 s on 2 cores
 def test_a_trial_failing_on_bad_data_in_a_worker_is_one_line_and_leaves_no_study(titanic_dir, runs_dir, capsys):
     import pandas as pd
     df = pd.read_csv(titanic_dir / "train.csv").head(24)
