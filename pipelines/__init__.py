@@ -102,6 +102,10 @@ def resolve_task(name: str, data_dir: Path | None = None, runs_root: Path | None
         return register_spec(infer.infer(name, Path(data_dir), **(infer_options or {})))
     copy = _newest_run_spec(name, runs_root)
     if copy is not None:
+        if infer_options:           # they would change nothing: the copy is what an earlier run inferred
+            from core.errors import UsageError
+            raise UsageError(f"{', '.join(option_flags(infer_options))} apply when {name} is inferred from its "
+                             f"files: pass --data-dir DIR too (or write a spec: python cli.py init {name} --data-dir DIR)")
         return register_spec(specs.load(copy))
     raise _unknown(name, runs_root)
 

@@ -144,6 +144,14 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(case, tmp_path, runs, 
     assert not out.exists() and files_under(runs) == []
 
 
+def test_inference_flags_without_a_folder_are_refused_not_ignored(tmp_path, runs, capsys):
+    folder = competition(tmp_path / "ship")
+    assert train("ship", folder, runs, tmp_path / "a.csv") == 0
+    capsys.readouterr()
+    assert main(["train", "ship", "--runs-dir", str(runs), "--metric", "roc_auc", "--quiet"]) == 2
+    assert "--metric apply when ship is inferred from its files: pass --data-dir DIR too" in capsys.readouterr().err
+
+
 def test_a_spec_file_refuses_inference_flags_and_init_does_not_overwrite(tmp_path, runs, capsys):
     folder = competition(tmp_path / "ship")
     assert main(["init", "ship", "--data-dir", str(folder), "--runs-dir", str(runs)]) == 0
