@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core.config import TrainConfig
 from data.spec import CompetitionSpec, class_columns
 from features.generic import NUMERIC, generic_encoder
 from tasks.task import Task

@@ -192,3 +192,16 @@ def test_tune_and_blend_reach_an_inferred_competition_by_name(tmp_path, runs, ca
     assert main(["blend", "ship", "--top", "2", "--runs-dir", str(runs), "--out", str(tmp_path / "blend.csv"),
                  "--quiet"]) == 0
     assert pd.read_csv(tmp_path / "blend.csv", dtype=str).PassengerId.str.match(r"\d{4}_01").all()
+
+
+def test_a_competition_shipped_as_one_kaggle_zip_trains(tmp_path, runs):
+    import zipfile
+    loose = competition(tmp_path / "loose")
+    folder = tmp_path / "zipped"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "spaceship-titanic.zip", "w") as zf:
+        for f in loose.iterdir():
+            zf.write(f, f.name)
+    assert train("ship", folder, runs, tmp_path / "sub.csv") == 0
+    assert pd.read_csv(tmp_path / "sub.csv", dtype=str).PassengerId.tolist() == \
+        pd.read_csv(loose / "test.csv", dtype=str).PassengerId.tolist()
