@@ -16,8 +16,7 @@ from pipelines.report import report
 from pipelines.target import TargetScaler
 from pipelines.train import train
 from pipelines.tune import tune
-from tiny_tasks import (labels_submission, regression_frame, registered, table_task, values_submission,
-                        write_competition)
+from tiny_tasks import (labels_submission, regression_frame, registered, table_task, write_competition)
 
 TEXT_IDS = ["0013_01", "00042", "7", "0013_02"]
 
