@@ -5,6 +5,7 @@ spec file and inference in pipelines/__init__.py.
 """
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -37,7 +38,7 @@ def infer_options(target=None, id_col=None, metric=None, problem=None, submissio
     given = [(col, kind) for kind, cols in (("categorical", categorical), ("numeric", numeric), ("text", text),
                                             ("boolean", boolean)) for col in _names(cols)]
     types = dict(given)
-    twice = sorted({col for col, _ in given if [c for c, _ in given].count(col) > 1})
+    twice = sorted(col for col, n in Counter(col for col, _ in given).items() if n > 1)
     if twice:
         raise UsageError(f"column(s) {', '.join(twice)} given two types; give each column one of "
                          "--categorical, --numeric, --text, --boolean")
@@ -100,9 +101,8 @@ def init(
 def task_of_run(task: str, run: str, runs_dir: Path | None):
     """The task as run `run` of `task` trained it: a registered task, or the spec copy the run
     kept (registered for this process, so the pipeline reaches it by name)."""
-    from pipelines import TASK_NAMES, register_run_spec, resolve_task, runs, task_name
-    name = task_name(task, runs_dir)
-    if name in TASK_NAMES:
-        return resolve_task(name)
-    return register_run_spec(runs.load(name, run, require=None, runs_root=runs_dir).path) or resolve_task(
-        name, runs_root=runs_dir)
+    from pipelines import register_run_spec, resolve_task, runs
+    t = resolve_task(task, runs_root=runs_dir)          # an unknown name: one line with a did-you-mean
+    if t.spec is None:
+        return t
+    return register_run_spec(runs.load(t.name, run, require=None, runs_root=runs_dir).path) or t

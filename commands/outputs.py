@@ -47,7 +47,7 @@ def blend(
 ):
     """Blend finished runs: weights fit to their out-of-fold predictions, one submission."""
     from pipelines.blend import blend as run_blend
-    t = resolve_task(task_name(task, runs_dir), runs_root=runs_dir)
+    t = resolve_task(task, runs_root=runs_dir)
     set_logging(verbose, quiet)
     result = run_blend(t.name, list(runs or []), data_dir=data_dir_of(t, data_dir), out=out, runs_root=runs_dir,
                        device=device.value, top=top, input_path=input)
@@ -96,7 +96,7 @@ def submit(
     import dataclasses
     from pipelines.runs import submission_of_run
     from submissions import kaggle
-    t = task_of_run(task, run, runs_dir) if file is None else resolve_task(task_name(task, runs_dir), runs_root=runs_dir)
+    t = task_of_run(task, run, runs_dir) if file is None else resolve_task(task, runs_root=runs_dir)
     if competition:
         t = dataclasses.replace(t, kaggle=competition)
     elif t.spec is not None:

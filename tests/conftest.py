@@ -71,3 +71,15 @@ def alive(pid: int) -> bool:
     """Running (not gone, not a zombie): a worker that could still write into a run."""
     stat = proc_stat(pid)
     return stat is not None and stat[0] != "Z"
+
+
+@pytest.fixture(autouse=True)
+def forget_inferred_tasks():
+    """A competition inferred from its files is registered for the rest of the process
+    (pipelines.register_spec); each test starts from the task files alone, so a later test of the
+    task list never sees an earlier test's competition."""
+    yield
+    import pipelines
+    if "TASKS" in vars(pipelines):         # never import every task file just to clean up
+        for name in [n for n in pipelines.TASKS.names() if n not in pipelines.TASK_NAMES]:
+            pipelines.TASKS.remove(name)
