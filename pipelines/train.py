@@ -144,11 +144,21 @@ def _cross_validate_and_write(inp: Inputs, cfg: TrainConfig, run_dir: Path, out:
             tb.close()
 
 
+HEARTBEAT_S = 1.0     # at most one status.json write a second: a boosting round takes milliseconds
+
+
 def _heartbeat(run_dir: Path, start: float, on_epoch: FoldHook | None) -> FoldHook:
-    """`on_epoch`, after recording the run's time so far in status.json: kill -9 runs no handler,
-    and a resume adds this figure (the time up to the last checkpoint) to its own."""
+    """`on_epoch`, after recording the run's time so far in status.json (at most every HEARTBEAT_S
+    seconds): kill -9 runs no handler, and a resume adds this figure (the time up to the last
+    checkpoint, give or take HEARTBEAT_S) to its own."""
+    last = float("-inf")
+
     def hook(fold: int, bag: int, row: dict) -> None:
-        runs.set_status(run_dir, "running", seconds=time.perf_counter() - start)
+        nonlocal last
+        now = time.perf_counter()
+        if now - last >= HEARTBEAT_S:
+            runs.set_status(run_dir, "running", seconds=now - start)
+            last = now
         if on_epoch is not None:
             on_epoch(fold, bag, row)
     return hook
