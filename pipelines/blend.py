@@ -90,19 +90,92 @@ def blend_loss(task):
     return (lambda y, p: -metric.fn(y, p)) if metric.maximize else metric.fn
 
 
-def check_same_data(dirs: list[Path]) -> None:
+def check_same_data(dirs: list[Path], verb: str = "blend") -> None:
     """Every run trained on the same rows, by the fingerprint each recorded; a run without one
     cannot be checked, so it does not blend (out-of-fold ids and labels that happen to agree on a
-    few rows say little: 3,000 random Otto rows and the first 3,001 share 152)."""
+    few rows say little: 3,000 random Otto rows and the first 3,001 share 152). `verb`: the
+    command the lines name (blend, stack)."""
     records = [listing.data_of(d) for d in dirs]
     for d, rec in zip(dirs, records):
         if rec is None:
             raise UsageError(f"run {d.name} has no data fingerprint (trained before runs recorded their data), "
-                             "so blend cannot tell which rows it trained on; retrain it to blend it")
+                             f"so {verb} cannot tell which rows it trained on; retrain it to {verb} it")
     for d, rec in zip(dirs[1:], records[1:]):
         if rec["fingerprint"] != records[0]["fingerprint"]:
-            raise UsageError(f"runs of different data do not blend: {dirs[0].name} trained on "
+            raise UsageError(f"runs of different data do not {verb}: {dirs[0].name} trained on "
                              f"{fingerprint.describe(records[0])}, {d.name} on {fingerprint.describe(rec)}")
+
+
+def select_runs(task, run_ids: list[str], top: int | None, data_dir: Path | None, root: Path,
+                verb: str = "blend") -> list[Path]:
+    """The run folders `run_ids` name, or the `top` best complete runs by CV of one data (--data-dir's
+    train file, else the newest run's), checked: two or more, none twice, all of the same rows."""
+    if top is not None:
+        if run_ids:
+            raise UsageError("give run ids or --top N, not both")
+        if top < 2:
+            raise UsageError(f"--top wants at least 2 runs, got {top}")
+        if data_dir is not None:
+            want, whose = fingerprint.of_folder(task, data_dir, root / ".cache"), "--data-dir's"
+        else:
+            want, whose = listing.newest_data(root, task.name), "the newest run's"
+        ranked = listing.ranked_runs(root, task.name, want["fingerprint"]) if want else []
+        others = len(runs.list_runs(root, task.name)) - len(ranked)
+        apart = f" ({others} other complete run(s) left out: other data, or none recorded)" if others else ""
+        if len(ranked) < top:
+            of = f" of {whose} {fingerprint.describe(want)}" if want else " with recorded data"
+            raise UsageError(f"--top {top}: only {len(ranked)} complete {task.name} run(s){of} under "
+                             f"{root / task.name}{apart}; `runs {task.name}` lists each run's data")
+        if others:
+            log.info("%s: --top %d ranks the runs of %s %s only%s", verb, top, whose, fingerprint.describe(want), apart)
+        run_ids = [str(r) for r in ranked[:top]]
+    if len(run_ids) < 2:
+        raise UsageError(f"{verb} wants two or more runs (run ids, paths, or --top N)")
+    dirs = [runs.load(task.name, r, require="complete", runs_root=root).path for r in run_ids]
+    if len(set(dirs)) < len(dirs):
+        raise UsageError("the same run is given twice")
+    check_same_data(dirs, verb)
+    return dirs
+
+
+def common_oof(task, dirs: list[Path]) -> tuple[pd.Index, np.ndarray, np.ndarray]:
+    """(ids, labels, predictions) of the OOF rows every run predicted, in the first run's row order;
+    predictions (runs, rows) or (runs, rows, classes). The same id must carry the same label in every run."""
+    oofs = [read_oof(task, d).set_index("id") for d in dirs]
+    common = oofs[0].index
+    for o in oofs[1:]:
+        common = common.intersection(o.index)
+    if len(common) == 0:
+        raise UsageError("the runs have no out-of-fold rows in common (holdout runs with different holdouts?)")
+    y = oofs[0].loc[common, "target"].to_numpy()
+    for d, o in zip(dirs[1:], oofs[1:]):
+        if not np.array_equal(o.loc[common, "target"].to_numpy(), y):
+            raise UsageError(f"run {d.name} has other labels for the same ids than {dirs[0].name}: "
+                             "the runs trained on different data")
+    cols = prediction_columns(task)
+    probas = np.stack([o.loc[common, cols].to_numpy(np.float64) for o in oofs])
+    return common, y, probas[..., 0] if len(cols) == 1 else probas
+
+
+def test_predictions(task, dirs: list[Path], data_dir: Path | None, input_path: Path | None,
+                     runs_root: Path | None, device: str) -> tuple[np.ndarray, list[np.ndarray], pd.DataFrame | None]:
+    """(test ids, each run's fold-averaged test predictions, the sample submission): every run's fold
+    models rebuilt from its folder and run on one test set, which must give the same ids for each."""
+    ids0, sample0, out = None, None, []
+    for d in dirs:
+        _, _, ids, proba, sample = run_test_predictions(str(d), task.name, data_dir, input_path, runs_root, device)
+        if ids0 is None:
+            ids0, sample0 = ids, sample
+        elif not np.array_equal(ids, ids0):
+            raise UsageError(f"run {d.name} predicts other test ids than {dirs[0].name}")
+        out.append(proba)
+    return ids0, out, sample0
+
+
+def submission_path(task, dirs: list[Path], kind: str) -> Path:
+    """submissions/<task>-<kind>-<run>+<run>....csv, shortened when the names run long."""
+    out = SUBMISSIONS_DIR / f"{task.name}-{kind}-{'+'.join(d.name for d in dirs)}.csv"
+    return out.with_name(f"{task.name}-{kind}-{len(dirs)}-runs-{dirs[0].name}.csv") if len(out.name) > 200 else out
 
 
 def fit_weights(probas: np.ndarray, y: np.ndarray, loss=kaggle_logloss) -> np.ndarray:
@@ -130,48 +203,8 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
     root = runs_root or runs.RUNS_ROOT
     if out is not None:
         check_writable(out)
-    if top is not None:
-        if run_ids:
-            raise UsageError("give run ids or --top N, not both")
-        if top < 2:
-            raise UsageError(f"--top wants at least 2 runs, got {top}")
-        if data_dir is not None:
-            want, whose = fingerprint.of_folder(task, data_dir, root / ".cache"), "--data-dir's"
-        else:
-            want, whose = listing.newest_data(root, task.name), "the newest run's"
-        ranked = listing.ranked_runs(root, task.name, want["fingerprint"]) if want else []
-        others = len(runs.list_runs(root, task.name)) - len(ranked)
-        apart = f" ({others} other complete run(s) left out: other data, or none recorded)" if others else ""
-        if len(ranked) < top:
-            of = f" of {whose} {fingerprint.describe(want)}" if want else " with recorded data"
-            raise UsageError(f"--top {top}: only {len(ranked)} complete {task.name} run(s){of} under "
-                             f"{root / task.name}{apart}; `runs {task.name}` lists each run's data")
-        if others:
-            log.info("blend: --top %d ranks the runs of %s %s only%s", top, whose, fingerprint.describe(want), apart)
-        run_ids = [str(r) for r in ranked[:top]]
-    if len(run_ids) < 2:
-        raise UsageError("blend wants two or more runs (run ids, paths, or --top N)")
-    dirs = [runs.load(task.name, r, require="complete", runs_root=root).path for r in run_ids]
-    if len(set(dirs)) < len(dirs):
-        raise UsageError("the same run is given twice")
-    check_same_data(dirs)
-
-    # OOF rows every run predicted, the same label for each id in every run
-    oofs = [read_oof(task, d).set_index("id") for d in dirs]
-    common = oofs[0].index
-    for o in oofs[1:]:
-        common = common.intersection(o.index)
-    if len(common) == 0:
-        raise UsageError("the runs have no out-of-fold rows in common (holdout runs with different holdouts?)")
-    y = oofs[0].loc[common, "target"].to_numpy()
-    for d, o in zip(dirs[1:], oofs[1:]):
-        if not np.array_equal(o.loc[common, "target"].to_numpy(), y):
-            raise UsageError(f"run {d.name} has other labels for the same ids than {dirs[0].name}: "
-                             "the runs trained on different data")
-    cols = prediction_columns(task)
-    probas = np.stack([o.loc[common, cols].to_numpy(np.float64) for o in oofs])
-    if len(cols) == 1:
-        probas = probas[..., 0]
+    dirs = select_runs(task, run_ids, top, data_dir, root)
+    _, y, probas = common_oof(task, dirs)
 
     regression, loss = task.problem == "regression", blend_loss(task)
     # regression: no probabilities to temperature-scale (T = 1 leaves a prediction as it is)
@@ -195,17 +228,9 @@ def blend(task_name: str, run_ids: list[str], data_dir: Path | None = None, out:
     run_cv = [cv_scores(task, y, p) for p in probas]
 
     # test predictions: each run's fold models on the same test set, weighted
-    total, ids0, sample0 = None, None, None
-    for d, w in zip(dirs, weights):
-        _, _, ids, proba, sample = run_test_predictions(str(d), task.name, data_dir, input_path, runs_root, device)
-        if ids0 is None:
-            ids0, sample0 = ids, sample
-        elif not np.array_equal(ids, ids0):
-            raise UsageError(f"run {d.name} predicts other test ids than {dirs[0].name}")
-        total = w * proba if total is None else total + w * proba
-    out = out or SUBMISSIONS_DIR / f"{task.name}-blend-{'+'.join(d.name for d in dirs)}.csv"
-    if len(out.name) > 200:
-        out = out.with_name(f"{task.name}-blend-{len(dirs)}-runs-{dirs[0].name}.csv")
+    ids0, tests, sample0 = test_predictions(task, dirs, data_dir, input_path, runs_root, device)
+    total = np.tensordot(weights, np.stack(tests), axes=1)
+    out = out or submission_path(task, dirs, "blend")
     path = write_submission(task, ids0, apply_temperature(total, temperature), sample0, out)
     return BlendResult(task.name, [d.name for d in dirs], run_cv, weights, temperature,
                        cv_scores(task, y, crossed), len(y), path)
