@@ -11,7 +11,8 @@ one, so a tuned trial replays as a run with no translation. What keeps it honest
 key has one reader, written down:
 - the trainer and the run (most keys);
 - a model, for the keys its factory declares at `register_model(options=...)` (models/registry.py):
-  the MLP family's width/depth/..., vgg16_transfer's weights_path. `--set` of a model key the
+  the MLP family's width/depth/..., TabM's heads/embedding/n_bins/d_embedding (models/tabm.py),
+  vgg16_transfer's weights_path. `--set` of a model key the
   chosen model does not read is refused (models.registry.check_options), not silently ignored;
 - a task's feature builder: Otto's `transform` (tasks/otto.py) and `holdout` (image tasks, folds=1);
 - the run's inputs (pipelines/inputs.py): `group`, `folds_file`, `extra_train`.
@@ -31,6 +32,7 @@ from core.errors import UsageError, did_you_mean
 PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.runtime.autocast
 # TrainConfig.transform: Otto's count transforms (features/counts.py), the numeric scalings of an
 # inferred competition's encoder (features/generic.py); each task says which it reads (Task.transforms)
+EMBEDDINGS = ("none", "periodic", "piecewise")    # TrainConfig.embedding: TabM's numeric embeddings
 TRANSFORMS = ("none", "log1p", "anscombe", "quantile+standard", "quantile", "robust", "standard")
 
 
@@ -67,6 +69,12 @@ class TrainConfig:
     input_dropout: float = 0.0    # dropout on the encoded input features
     batch_norm: bool = True       # BatchNorm1d after every hidden Linear
     activation: str = "relu"      # relu | gelu | silu | prelu | sigmoid | tanh
+    # TabM (models/tabm.py; it reads width, depth, dropout and activation as the MLP does, too)
+    heads: int = 32               # the paper's k: MLPs in one net sharing its weights, each with its own loss
+    embedding: str = "none"       # numeric embeddings in front: none | periodic | piecewise (piecewise-linear,
+                                  # bins at the fold's training quantiles)
+    n_bins: int = 48              # piecewise: bins per column (fewer where a column has fewer distinct values)
+    d_embedding: int = 16         # periodic | piecewise: numbers each column becomes
     # feature options (task-specific; each task documents what it accepts)
     transform: str = "none"       # feature transform the task reads (Task.transforms): Otto's counts
                                   # none | log1p | anscombe; an inferred task's numbers quantile+standard | ...
@@ -185,7 +193,7 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"--folds must be at least 1, got {cfg.folds}")
     if cfg.jobs < 0:
         raise UsageError(f"jobs must be 0 or 'auto' (automatic) or a number of folds trained at once, got {cfg.jobs}")
-    for key in ("epochs", "batch_size", "bags", "width", "depth"):
+    for key in ("epochs", "batch_size", "bags", "width", "depth", "heads", "d_embedding"):
         if getattr(cfg, key) < 1:
             raise UsageError(f"{key} must be at least 1, got {getattr(cfg, key)}")
     if cfg.lr <= 0 or cfg.weight_decay < 0:
@@ -208,6 +216,10 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown precision {cfg.precision!r}; choose one of {', '.join(PRECISIONS)}")
     if cfg.transform not in TRANSFORMS:
         raise UsageError(f"unknown transform {cfg.transform!r}; choose one of {', '.join(TRANSFORMS)}")
+    if cfg.embedding not in EMBEDDINGS:
+        raise UsageError(f"unknown embedding {cfg.embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
+    if cfg.n_bins < 2:
+        raise UsageError(f"n_bins must be at least 2, got {cfg.n_bins}")
     if cfg.norm_lr_scale <= 0:
         raise UsageError(f"norm_lr_scale must be > 0, got {cfg.norm_lr_scale}")
 

@@ -65,8 +65,7 @@ class TorchLearner(Learner):
         gen = seed_everything(self.random_state)
         self.args_ = model_args(cfg.model, cfg.to_dict(), **enc.shape)
         net = build_model(cfg.model, self.args_).to(device)
-        if enc.batch_fn is not None:
-            init_from_data(net, enc.x_train, enc.batch_fn)
+        init_from_data(net, enc.x_train, enc.batch_fn)
         if device.type == "cuda" and task.channels_last:
             net = net.to(memory_format=torch.channels_last)     # NHWC: faster convs on tensor cores
         model = torch.compile(net) if cfg.compile else net   # shares `net`'s parameters
@@ -110,10 +109,11 @@ class TorchLearner(Learner):
 
 
 def init_from_data(net: torch.nn.Module, x_train: torch.Tensor, batch_fn) -> None:
-    """A model's data-dependent init (fastnet's whitened stem), on the first DATA_INIT_IMAGES
-    training images as the model sees them; models without one are left as built."""
+    """A model's data-dependent init on the fold's training rows as the model sees them: images, the
+    first DATA_INIT_IMAGES through `batch_fn` (fastnet's whitened stem); tables (no `batch_fn`), every
+    row (TabM's piecewise-linear bins are their quantiles). Models without one are left as built."""
     if hasattr(net, "init_from_data"):
-        net.init_from_data(batch_fn(x_train[:DATA_INIT_IMAGES], False))
+        net.init_from_data(x_train if batch_fn is None else batch_fn(x_train[:DATA_INIT_IMAGES], False))
 
 
 for _name in MODELS.names():

@@ -16,7 +16,8 @@ def test_forward_backward(name, in_features, out_features):
     model = build_model(name, args)
     x = torch.randn(16, in_features)
     out = model(x)
-    assert out.shape == (16, out_features)
+    # logits (N, out); an ensemble net (TabM) gives its k members' (N, k, out): pipelines/proba.py reads both
+    assert out.shape == ((16, args["heads"], out_features) if "heads" in args else (16, out_features))
     out.square().mean().backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad]
     assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
