@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -107,9 +108,10 @@ def check_same_data(dirs: list[Path], verb: str = "blend") -> None:
 
 
 def select_runs(task, run_ids: list[str], top: int | None, data_dir: Path | None, root: Path,
-                verb: str = "blend") -> list[Path]:
+                verb: str = "blend", same: Callable[[Path], object] | None = None) -> list[Path]:
     """The run folders `run_ids` name, or the `top` best complete runs by CV of one data (--data-dir's
-    train file, else the newest run's), checked: two or more, none twice, all of the same rows."""
+    train file, else the newest run's), checked: two or more, none twice, all of the same rows.
+    `same`: a key that --top's runs must share with the best of them (stack: the fold split)."""
     if top is not None:
         if run_ids:
             raise UsageError("give run ids or --top N, not both")
@@ -120,8 +122,11 @@ def select_runs(task, run_ids: list[str], top: int | None, data_dir: Path | None
         else:
             want, whose = listing.newest_data(root, task.name), "the newest run's"
         ranked = listing.ranked_runs(root, task.name, want["fingerprint"]) if want else []
+        if same is not None and ranked:
+            ranked = [r for r in ranked if same(r) == same(ranked[0])]
         others = len(runs.list_runs(root, task.name)) - len(ranked)
-        apart = f" ({others} other complete run(s) left out: other data, or none recorded)" if others else ""
+        other = "other data or folds" if same is not None else "other data"
+        apart = f" ({others} other complete run(s) left out: {other}, or none recorded)" if others else ""
         if len(ranked) < top:
             of = f" of {whose} {fingerprint.describe(want)}" if want else " with recorded data"
             raise UsageError(f"--top {top}: only {len(ranked)} complete {task.name} run(s){of} under "

@@ -3,7 +3,7 @@ out-of-fold predictions, as Kaggle's winning ensembles are built; `blend` stays 
 weighted average.
 
     python cli.py stack titanic RUN_A RUN_B                  # logistic regression on the runs' OOF
-    python cli.py stack otto --top 3 --meta lightgbm          # the 3 best runs by CV, a small LightGBM
+    python cli.py stack otto --top 3 --meta lightgbm          # the 3 best runs of the best one's folds
     python cli.py stack titanic RUN_A RUN_B --with-features   # ... and the raw numeric columns
 
 Cross-fitted on the runs' own folds, so the printed CV never saw a row's own label: fold k's rows are
@@ -82,7 +82,7 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
         check_writable(out)
     if with_features and task.kind != "tabular":
         raise UsageError(f"--with-features: for tables only; {task.name} is an image task")
-    dirs = select_runs(task, run_ids, top, data_dir, root, verb="stack")
+    dirs = select_runs(task, run_ids, top, data_dir, root, verb="stack", same=lambda d: describe_split(task, d))
     for d in dirs:
         check_predicts(d)
     ids, y, probas = common_oof(task, dirs)
@@ -177,9 +177,11 @@ def run_folds(task, run_dir: Path, train: _TrainTable) -> np.ndarray:
 
 
 def describe_split(task, run_dir: Path) -> str:
+    """How the run split its rows, from its config: runs of one data alike here share their folds."""
     cfg = runs.load(task.name, str(run_dir), require=None).config
-    how = f"--group {cfg.group}, " if cfg.group else f"--folds-file {cfg.folds_file}, " if cfg.folds_file else ""
-    return f"{how}{cfg.folds} folds, seed {cfg.seed}"
+    if cfg.folds_file:
+        return f"--folds-file {cfg.folds_file}"
+    return f"{f'--group {cfg.group}, ' if cfg.group else ''}{cfg.folds} folds, seed {cfg.seed}"
 
 
 def shared_folds(task, dirs: list[Path], train: _TrainTable) -> np.ndarray:

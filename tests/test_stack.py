@@ -102,6 +102,30 @@ def test_the_meta_learner_scoring_fold_k_was_fit_on_the_other_folds_rows_only(st
     assert res.folds == 2 and res.rows == 60
 
 
+def _with_cv(run, root, cv):
+    twin = _copy(run, root)
+    metrics = json.loads((twin / "metrics.json").read_text())
+    metrics["cv"]["accuracy"] = cv
+    (twin / "metrics.json").write_text(json.dumps(metrics))
+    return twin
+
+
+def test_top_takes_the_best_runs_that_share_the_best_ones_folds(stacked, tmp_path, capsys):
+    root, out = tmp_path / "runs", tmp_path / "top.csv"
+    same = [_copy(r, root) for r in stacked.same]
+    other = _with_cv(stacked.other, root, 0.01)                  # the worst: never picked
+    assert main(["stack", "titanic", "--top", "2", "--runs-dir", str(root), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert all(r.name in text for r in same) and other.name not in text and out.is_file()
+    out.unlink()
+    shutil.rmtree(other)
+    other = _with_cv(stacked.other, root, 0.99)                  # the best, alone on its folds
+    assert main(["stack", "titanic", "--top", "2", "--runs-dir", str(root), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--top 2: only 1 complete titanic run(s)" in err, err
+    assert "(2 other complete run(s) left out: other data or folds, or none recorded)" in err and not out.exists()
+
+
 class Memoriser:
     """A meta-learner that remembers every row it was fit on (1-nearest neighbour): perfect on those
     rows, chance on others. Scored on any row it saw, a stack's CV would say so."""
