@@ -13,9 +13,14 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """`resolve`: for names made of registered ones (a learner `mlp+lightgbm`), name -> (factory,
+    tags) or None; what it returns is kept on first use, so `tags[name]` then reads as usual."""
+
+    def __init__(self, kind: str, resolve: Callable[[str], tuple[Callable[..., T], dict] | None] | None = None):
         self.kind = kind
+        self.resolve = resolve
         self._factories: dict[str, Callable[..., T]] = {}
+        self._resolved: dict[str, Callable[..., T]] = {}
         self.tags: dict[str, dict] = {}          # name -> metadata, e.g. {"kind": "image"}
 
     def register(self, fn: Callable[..., T] | None = None, *, name: str | None = None, **tags):
@@ -40,8 +45,12 @@ class Registry(Generic[T]):
         self.tags.pop(name, None)
 
     def get(self, name: str) -> Callable[..., T]:
+        if name not in self._factories and name not in self._resolved and self.resolve is not None:
+            made = self.resolve(name)
+            if made is not None:      # kept apart: `names()` and the list of known names stay the registered ones
+                self._resolved[name], self.tags[name] = made
         try:
-            return self._factories[name]
+            return self._factories[name] if name in self._factories else self._resolved[name]
         except KeyError:
             raise UsageError(f"unknown {self.kind} {name!r}{did_you_mean(name, self._factories)}; "
                              f"known: {', '.join(sorted(self._factories))}") from None

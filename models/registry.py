@@ -22,7 +22,10 @@ SHAPE = ("in_features", "out_features", "in_channels", "num_classes", "image_siz
 
 
 def model_options(name: str) -> tuple[str, ...]:
-    """The config keys model `name` reads (none for the course's fixed architectures)."""
+    """The config keys model `name` reads (none for the course's fixed architectures). A learner
+    combination `mlp+lightgbm` (pipelines/learners_ensemble.py) reads what its nets read."""
+    if "+" in name:
+        return tuple(dict.fromkeys(k for part in name.split("+") if part in MODELS for k in model_options(part)))
     MODELS.get(name)                        # an unknown name: one line listing the models
     return tuple(MODELS.tags[name].get("options", ()))
 
@@ -44,11 +47,12 @@ def check_options(name: str, keys: set[str] | list[str], model_keys: set[str]) -
     """Refuse model options the user set for a model that does not read them: `--set width=64`
     with a course net would otherwise train the same net and report a result for a setting that
     never reached it. `model_keys`: every key some registered model reads."""
-    ignored = sorted(k for k in keys if k in model_keys and k not in model_options(name))
+    own = model_options(name) if name in MODELS or "+" in name else ()     # a learner that is no net: none
+    ignored = sorted(k for k in keys if k in model_keys and k not in own)
     if ignored:
-        own = model_options(name)
+        why = "a fixed architecture: it has no options" if name in MODELS else "it reads no net's options"
         raise UsageError(f"model {name!r} does not read {', '.join(ignored)} "
-                         f"({'its options: ' + ', '.join(own) if own else 'a fixed architecture: it has no options'})")
+                         f"({'its options: ' + ', '.join(own) if own else why})")
 
 
 def all_options() -> set[str]:

@@ -205,3 +205,5 @@ class RidgeLearner(SklearnLearner):
 
 
 LEARNERS.register(LightGBMLearner, name="lightgbm", kind="tabular")     # every table problem
+
+from pipelines import learners_ensemble  # noqa: E402,F401  (registers `A+B` combinations: the registry's resolver)

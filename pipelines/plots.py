@@ -108,6 +108,11 @@ def _style(fold: int, bag: int, points: int) -> dict:
             "marker": "o" if points == 1 else None}
 
 
+def _curves(history: pd.DataFrame) -> list[str]:
+    """One curve per (fold, bag), and per member of a learner combination (its steps restart)."""
+    return ["fold", "bag"] + (["member"] if "member" in history.columns else [])
+
+
 def _legend(ax, history: pd.DataFrame) -> None:
     """One entry per fold (its colour) and, with bags, one per bag (its line style, in grey):
     5 folds of 3 bags make 8 entries, not 15."""
@@ -124,7 +129,7 @@ def plot_loss(history: pd.DataFrame, path: Path) -> Path:
     from matplotlib.figure import Figure
     fig = Figure(figsize=(9.6, 4.4), layout="constrained")
     train_ax, val_ax = fig.subplots(1, 2, sharey=True)
-    for (fold, bag), g in history.groupby(["fold", "bag"]):
+    for (fold, bag, *_), g in history.groupby(_curves(history)):
         train_ax.plot(g["epoch"], g["train_loss"], **_style(fold, bag, len(g)))
         val_ax.plot(g["epoch"], g["val_loss"], **_style(fold, bag, len(g)))
     train_ax.set(xlabel="epoch", ylabel="loss", title="train loss")
@@ -145,7 +150,7 @@ def plot_val_score(history: pd.DataFrame, best: dict[tuple[int, int], int], path
     elif metric and monitor and monitor != metric:      # a run from before val_<metric> was recorded
         note = f"\n(the early-stopping signal; this run's history has no per-epoch {metric})"
     fig, ax = _figure()
-    for (fold, bag), g in history.groupby(["fold", "bag"]):
+    for (fold, bag, *_), g in history.groupby(_curves(history)):
         ax.plot(g["epoch"], g[column], **_style(fold, bag, len(g)))
         kept = g[g["epoch"] == best.get((fold, bag))]
         if len(kept):

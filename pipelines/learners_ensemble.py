@@ -1,0 +1,171 @@
+"""Learners trained side by side on each fold and averaged with equal weights: `--model mlp+lightgbm`.
+
+Any `A+B[+C...]` of registered learners of one kind of data is itself a learner: the registry
+builds it the first time the name is looked up (`combination`), so it trains, resumes, predicts,
+reports, blends and tunes like any other. Per fold and bag the members train one after another
+on the same training rows, each reading the config as it would alone (the net its width, lr and
+epochs; the trees their own settings), each with the bag's seed, each early-stopped on the
+fold's validation rows; the fold's prediction is their plain mean.
+
+Why equal weights: weights fit on the out-of-fold rows would be chosen by the labels of the rows
+they then score, and the CV would flatter the ensemble (`blend` and `stack` cross-fit theirs).
+A tree ensemble and a net err in different ways, so their mean beats both on ordinary mixed
+tables (BENCHMARKS.md: the inferred competitions' default, `bench/generic.py`).
+
+The mean is taken where the metric measures: probabilities for classification; for regression
+the values, except that rmsle averages log1p(values) (a geometric mean, as the metric compares
+logs). Encodings: members that encode a fold the same way (every learner but a tree learner
+with native categories) share one; otherwise each gets its own, kept together in the fold's
+encoder.joblib.
+
+Files: model<b>.json names the members; each member's model is model<b>-<member><its suffix>
+beside it (and a regression member's target<b>-<member>.joblib). History: every member's rows
+in turn, each with a `member` column; the best step is written "12+340" (each member's own).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.config import TrainConfig
+from core.errors import UsageError
+from pipelines import runs
+from pipelines.learner_base import Learner
+from pipelines.learners import LEARNERS
+from pipelines.target import expm1_at_least_0
+from tasks.task import Encoded, TaskBase
+
+SEP = "+"
+
+
+def _encoding(factory) -> tuple:
+    """What decides how a member encodes a fold: members equal here share one encoding."""
+    return tuple(getattr(getattr(factory, m), "__func__", getattr(factory, m)) for m in ("encode_fold", "fold_input"))
+
+
+class EnsembleLearner(Learner):
+    """Members (`members`, set per combination) trained on the same fold, predictions averaged."""
+    members: tuple[str, ...] = ()
+    suffix = ".json"
+    progress_unit = "step"       # each member's own (epochs, then rounds): rows carry `member`
+
+    @classmethod
+    def _groups(cls) -> list[tuple[object, list[int]]]:
+        """(a member factory, the indices of the members that share its encoding), in order."""
+        groups: dict[tuple, tuple[object, list[int]]] = {}
+        for i, m in enumerate(cls.members):
+            factory = LEARNERS.get(m)
+            groups.setdefault(_encoding(factory), (factory, []))[1].append(i)
+        return list(groups.values())
+
+    @classmethod
+    def encode_fold(cls, task: TaskBase, cfg: TrainConfig, inp, tr, va, test) -> Encoded:
+        groups = cls._groups()
+        if len(groups) == 1:
+            return groups[0][0].encode_fold(task, cfg, inp, tr, va, test)
+        parts = [factory.encode_fold(task, cfg, inp, tr, va, test) for factory, _ in groups]
+        return Encoded(tuple(p.encoder for p in parts), tuple(p.x_train for p in parts),
+                       tuple(p.x_val for p in parts), None if test is None else tuple(p.x_test for p in parts),
+                       {"parts": [p.shape for p in parts]}, [p.columns for p in parts], None)
+
+    @classmethod
+    def fold_input(cls, task: TaskBase, encoder, columns, data, device, fold_dir: Path):
+        groups = cls._groups()
+        if len(groups) == 1:
+            return groups[0][0].fold_input(task, encoder, columns, data, device, fold_dir)
+        xs = [factory.fold_input(task, e, c, data, device, fold_dir)[0] for (factory, _), e, c in zip(groups, encoder, columns)]
+        return tuple(xs), None
+
+    @classmethod
+    def _part(cls) -> list[int]:
+        """Member index -> the index of its encoding among the fold's parts."""
+        out = [0] * len(cls.members)
+        for j, (_, idx) in enumerate(cls._groups()):
+            for i in idx:
+                out[i] = j
+        return out
+
+    def _view(self, enc: Encoded, i: int) -> Encoded:
+        """Member i's encoding of the fold."""
+        if not isinstance(enc.x_train, tuple):
+            return enc
+        j = self._part()[i]
+        return Encoded(enc.encoder[j], enc.x_train[j], enc.x_val[j], None if enc.x_test is None else enc.x_test[j],
+                       enc.shape["parts"][j], enc.columns[j], None)
+
+    def _x(self, x, i: int):
+        return x[self._part()[i]] if isinstance(x, tuple) else x
+
+    def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
+            checkpoint: Path | None = None) -> "EnsembleLearner":
+        self.members_, history, steps, before = [], [], [], 0.0
+        for i, name in enumerate(self.members):
+            member = LEARNERS.create(name, task=self.task, cfg=replace(self.cfg, model=name), device=self.device,
+                                     random_state=self.random_state)
+            hook = (lambda row, name=name: on_step({**row, "member": name})) if on_step is not None else None
+            own = checkpoint.with_name(f"{checkpoint.stem}-{name}{checkpoint.suffix}") if checkpoint is not None else None
+            member.fit(self._view(enc, i), y_train, y_val, on_step=hook, checkpoint=own)
+            if own is not None:
+                own.unlink(missing_ok=True)
+            self.members_.append(member)
+            history += [{**row, "member": name} for row in member.history_]
+            steps.append(str(member.best_step_))
+            before += member.seconds_before_
+        self.history_, self.best_step_, self.seconds_before_ = history, SEP.join(steps), before
+        self.best_score_ = float("nan")      # the fold's score is the mean's (cv.py scores it)
+        return self
+
+    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
+        preds = [m.predict_proba(self._x(x, i), batch_fn) for i, m in enumerate(self.members_)]
+        if self.task.problem == "regression" and self.task.metric == "rmsle":
+            return expm1_at_least_0(np.mean([np.log1p(np.maximum(p, 0.0)) for p in preds], axis=0))
+        return np.mean(preds, axis=0)
+
+    def save(self, path: Path) -> None:
+        files = [self._member_path(path, name) for name in self.members]
+        for member, file in zip(self.members_, files):
+            member.save(file)
+        runs.write_json(path, {"members": list(self.members), "files": [f.name for f in files]})
+
+    @staticmethod
+    def _member_path(path: Path, name: str) -> Path:
+        return path.with_name(f"{path.stem}-{name}{LEARNERS.get(name).suffix}")
+
+    @classmethod
+    def load(cls, path: Path, task: TaskBase, device: torch.device, precision: str = "fp32",
+             trained_by: str | None = None) -> "EnsembleLearner":
+        try:
+            names = list(runs.read_json(path)["members"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"{path}: missing or corrupted ({type(e).__name__})") from None
+        if tuple(names) != cls.members:
+            raise UsageError(f"{path}: holds {SEP.join(names)}, not {SEP.join(cls.members)}")
+        learner = cls(task, None, device)
+        learner.members_ = [LEARNERS.get(n).load(cls._member_path(path, n), task, device, precision, trained_by)
+                            for n in names]
+        return learner
+
+
+def combination(name: str):
+    """The registry's resolver: `A+B` of registered learners -> (its factory, its tags), or None
+    for a name that is no combination (the registry then says it is unknown)."""
+    if SEP not in name:
+        return None
+    members = tuple(name.split(SEP))
+    if len(set(members)) != len(members) or "" in members:
+        raise UsageError(f"model {name!r}: name each learner once, joined by '{SEP}' (e.g. mlp{SEP}lightgbm)")
+    for m in members:
+        LEARNERS.get(m)               # an unknown member: one line listing the known ones
+    kinds = {LEARNERS.tags[m].get("kind") for m in members}
+    if len(kinds) != 1:
+        raise UsageError(f"model {name!r}: its learners are for different data ({', '.join(sorted(map(str, kinds)))})")
+    problems = [set(LEARNERS.tags[m]["problems"]) for m in members if "problems" in LEARNERS.tags[m]]
+    tags = {"kind": kinds.pop()} | ({"problems": tuple(sorted(set.intersection(*problems)))} if problems else {})
+    cls = type("EnsembleLearner", (EnsembleLearner,), {"members": members, "__doc__": EnsembleLearner.__doc__})
+    return cls, tags
+
+
+LEARNERS.resolve = combination
