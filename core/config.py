@@ -16,6 +16,8 @@ key has one reader, written down:
   chosen model does not read is refused (models.registry.check_options), not silently ignored;
 - a task's feature builder: Otto's `transform` (tasks/otto.py) and `holdout` (image tasks, folds=1);
 - the run's inputs (pipelines/inputs.py): `group`, `folds_file`, `extra_train`.
+- the tree learners (pipelines/learners_gbdt.py): `trees`, one dict, as each library names its
+  trees' settings differently; a learner refuses a name it does not read, and every other learner the key.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ import dataclasses
 import json
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,8 @@ class TrainConfig:
     folds_file: str = ""          # CSV of the user's fold (0..K-1) per train row; folds is then its K ('' = none)
     extra_train: str = ""         # CSV of extra labelled rows added to every fold's training part, never
                                   # validated on ('' = none)
+    trees: dict = field(default_factory=dict)   # gradient-boosted trees' settings by name, over the learner's
+                                  # own (pipelines/learners_gbdt.py): {"learning_rate": 0.03, "num_leaves": 63}
     weights_path: str = ""        # local pretrained weights for transfer models (vgg16_transfer); never downloaded
     compile: bool = False         # torch.compile the model (worth it on CUDA; the first epoch pays the compile)
     seed: int = 0                 # seeds folds, weight init, shuffling and dropout

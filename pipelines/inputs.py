@@ -72,6 +72,7 @@ def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | No
         fit = [n for n in LEARNERS.names(kind=task.kind) if task.problem in LEARNERS.tags[n].get("problems", (task.problem,))]
         raise UsageError(f"model {cfg.model!r} is for {' or '.join(problems)} problems, but {task.name} is "
                          f"{task.problem}; its models: {', '.join(fit)}")
+    LEARNERS.get(cfg.model).check(cfg)      # its library installed, its settings known
     check_metric(task)        # before reading: a wrong metric name needs no data to be found
     check_row_options(task, cfg.to_dict())
     device = resolve_device(cfg.device)

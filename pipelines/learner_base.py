@@ -23,6 +23,13 @@ class Learner:
         self.task, self.cfg, self.device, self.random_state = task, cfg, device, random_state
 
     @classmethod
+    def check(cls, cfg: TrainConfig) -> None:
+        """Before a run folder is made (pipelines/inputs.prepare): what this learner needs, e.g. its
+        library installed. Config key `trees` is the tree learners' alone."""
+        if cfg.trees:
+            raise UsageError(f"config key trees holds gradient-boosted trees' settings; model {cfg.model!r} does not read it")
+
+    @classmethod
     def encode_fold(cls, task: TaskBase, cfg: TrainConfig, inp, tr, va, test) -> Encoded:
         return task.encode_fold(cfg, inp, tr, va, test)
 

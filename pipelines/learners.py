@@ -4,6 +4,7 @@ call to train one model on a fold and to use it again, whatever library it comes
 A learner follows the scikit-learn contract: `__init__` stores (task, cfg, device, random_state);
 `fit` returns self and sets attributes ending in `_`. The whole interface:
 
+    check(cfg)                                  classmethod: before a run folder is made (its library, settings)
     encode_fold(task, cfg, inp, tr, va, test) -> Encoded    classmethod: the fold's inputs, fit on its training rows
     fold_input(task, encoder, columns, data, device, fold_dir) -> (x, batch_fn)   classmethod: test rows, the same way
     fit(enc, y_train, y_val, on_step=None, checkpoint=None) -> self
@@ -18,8 +19,8 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
 Every row of `history_` carries `epoch` (the step, 1-based), `train_loss`, `val_loss`, `val_score`
 `lr` (NaN where there is none) and `seconds`, as the report's plots and the CLI's log read them. LEARNERS maps a config's `model` to its learner's
 factory: every registered net to TorchLearner, `logreg` to scikit-learn's logistic regression,
-`ridge` to its ridge regression, `lightgbm` to gradient-boosted trees (pipelines/learners_gbdt.py;
-its progress unit is a boosting round). The shared defaults and helpers live in
+`ridge` to its ridge regression, `lightgbm`, `xgboost` and `catboost` to gradient-boosted trees
+(pipelines/learners_gbdt.py, learners_xgb_cat.py; their progress unit is a boosting round). The shared defaults and helpers live in
 pipelines/learner_base.py. A learner registered with `problems` trains only those
 (pipelines/inputs.py checks); without, every problem its `kind` of data poses.
 """
@@ -40,6 +41,7 @@ from models.trainer import fit
 from pipelines import runs
 from pipelines.learner_base import Learner, as_numpy, load_joblib, target_path
 from pipelines.learners_gbdt import LightGBMLearner
+from pipelines.learners_xgb_cat import CatBoostLearner, XGBoostLearner
 from pipelines.metrics import CLASSIFICATION, METRICS, REGRESSION, kaggle_logloss
 from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, monitor, predict_proba, score_fn, to_proba
 from pipelines.target import TargetScaler, target_pipeline
@@ -205,5 +207,5 @@ class RidgeLearner(SklearnLearner):
 
 
 LEARNERS.register(LightGBMLearner, name="lightgbm", kind="tabular")     # every table problem
-
-from pipelines import learners_ensemble  # noqa: E402,F401  (registers `A+B` combinations: the registry's resolver)
+LEARNERS.register(XGBoostLearner, name="xgboost", kind="tabular")
+LEARNERS.register(CatBoostLearner, name="catboost", kind="tabular")

@@ -53,9 +53,9 @@ def storage_url(url: str) -> str:
     return url
 
 
-def open_storage(url: str | None, folder: Path, task=None, beat: tuple[int, int] | None = None):
+def open_storage(url: str | None, folder: Path, defaults: dict | None = None, beat: tuple[int, int] | None = None):
     """The study's storage, with the heartbeat (`beat`: interval and grace in seconds, by default
-    this module's); `task`'s defaults trial is queued again when a stale check fails it."""
+    this module's); the `defaults` trial (`enqueue_defaults`) is queued again when a stale check fails it."""
     if url is None:
         folder.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{folder / 'study.db'}"
@@ -70,7 +70,7 @@ def open_storage(url: str | None, folder: Path, task=None, beat: tuple[int, int]
     for attempt in range(5):
         try:
             return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                              engine_kwargs=engine, heartbeat_stale_trial_callback=on_stale(task, grace))
+                                              engine_kwargs=engine, heartbeat_stale_trial_callback=on_stale(defaults, grace))
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
             # workers started together on a fresh database race to create Optuna's tables;
             # the loser sees a duplicate-key error, and a moment later the tables exist
@@ -86,12 +86,12 @@ def open_storage(url: str | None, folder: Path, task=None, beat: tuple[int, int]
             raise UsageError(f"cannot open storage {shown!r}: {first_line(e)}") from None
 
 
-def on_stale(task, grace: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
+def on_stale(defaults: dict | None, grace: int) -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
     """Called for each trial a stale check of this process failed."""
     def failed(st: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         log.warning("trial %d failed: no heartbeat from its worker for %d s (killed?)", trial.number, grace)
-        if task is not None:
-            enqueue_defaults(st, task)         # when the failed trial was the defaults
+        if defaults is not None:
+            enqueue_defaults(st, defaults)     # when the failed trial was the defaults
     return failed
 
 
@@ -175,10 +175,10 @@ def run_trials(st: optuna.Study, objective: Callable, trials: int, timeout: floa
             callback(st, frozen)
 
 
-def enqueue_defaults(st: optuna.Study, task) -> None:
-    """Trial 0 of a study is the task's defaults, so tuning can only improve on them; enqueued again
-    when that trial failed or was interrupted, or when the task's defaults have changed since."""
-    defaults = task.default_params         # keys the space never suggests are unused
+def enqueue_defaults(st: optuna.Study, defaults: dict) -> None:
+    """Trial 0 of a study is the defaults (the task's, or a tree learner's own: pipelines/tune.py's
+    `search_space`), so tuning can only improve on them; enqueued again when that trial failed or
+    was interrupted, or when the defaults have changed since. Keys the space never suggests are unused."""
     alive = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
              optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)
     if not any(t.state in alive and t.system_attrs.get("fixed_params") == defaults for t in st.get_trials(deepcopy=False)):

@@ -5,8 +5,12 @@ command continues it), or in any RDB URL given with --storage: several `tune` pr
 several machines pointed at one PostgreSQL URL share one study, Optuna's RDB storage being
 the coordinator. `jobs` > 1 runs that many trials side by side on one machine, each in a worker
 process (core/workers.py) on its share of the cores, all on this study's storage. The search
-space is the task's `search_space(trial) -> overrides`, kept apart from model building so the
-best params replay through `train --params`. Where trials run and how a dead worker's trial
+space is the task's `search_space(trial) -> overrides` (the nets' lr, width, ...), or, when the
+model (`--set model=xgboost`) is a learner that declares its own (the gradient-boosted trees: their
+learning rate, leaves or depth, sampling, L2), the learner's, drawn into config key `trees`;
+either is kept apart from model building so the best params replay through `train --params`.
+A trial's intermediate values count the learner's `progress_unit`: epochs, or boosting rounds
+(`ROUND_STEP`). Where trials run and how a dead worker's trial
 is failed (storage, heartbeat, the trial loop) is pipelines/studies.py's.
 """
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pipelines import TASKS, runs, studies
 from pipelines.metrics import METRICS
 from pipelines.cv import cross_validate
 from pipelines.inputs import prepare
+from pipelines.learners import LEARNERS
 from pipelines.proba import score_fn
 from pipelines.tune_summary import TuneResult, summarize
 
@@ -37,8 +42,12 @@ from pipelines.tune_summary import TuneResult, summarize
 # warming up while a 10-epoch trial is annealing, and comparing them there prunes long schedules for
 # being long. Fold k's running CV is step FOLD_STEP + k.
 QUARTERS = 4
-WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule
+WARMUP_STEPS = 2      # no pruning before half of fold 0's schedule (trees: before step 2 of ROUND_STEP)
 FOLD_STEP = 10_000
+# Trees report fold 0's best score so far every ROUND_STEP units of shrinkage (rounds x learning rate:
+# 100 rounds at 0.05), so a slow-learning-rate trial is compared with others where it has boosted as
+# far, not after as many rounds; the steps (1, 2, ...) stay below FOLD_STEP
+ROUND_STEP = 5.0
 NOT_REPLAYED = ("task", "device", "folds", "seed", "jobs")    # the study's CV protocol and machine, not a trial's config
 _JOB_ATTR = "tune_command"       # user attr: which `tune --jobs` command's worker runs a trial
 
@@ -57,6 +66,18 @@ def best_params_path(runs_root: Path, task: str, study: str | None = None) -> Pa
     return study_dir(runs_root, task, study or f"{task}-tune") / "best_params.json"
 
 
+def search_space(task, base: dict) -> tuple[Callable[[optuna.Trial], dict], dict, str]:
+    """(trial -> config overrides, the first trial's params, whose space) for the model `base`
+    chooses: a learner's own `space` (trees: drawn into config key `trees`, whose keys, the
+    learner's `tunable`, are the trial's params one to one) and defaults, else the task's."""
+    model = task.config(**base).model
+    learner = LEARNERS.get(model)
+    if hasattr(learner, "space"):
+        held = base.get("trees", {})        # `--set trees=...` holds those keys in every trial
+        return lambda trial: {"trees": {**learner.space(trial), **held}}, learner.defaults(), model
+    return task.search_space, task.default_params, "task"
+
+
 def _objective(inputs, base: dict, task, fixed: dict):
     """`base`: the overrides every trial starts from (seed, device, folds, `fixed`); a trial's own
     overrides go over them, then the task's and its chosen model's defaults fill in the rest."""
@@ -64,16 +85,22 @@ def _objective(inputs, base: dict, task, fixed: dict):
     # the early-stopping signal may be a loss (minimise) while the study maximises accuracy:
     # report it signed so that "better" points the study's way for the pruner
     flip = score_fn(task)[1] != metric.maximize
+    space = search_space(task, base)[0]
+    better = max if metric.maximize else min
 
     def objective(trial: optuna.Trial) -> float:
-        overrides = task.search_space(trial)
-        cfg = task.config(**{**base, **overrides, **fixed})   # fixed keys win
+        overrides = space(trial)
+        # fixed keys win; a tree space's `trees` holds the fixed trees keys already
+        cfg = task.config(**{**base, **overrides, **fixed, **({"trees": overrides["trees"]} if "trees" in overrides else {})})
         trial.set_user_attr("fixed", fixed)    # what this trial held, for its row in the summary
         # everything it trained with but the CV protocol (folds, seed) and the device: what
         # `train --params best` replays, so later changes to the task's defaults cannot alter it
         trial.set_user_attr("config", {k: v for k, v in cfg.to_dict().items() if k not in NOT_REPLAYED})
         n_models = len(inputs.folds) * cfg.bags
-        reported = 0           # fold 0's last quarter step reported
+        reported = 0           # fold 0's last quarter step reported (trees: ROUND_STEP step)
+        learner = LEARNERS.get(cfg.model)
+        trees = learner.progress_unit == "round"
+        best = None            # trees: fold 0's best signed score so far
 
         def prune(done: float):
             """Stop here if the pruner says so; `done` (fraction of the whole trial's training) is
@@ -83,8 +110,16 @@ def _objective(inputs, base: dict, task, fixed: dict):
                 raise optuna.TrialPruned()
 
         def on_epoch(fold, bag, row):
-            nonlocal reported
-            if fold == 0 and bag == 0:
+            nonlocal reported, best
+            if fold == 0 and bag == 0 and trees:
+                value = -row["val_score"] if flip else row["val_score"]
+                best = value if best is None else better(best, value)
+                step = min(int(row["epoch"] * row["lr"] / ROUND_STEP), FOLD_STEP - 1)
+                if step > reported:
+                    trial.report(best, step)
+                    reported = step
+                    prune(row["epoch"] / cfg.trees.get("max_rounds", learner.max_rounds) / n_models)
+            elif fold == 0 and bag == 0:
                 quarter = QUARTERS * row["epoch"] // cfg.epochs
                 if quarter > reported:
                     value = -row["val_score"] if flip else row["val_score"]
@@ -146,10 +181,11 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     # jobs=1: pruning reads fold 0's epochs and each finished fold, in order
     base = {**(fixed or {}), "seed": seed, "device": device, "jobs": 1, **({"folds": folds} if folds else {})}
     inputs = prepare(task.config(**base), data_dir, root)               # bad data fails before a study is made
+    _, defaults, space = search_space(task, base)
     folder = study_dir(root, task.name, name)
     created = not folder.exists()
     try:
-        store = studies.open_storage(storage, folder, task)
+        store = studies.open_storage(storage, folder, defaults)
         st = optuna.create_study(
             study_name=name, storage=store, load_if_exists=True,
             direction="maximize" if METRICS[task.metric].maximize else "minimize", pruner=_pruner())
@@ -161,8 +197,13 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     owner = st.user_attrs.get("task")
     if owner not in (None, task.name):     # another task's search space: Optuna fails mid-trial, or mixes them
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
+    drawn = st.user_attrs.get("space", "task")     # studies from before this attribute drew the task's
+    if st.trials and drawn != space:        # one study, one space: TPE cannot mix two sets of params
+        what = lambda s: "the task's search space" if s == "task" else f"{s}'s trees"     # noqa: E731
+        raise UsageError(f"study {name!r} searches {what(drawn)}, not {what(space)}; pick another --study name")
     new_study = owner is None and not st.trials
     st.set_user_attr("task", task.name)
+    st.set_user_attr("space", space)
     # trials of killed workers are failed (see studies.HEARTBEAT_S) while trials run; do it now too, so that
     # a defaults trial left RUNNING by kill -9 counts as unfinished below
     studies.fail_stale(st)
@@ -172,7 +213,7 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
     # ids tell them apart (a shared study's order of trials is not reproducible anyway), as do
     # the jobs of one process
     sampler_seed = seed + len(st.trials) + 7919 * (os.getpid() if storage else 0)
-    studies.enqueue_defaults(st, task)
+    studies.enqueue_defaults(st, defaults)
     try:
         if jobs == 1:
             st.sampler = _sampler(sampler_seed, trials)
@@ -246,7 +287,8 @@ def _trials_job(inputs, base: dict, fixed: dict, trials: int, timeout: float | N
     _quiet_optuna()                      # this process never ran tune() or the CLI
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
-    st = optuna.load_study(study_name=name, storage=studies.open_storage(storage, folder, inputs.task, beat),
+    defaults = search_space(inputs.task, base)[1]
+    st = optuna.load_study(study_name=name, storage=studies.open_storage(storage, folder, defaults, beat),
                            sampler=_sampler(sampler_seed, total), pruner=_pruner())
     waiting = (optuna.trial.TrialState.WAITING,)
     while held and any(t.number in held for t in st.get_trials(deepcopy=False, states=waiting)):

@@ -27,7 +27,7 @@ def test_search_space_samples_valid_configs(name, monkeypatch):
         cfg = task.config(**params)                    # validated by the same override() as the CLI
         for key, value in params.items():              # taken as sampled, not replaced by a default
             assert getattr(cfg, key) == value, (key, getattr(cfg, key), value)
-        configs.add(tuple(sorted(cfg.to_dict().items())))
+        configs.add(json.dumps(cfg.to_dict(), sort_keys=True))     # `trees` is a dict: no tuple of items
         study.tell(trial, 0.0)
     assert len(configs) > 1                            # the space varies the config it builds
 
