@@ -209,3 +209,5 @@ class RidgeLearner(SklearnLearner):
 LEARNERS.register(LightGBMLearner, name="lightgbm", kind="tabular")     # every table problem
 LEARNERS.register(XGBoostLearner, name="xgboost", kind="tabular")
 LEARNERS.register(CatBoostLearner, name="catboost", kind="tabular")
+
+from pipelines import learners_ensemble  # noqa: E402,F401  (registers `A+B` combinations: the registry's resolver)
