@@ -96,12 +96,7 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
     if with_features:
         columns, raw = raw_columns(task, train.get(), ids)
 
-    x = meta_inputs(task, probas, raw)
-    crossed = cross_fit(lambda: make_meta(meta, task, seed), x, y, fold_of)
-    final = make_meta(meta, task, seed).fit(x, y)
-    result = StackResult(task.name, meta, [d.name for d in dirs], [cv_scores(task, y, p) for p in probas],
-                         cv_scores(task, y, crossed), len(y), int(fold_of.max()) + 1, columns)
-
+    # the test rows first: a task without a test file (and no --input) fails before the cross-fit
     test_ids, tests, sample = test_predictions(task, dirs, data_dir, input_path, runs_root, device)
     test_raw = None
     if with_features:
@@ -111,6 +106,12 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
         if missing:
             raise UsageError(f"--with-features: the test rows lack column(s) {', '.join(missing)}")
         test_raw = numeric(test[columns])
+
+    x = meta_inputs(task, probas, raw)
+    crossed = cross_fit(lambda: make_meta(meta, task, seed), x, y, fold_of)
+    final = make_meta(meta, task, seed).fit(x, y)
+    result = StackResult(task.name, meta, [d.name for d in dirs], [cv_scores(task, y, p) for p in probas],
+                         cv_scores(task, y, crossed), len(y), int(fold_of.max()) + 1, columns)
     proba = final.predict(meta_inputs(task, np.stack(tests), test_raw))
     out = out or submission_path(task, dirs, f"stack-{meta}")
     result.submission = write_submission(task, test_ids, proba, sample, out)

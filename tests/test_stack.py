@@ -298,3 +298,21 @@ def test_regression_and_multiclass_runs_stack_end_to_end(problem, tmp_path, runs
                 assert (sub["y"] >= 0).all() and res.cv["rmsle"] < 0.1
             else:
                 assert set(sub["y"]) <= {0, 1, 2} and res.cv["accuracy"] > 0.6
+
+
+@pytest.mark.slow
+def test_a_task_without_a_test_file_is_refused_before_the_cross_fit_unless_input_names_rows(tmp_path, runs_dir, capsys):
+    import pipelines.stack as stack_module
+    for model in ("logreg", "lightgbm"):
+        assert main(["train", "diabetes", "--model", model, "--runs-dir", str(runs_dir), *FAST]) == 0
+    names = [r.name for r in sorted((runs_dir / "diabetes").iterdir())]
+    out = tmp_path / "never.csv"
+    capsys.readouterr()
+    assert main(["stack", "diabetes", *names, "--runs-dir", str(runs_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "diabetes has no test file; pass --input FILE" in err and not out.exists()
+    rows = tmp_path / "patients.csv"
+    pd.read_csv(stack_module.ingest.locate(TASKS.create("diabetes"), "train", None), header=None).iloc[:5, :8] \
+        .to_csv(rows, header=False, index=False)
+    assert main(["stack", "diabetes", *names, "--input", str(rows), "--runs-dir", str(runs_dir), "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == 5
