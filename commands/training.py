@@ -197,6 +197,7 @@ def tune(
     data_dir: DataDir = None,
     device: DeviceOpt = Device.auto,
     set_: Annotated[list[str], typer.Option("--set", help="Hold a config key fixed in every trial, KEY=VALUE.")] = [],
+    model: Annotated[Optional[str], typer.Option(help="Model to tune (default: the task's); a tree learner (lightgbm, xgboost, catboost) searches its own space.")] = None,
     runs_dir: RunsDir = None,
     quiet: Quiet = False,
     verbose: Verbose = False,
@@ -221,7 +222,7 @@ def tune(
     if timeout is not None and not timeout > 0:
         raise UsageError(f"--timeout must be a positive number of seconds, got {timeout}")
     from pipelines.inputs import row_options
-    fixed = parse_overrides(set_)       # held in every trial, the three row options too
+    fixed = parse_overrides(set_) | ({"model": model} if model else {})    # held in every trial, the row options too
     rows = row_options(t, {**fixed, **({"folds": folds} if folds else {})}, group, folds_file, extra_train)
     folds = rows.pop("folds", folds)    # a folds file's K: tune's --folds, not a trial's key
     fixed |= rows
