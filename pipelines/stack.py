@@ -37,7 +37,7 @@ from data import ingest
 from pipelines import TASKS, runs
 from pipelines.blend import common_oof, select_runs, submission_path, test_predictions
 from pipelines.inputs import checked_folds
-from pipelines.metrics import METRICS
+from pipelines.metrics import METRICS, kaggle_logloss
 from pipelines.predict import write_submission
 from pipelines.proba import cv_scores
 from pipelines.stack_meta import META, make_meta, meta_inputs
@@ -110,12 +110,19 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
     x = meta_inputs(task, probas, raw)
     crossed = cross_fit(lambda: make_meta(meta, task, seed), x, y, fold_of)
     final = make_meta(meta, task, seed).fit(x, y)
-    result = StackResult(task.name, meta, [d.name for d in dirs], [cv_scores(task, y, p) for p in probas],
-                         cv_scores(task, y, crossed), len(y), int(fold_of.max()) + 1, columns)
+    result = StackResult(task.name, meta, [d.name for d in dirs], [scores(task, y, p) for p in probas],
+                         scores(task, y, crossed), len(y), int(fold_of.max()) + 1, columns)
     proba = final.predict(meta_inputs(task, np.stack(tests), test_raw))
     out = out or submission_path(task, dirs, f"stack-{meta}")
     result.submission = write_submission(task, test_ids, proba, sample, out)
     return result
+
+
+def scores(task, y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """The task's metrics, and for classification the log loss too (what the meta-learners fit: a
+    stack may gain in it while a label metric such as accuracy moves by a few rows either way)."""
+    out = cv_scores(task, y, pred)
+    return out if task.problem == "regression" or "logloss" in out else out | {"logloss": kaggle_logloss(y, pred)}
 
 
 def cross_fit(make, x: np.ndarray, y: np.ndarray, fold_of: np.ndarray) -> np.ndarray:

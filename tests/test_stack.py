@@ -51,10 +51,11 @@ def test_stack_prints_a_leaderboard_and_writes_the_task_submission(stacked, tmp_
     capsys.readouterr()
     assert main(["stack", "titanic", *names, "--runs-dir", str(stacked.runs), "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["accuracy", "logloss"]          # the task's metric, and what the stack fits
     board = [line.split() for line in lines[1:4]]
     assert [row[0] for row in board] == ["1", "2", "3"]
     assert {row[1] for row in board} == {*names, "stack"}      # 'stack (linear)'
-    scores = [float(row[-1]) for row in board]
+    scores = [float(row[-2]) for row in board]
     assert scores == sorted(scores, reverse=True)              # accuracy: best first
     assert lines[4].startswith("stack CV accuracy ") and "cross-fitted on the runs' 2 folds (linear)" in lines[4]
     assert lines[5] == f"submission: {out}"
