@@ -237,6 +237,15 @@ def _holdout(run, root):
     return twin
 
 
+def _seed_edited(run, root):
+    """A run whose config says seed 1 while its folds (recorded labels per fold) were seed 0's."""
+    twin = _copy(run, root, run.name + "-edited")
+    saved = json.loads((twin / "config.json").read_text())
+    saved["config"]["seed"] = 1
+    (twin / "config.json").write_text(json.dumps(saved))
+    return twin
+
+
 BAD_STACK = [       # (the second run given: made from the first of the same-fold runs, or the other-fold run)
     ("one run", None, "stack wants two or more runs"),
     ("other folds", "other", "runs split into different folds do not stack"),
@@ -245,6 +254,7 @@ BAD_STACK = [       # (the second run given: made from the first of the same-fol
     ("no oof", _no_oof, "oof.csv: missing"),
     ("no test predictions", _no_models, "has no test predictions: fold0 lacks its encoder or model"),
     ("a holdout run", _holdout, "trained on one holdout (--folds 1)"),
+    ("folds not as recorded", _seed_edited, "its folds cannot be rebuilt from its config"),
 ]
 
 
