@@ -26,6 +26,7 @@ from core.config import TrainConfig
 from core.files import replace_atomically
 from core.runtime import autocast_dtype
 from pipelines.calibrate import apply_temperature, cross_fit
+from pipelines.folds import inner_split
 from pipelines.inputs import Inputs
 from pipelines.metrics import METRICS
 from pipelines.learners import LEARNERS
@@ -126,8 +127,13 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
     task = inp.task
     tr, va = inp.folds[k]
     fold_start = time.perf_counter()
-    enc = encode_fold(task, cfg, inp, tr, va, test)
+    fit, stop = stopping_rows(inp, cfg, k)
+    enc = encode_fold(task, cfg, inp, fit, stop, test)
     fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
+    # what the OOF scores: the rows early stopping watched ('val'), or the fold's validation rows
+    # through the fitted encoder, as test rows go ('inner': no label of theirs chose anything)
+    x_val = enc.x_val if stop is va else \
+        LEARNERS.get(cfg.model).fold_input(task, enc.encoder, enc.columns, inp.train.iloc[va], inp.device, fold_dir)[0]
     if fold_dir is not None:
         # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
         fold_dir.mkdir(exist_ok=True)
@@ -135,16 +141,27 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
         runs.write_json(fold_dir / "columns.json", enc.columns)
     fold_val, best_epochs, earlier, history, test_parts = 0.0, [], 0.0, [], []   # earlier: seconds before a resume
     for b in range(cfg.bags):
-        learner, res = _fit_bag(inp, cfg, enc, k, b, fold_dir, on_epoch)
+        learner, res = _fit_bag(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop)
         earlier += res.pop("seconds_before", 0.0)
         history += [{"fold": k, "bag": b, **row} for row in res["history"]]
         best_epochs.append(res["best_epoch"])
-        fold_val = fold_val + learner.predict_proba(enc.x_val, enc.batch_fn) / cfg.bags
+        fold_val = fold_val + learner.predict_proba(x_val, enc.batch_fn) / cfg.bags
         if enc.x_test is not None:
             test_parts.append(learner.predict_proba(enc.x_test, enc.batch_fn))
     row = {"fold": k, "n_train": len(tr), "n_val": len(va), "best_epochs": best_epochs,
            **cv_scores(task, inp.y[va], fold_val), "seconds": time.perf_counter() - fold_start + earlier}
     return {"val": fold_val, "test": test_parts, "history": history, "row": row}
+
+
+def stopping_rows(inp: Inputs, cfg: TrainConfig, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fold k's (rows a model fits, rows its early stopping watches): with stopping='val' its
+    training and validation rows; with 'inner' its training rows split (pipelines/folds.inner_split),
+    the validation rows left to be scored only."""
+    tr, va = inp.folds[k]
+    if cfg.stopping == "val":
+        return tr, va
+    return inner_split(tr, inp.y, inp.own_rows, cfg.inner, cfg.seed * 10_007 + k,
+                       stratify=inp.task.problem != "regression")
 
 
 def encode_fold(task, cfg: TrainConfig, inp: Inputs, tr, va, test) -> Encoded:
@@ -155,7 +172,7 @@ def encode_fold(task, cfg: TrainConfig, inp: Inputs, tr, va, test) -> Encoded:
 
 
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
-             fold_dir: Path | None, on_epoch: FoldHook | None):
+             fold_dir: Path | None, on_epoch: FoldHook | None, fit: np.ndarray, stop: np.ndarray):
     """Train fold k's bag b (pipelines/learners.py), or load it when a resumed run finished it already.
 
     In a run directory the learner may checkpoint to `ckpt<b>.pt` (the trainer does, every epoch);
@@ -173,8 +190,7 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
                               random_state=cfg.seed * 10_007 + k * 101 + b)
     hook = (lambda row: on_epoch(k, b, row)) if on_epoch else None
     ckpt = fold_dir / f"ckpt{b}.pt" if fold_dir is not None else None
-    tr, va = inp.folds[k]
-    learner.fit(enc, inp.y[tr], inp.y[va], on_step=hook, checkpoint=ckpt)
+    learner.fit(enc, inp.y[fit], inp.y[stop], on_step=hook, checkpoint=ckpt)
     record = {"best_epoch": learner.best_step_, "best_score": learner.best_score_, "history": learner.history_}
     if fold_dir is not None:
         learner.save(saved)

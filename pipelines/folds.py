@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupKFold, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
+from sklearn.model_selection import GroupKFold, ShuffleSplit, StratifiedGroupKFold, StratifiedKFold, StratifiedShuffleSplit
 
 from core.errors import UsageError, first_line
 from data import ingest
@@ -36,6 +36,22 @@ def make_folds(y: np.ndarray, folds: int, seed: int, holdout: float = 0.1) -> li
     else:
         split = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(split.split(np.zeros(len(y)), y))
+
+
+def inner_split(tr: np.ndarray, y: np.ndarray, own_rows: int, share: float, seed: int,
+                stratify: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A fold's training indices `tr` split into (fit, stop): `share` of its own rows (never --extra-train
+    rows, which are never validated on) held out for early stopping (TrainConfig.stopping='inner'),
+    stratified by class where every class has 2 rows, else shuffled; seeded per fold by `seed`."""
+    own, extra = tr[tr < own_rows], tr[tr >= own_rows]
+    counts = np.bincount(y[own]) if stratify else np.zeros(1)
+    classes = int((counts > 0).sum())
+    if stratify and counts[counts > 0].min() >= 2 and min(share * len(own), (1 - share) * len(own)) >= classes:
+        split = StratifiedShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+        fit, stop = next(split.split(np.zeros(len(own)), y[own]))
+    else:
+        fit, stop = next(ShuffleSplit(n_splits=1, test_size=share, random_state=seed).split(np.zeros(len(own))))
+    return np.sort(np.concatenate([own[fit], extra])), np.sort(own[stop])
 
 
 def group_folds(y: np.ndarray, groups: pd.Series, folds: int, seed: int,
