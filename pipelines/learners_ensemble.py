@@ -35,10 +35,16 @@ from core.errors import UsageError
 from pipelines import runs
 from pipelines.learner_base import Learner
 from pipelines.learners import LEARNERS
+from pipelines.learners_gbdt import BoostedTrees
 from pipelines.target import expm1_at_least_0
 from tasks.task import Encoded, TaskBase
 
 SEP = "+"
+
+
+def _reads_trees(name: str) -> bool:
+    """Whether member `name` reads config key `trees` (gradient-boosted trees' settings)."""
+    return issubclass(LEARNERS.get(name), BoostedTrees)
 
 
 def _encoding(factory) -> tuple:
@@ -51,6 +57,15 @@ class EnsembleLearner(Learner):
     members: tuple[str, ...] = ()
     suffix = ".json"
     progress_unit = "step"       # each member's own (epochs, then rounds): rows carry `member`
+
+    @classmethod
+    def check(cls, cfg: TrainConfig) -> None:
+        """Each member's own check; config key `trees` goes to the tree members (all of them)."""
+        trees = [m for m in cls.members if _reads_trees(m)]
+        if cfg.trees and not trees:
+            raise UsageError(f"config key trees holds gradient-boosted trees' settings; no learner of {cfg.model!r} reads it")
+        for m in cls.members:
+            LEARNERS.get(m).check(replace(cfg, model=m, trees=cfg.trees if m in trees else {}))
 
     @classmethod
     def _groups(cls) -> list[tuple[object, list[int]]]:
@@ -103,7 +118,8 @@ class EnsembleLearner(Learner):
             checkpoint: Path | None = None) -> "EnsembleLearner":
         self.members_, history, steps, before = [], [], [], 0.0
         for i, name in enumerate(self.members):
-            member = LEARNERS.create(name, task=self.task, cfg=replace(self.cfg, model=name), device=self.device,
+            own_cfg = replace(self.cfg, model=name, trees=self.cfg.trees if _reads_trees(name) else {})
+            member = LEARNERS.create(name, task=self.task, cfg=own_cfg, device=self.device,
                                      random_state=self.random_state)
             hook = (lambda row, name=name: on_step({**row, "member": name})) if on_step is not None else None
             own = checkpoint.with_name(f"{checkpoint.stem}-{name}{checkpoint.suffix}") if checkpoint is not None else None

@@ -94,3 +94,20 @@ def test_a_run_trains_predicts_again_and_scores_the_mean(tmp_path, runs_dir):
     fold = res.run_dir / "fold0"
     assert {"model0.json", "model0-logreg.joblib", "model0-lightgbm.txt"} <= {p.name for p in fold.iterdir()}
     assert not list(fold.glob("ckpt*"))
+
+
+def test_an_inferred_competition_defaults_to_the_mean_of_a_net_and_trees():
+    from tasks.generic import LARGE, SMALL, defaults
+    assert defaults(1000)["model"] == "mlp+lightgbm" and defaults(1000)["bags"] == 3
+    assert defaults(SMALL + 1)["bags"] == 1 and defaults(SMALL + 1)["batch_size"] == 256
+    assert defaults(LARGE + 1)["bags"] == 1 and defaults(LARGE + 1)["batch_size"] == 1024
+
+
+def test_trees_settings_go_to_the_tree_members_and_are_checked_before_the_run():
+    from core.config import TrainConfig
+    combo = LEARNERS.get("mlp+lightgbm")
+    combo.check(TrainConfig(task="toy", model="mlp+lightgbm", trees={"learning_rate": 0.1}))
+    with pytest.raises(UsageError, match=r"lightgbm does not read 'depth_of_field'"):
+        combo.check(TrainConfig(task="toy", model="mlp+lightgbm", trees={"depth_of_field": 3}))
+    with pytest.raises(UsageError, match=r"no learner of 'mlp\+logreg' reads it"):
+        LEARNERS.get("mlp+logreg").check(TrainConfig(task="toy", model="mlp+logreg", trees={"learning_rate": 0.1}))
