@@ -104,6 +104,8 @@ def train(
     resume: Annotated[Optional[str], typer.Option(help="Continue an interrupted run (id, path or 'latest') from its last finished epoch, with its own config.")] = None,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write TensorBoard event files to <run>/tensorboard/.")] = False,
     group: Group = None, folds_file: FoldsFile = None, extra_train: ExtraTrain = None,
+    preset: Annotated[Optional[str], typer.Option(help="best or fast: a portfolio of learners, one run each, inside --time-limit, then stacked; the best submission is written (tables).")] = None,
+    time_limit: Annotated[Optional[str], typer.Option(help="--preset's budget, e.g. 90s, 30m, 1h (default: 1m fast, 1h best).")] = None,
 
     target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
     submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,
@@ -118,6 +120,17 @@ def train(
     from pipelines.tune import resolve_params
     set_logging(verbose, quiet)
     _stop_on_sigterm()
+    if time_limit is not None and preset is None:
+        raise UsageError("--time-limit is the budget of a --preset; give --preset best or fast")
+    if preset is not None:
+        given = [flag for flag, v in (("--model", model), ("--epochs", epochs), ("--params", params), ("--set", set_),
+                                      ("--resume", resume), ("--tensorboard", tensorboard or None)) if v]
+        if given:
+            raise UsageError(f"--preset picks each learner's settings; drop {', '.join(given)}")
+        return _train_preset(task, preset, time_limit, data_dir, runs_dir, out, options, quiet,
+                             dict(folds=folds, seed=seed, device=device.value,
+                                  jobs=parse_jobs(jobs) if jobs is not None else None),
+                             (group, folds_file, extra_train))
     if resume is not None:
         given = [f"--{k}" for k, v in dict(folds=folds, epochs=epochs, seed=seed, model=model, params=params,
                                            set=set_, jobs=jobs, group=group, folds_file=folds_file,
@@ -167,6 +180,29 @@ def _interruptible():
         raise typer.Exit(1) from None
 
 
+def _train_preset(task: str, preset: str, time_limit: str | None, data_dir, runs_dir, out, options, quiet,
+                  shared: dict, rows: tuple) -> None:
+    """`train --preset`: pipelines/preset.py's portfolio, a line per learner, then the leaderboard.
+    The budget counts from here: reading and inferring the competition spend it too."""
+    import time
+    start = time.perf_counter()
+    from pipelines.inputs import row_options
+    from pipelines.preset import parse_duration, run_preset
+    seconds = parse_duration(time_limit or {"fast": "1m"}.get(preset, "1h"))
+    t = resolve(task, data_dir, runs_dir, options, quiet)
+    data_dir = data_dir_of(t, data_dir)
+    overrides = {k: v for k, v in shared.items() if v is not None}
+    overrides |= row_options(t, overrides, *rows)
+    say = (lambda line: None) if quiet else typer.echo
+    with _interruptible():
+        result = run_preset(t.name, preset, seconds, overrides, data_dir=data_dir, out=out, runs_root=runs_dir,
+                            say=say, start=start)
+    typer.echo(f"{t.name}: preset {preset}, {result.seconds:.0f}s of {seconds:.0f}s; leaderboard (CV {result.metric}):")
+    for i, (name, scores) in enumerate(result.leaderboard(), 1):
+        typer.echo(f"  {i}. {name:48s} {scores[result.metric]:.5f}")
+    typer.echo(f"submission: {result.submission}  ({result.best})")
+
+
 def _calibrated(cfg) -> bool:
     """Whether the run temperature-scales its OOF probabilities at the end (pipelines/calibrate.py)."""
     return cfg.calibrate and cfg.folds > 1
@@ -204,6 +240,8 @@ def tune(
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
     jobs: Annotated[int, typer.Option(help="Trials side by side, each in a worker process on its share of the cores (default 1: one after another, in a reproducible order).")] = 1,
     group: Group = None, folds_file: FoldsFile = None, extra_train: ExtraTrain = None,
+    preset: Annotated[Optional[str], typer.Option(help="best or fast: a portfolio of learners, one run each, inside --time-limit, then stacked; the best submission is written (tables).")] = None,
+    time_limit: Annotated[Optional[str], typer.Option(help="--preset's budget, e.g. 90s, 30m, 1h (default: 1m fast, 1h best).")] = None,
 
     target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
     submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,

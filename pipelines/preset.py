@@ -1,0 +1,230 @@
+"""`train TASK --preset best --time-limit 30m`: a portfolio of diverse learners trained one after
+another inside a time budget, each a normal run (its own folder, CV, submission), then a stack of
+the finished ones (pipelines/stack.py), a leaderboard of every learner and the stack, and the
+best of them written as the submission: what AutoGluon's `best_quality` does, on this tool's runs.
+
+    best   lightgbm, the task's MLP (its own tuned defaults), xgboost, catboost, tabm, a second
+           LightGBM (smaller leaves, slower learning, half the columns), then the MLP with 3 bags
+    fast   the linear baseline (logreg or ridge), then LightGBM at learning rate 0.1: a first
+           submission in about a minute on a table of tens of thousands of rows
+
+Learners whose library is missing (catboost is optional), that are not registered, or that do
+not fit the problem are skipped, and the preset says so. Every run shares the task's folds
+(`--folds`, `--seed`), so the stack's cross-fit is over the same rows.
+
+The budget is planned from progress measured in this run, never from durations written here:
+- a learner of a kind that already finished in this preset is started only if its measured time
+  fits in what is left;
+- any learner is stopped, and its run discarded, once the folds it finished project past the
+  learners' deadline (time so far / folds done x folds), or once that deadline passes mid-fold
+  (checked at every epoch or boosting round);
+- the learners' deadline keeps STACK_SHARE of the budget for the stack, which rebuilds each run's
+  fold models to predict the test rows; the best single run's submission is written before it, so
+  the preset has a valid submission whenever it stops.
+A learner is stopped only between two of its steps, so one step (an epoch, a round, one
+scikit-learn fit) may run past the deadline: on huge data give the preset the time of one.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import UsageError, first_line
+from pipelines import TASKS, runs
+from pipelines.learners import LEARNERS
+from pipelines.metrics import METRICS
+from submissions.format import SUBMISSIONS_DIR, check_writable
+
+log = logging.getLogger(__name__)
+
+clock = time.perf_counter     # the budget's clock (a test replaces it)
+STACK_SHARE = 0.1           # of the budget, kept for the stack after the learners' deadline
+LINEAR = {"regression": "ridge"}      # the linear baseline per problem (classification: logreg)
+
+PRESETS: dict[str, tuple[dict, ...]] = {
+    "best": ({"model": "lightgbm"}, {"model": "mlp"}, {"model": "xgboost"}, {"model": "catboost"},
+             {"model": "tabm"},
+             {"model": "lightgbm", "trees": {"num_leaves": 15, "learning_rate": 0.03, "colsample": 0.5}},
+             {"model": "mlp", "bags": 3}),
+    "fast": ({"model": "linear"}, {"model": "lightgbm", "trees": {"learning_rate": 0.1}}),
+}
+
+
+class BudgetSpent(Exception):
+    """Raised from a run's progress hooks: the learner cannot finish inside the budget."""
+
+
+@dataclass
+class Entry:
+    name: str                    # the learner as the leaderboard names it
+    run: str | None = None       # its run folder's name, when it finished
+    scores: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    note: str = ""               # why it was skipped or stopped
+
+
+@dataclass
+class PresetResult:
+    task: str
+    metric: str
+    entries: list[Entry]
+    stack: dict | None           # the stack's CV scores, when two runs or more finished
+    best: str                    # the entry whose submission was written
+    submission: Path
+    seconds: float
+
+    def leaderboard(self) -> list[tuple[str, dict]]:
+        """(name, CV scores) of every finished learner and the stack, best first."""
+        rows = [(f"{e.name} ({e.run})", e.scores) for e in self.entries if e.run]
+        rows += [("stack (linear)", self.stack)] if self.stack else []
+        sign = -1 if METRICS[self.metric].maximize else 1
+        return sorted(rows, key=lambda r: sign * r[1][self.metric])
+
+
+def parse_duration(text: str) -> float:
+    """'30m', '90s', '1h', '1h30m' or plain seconds -> seconds."""
+    units, total, number = {"h": 3600, "m": 60, "s": 1}, 0.0, ""
+    try:
+        for ch in text.strip().lower():
+            if ch in units:
+                total, number = total + float(number) * units[ch], ""
+            else:
+                number += ch
+        total += float(number) if number else 0.0
+    except ValueError:
+        total = -1.0
+    if not total > 0:
+        raise UsageError(f"--time-limit {text!r}: give a duration such as 90s, 30m or 1h")
+    return total
+
+
+def candidates(task, preset: str) -> tuple[list[tuple[str, dict]], list[Entry]]:
+    """The preset's learners this task can train: (leaderboard name, config overrides), and the
+    skipped ones with the reason."""
+    if preset not in PRESETS:
+        raise UsageError(f"--preset {preset}: unknown; choose {' or '.join(PRESETS)}")
+    if task.kind != "tabular":
+        raise UsageError(f"--preset: for tables only; {task.name} is an image task")
+    keep, skipped, seen = [], [], {}
+    for spec in PRESETS[preset]:
+        spec = dict(spec)
+        if spec["model"] == "linear":
+            spec["model"] = LINEAR.get(task.problem, "logreg")
+        model = spec["model"]
+        seen[model] = seen.get(model, 0) + 1
+        name = model + (f" #{seen[model]}" if seen[model] > 1 else "")
+        try:
+            LEARNERS.get(model)
+        except UsageError:
+            skipped.append(Entry(name, note="not registered"))
+            continue
+        problems = LEARNERS.tags[model].get("problems")
+        if LEARNERS.tags[model].get("kind") != task.kind or (problems and task.problem not in problems):
+            skipped.append(Entry(name, note=f"not for {task.problem} tables"))
+            continue
+        try:
+            LEARNERS.get(model).check(task.config(**spec))
+        except UsageError as e:
+            skipped.append(Entry(name, note=first_line(e)))
+            continue
+        keep.append((name, spec))
+    return keep, skipped
+
+
+def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, data_dir: Path | None = None,
+               out: Path | None = None, runs_root: Path | None = None, say=print,
+               start: float | None = None) -> PresetResult:
+    """Train the preset's learners inside `time_limit` seconds, stack them, write the best
+    submission (to `out`, or submissions/<task>-preset-<preset>.csv). `overrides`: config keys
+    every learner shares (folds, seed, jobs, device). `start`: when the budget began (perf_counter;
+    default now)."""
+    from pipelines.stack import stack
+    from pipelines.train import train
+    start = clock() if start is None else start
+    task = TASKS.create(task_name)
+    todo, entries = candidates(task, preset)
+    for e in entries:
+        say(f"skipped {e.name}: {e.note}")
+    out = out or SUBMISSIONS_DIR / f"{task.name}-preset-{preset}.csv"
+    check_writable(out)
+    root = runs_root or runs.RUNS_ROOT
+    learners_end = start + time_limit * (1 - STACK_SHARE)
+    took: dict[str, float] = {}          # model -> seconds its last finished run took here
+    for name, spec in todo:
+        left = learners_end - clock()
+        if spec["model"] in took and took[spec["model"]] > left:
+            entries.append(Entry(name, note=f"not started: its kind took {took[spec['model']]:.0f}s here, {max(left, 0):.0f}s left"))
+            say(f"{name}: not started ({entries[-1].note.split(': ', 1)[1]})")
+            continue
+        if left <= 0:
+            entries.append(Entry(name, note="not started: the budget is spent"))
+            continue
+        before = _runs(root, task.name)
+        cfg = task.config(**{**overrides, **spec})
+        t0 = clock()
+        hooks = _Hooks(learners_end, cfg.folds, t0)
+        try:
+            res = train(cfg, data_dir=data_dir, runs_root=runs_root, on_epoch=hooks.on_epoch, on_fold=hooks.on_fold)
+        except BudgetSpent as e:
+            for d in _runs(root, task.name) - before:
+                runs.discard(d)
+            entries.append(Entry(name, seconds=clock() - t0, note=f"stopped: {e}"))
+            say(f"{name}: stopped after {entries[-1].seconds:.0f}s ({e}); its run discarded")
+            continue
+        took[spec["model"]] = res.seconds
+        entries.append(Entry(name, res.run_dir.name, res.scores, res.seconds))
+        say(f"{name}: CV {task.metric} {res.scores[task.metric]:.5f}  ({res.seconds:.0f}s)  run {res.run_dir.name}")
+    done = [e for e in entries if e.run]
+    if not done:
+        raise UsageError(f"--time-limit {time_limit:.0f}s: no learner of preset {preset} finished inside it "
+                         f"({'; '.join(f'{e.name}: {e.note}' for e in entries if e.note)}); give it more time")
+    sign = -1 if METRICS[task.metric].maximize else 1
+    best = min(done, key=lambda e: sign * e.scores[task.metric])
+    shutil.copyfile(_submission(root, task.name, best.run), out)     # a valid file before the stack
+    chosen, stacked = best.name, None
+    if len(done) >= 2:
+        try:
+            st = stack(task.name, [e.run for e in done], data_dir=data_dir, runs_root=runs_root,
+                       out=out.with_name(out.stem + "-stack" + out.suffix))
+            stacked = st.cv
+            if sign * st.cv[task.metric] < sign * best.scores[task.metric]:
+                shutil.copyfile(st.submission, out)
+                chosen = "stack (linear)"
+            st.submission.unlink(missing_ok=True)
+        except UsageError as e:           # e.g. no test file: the best single run stands
+            say(f"stack skipped: {first_line(e)}")
+    return PresetResult(task.name, task.metric, entries, stacked, chosen, out, clock() - start)
+
+
+class _Hooks:
+    """A run's progress hooks that stop it when it cannot finish by `deadline`."""
+
+    def __init__(self, deadline: float, folds: int, start: float):
+        self.deadline, self.folds, self.start, self.done = deadline, folds, start, 0
+
+    def on_epoch(self, fold: int, bag: int, row: dict) -> None:
+        if clock() > self.deadline:
+            raise BudgetSpent("the learners' deadline passed mid-fold")
+
+    def on_fold(self, fold: int, row: dict) -> None:
+        self.done += 1
+        now = clock()
+        projected = self.start + (now - self.start) / self.done * self.folds
+        if self.done < self.folds and projected > self.deadline:
+            raise BudgetSpent(f"{self.done} of {self.folds} folds in {now - self.start:.0f}s project "
+                              f"{projected - self.start:.0f}s, past the deadline")
+
+
+def _runs(root: Path, task: str) -> set[Path]:
+    folder = Path(root) / task
+    return {d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")} if folder.is_dir() else set()
+
+
+def _submission(root: Path, task: str, run: str) -> Path:
+    path = runs.read_json(Path(root) / task / run / "metrics.json").get("submission")
+    if not path or not Path(path).is_file():
+        raise UsageError(f"run {run} wrote no submission (no test file?); the preset needs one")
+    return Path(path)

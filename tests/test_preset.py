@@ -1,0 +1,147 @@
+"""`train --preset` (pipelines/preset.py): the portfolio inside a time budget, planned from what this
+preset measured; a learner that cannot finish is stopped and its run discarded; the best submission
+is written; a budget no learner fits is one line with nothing left behind."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cli import main
+from core.errors import UsageError
+from pipelines import preset
+from pipelines.preset import BudgetSpent, _Hooks, candidates, parse_duration, run_preset
+from pipelines.train import TrainResult
+from tasks.task import TASKS
+from tiny_tasks import regression_frame, write_competition
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("30m", 1800), ("1h30m", 5400), ("45", 45), ("1.5m", 90)])
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0s", "soon", "-5m", ""])
+def test_bad_durations_are_one_line(text):
+    with pytest.raises(UsageError, match=r"--time-limit .*: give a duration such as 90s, 30m or 1h"):
+        parse_duration(text)
+
+
+def test_the_portfolio_skips_what_cannot_train_here_and_says_why(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "catboost", None)          # the optional library missing
+    task = TASKS.create("titanic")
+    keep, skipped = candidates(task, "best")
+    names = [n for n, _ in keep]
+    assert names[:3] == ["lightgbm", "mlp", "xgboost"] and "lightgbm #2" in names and "mlp #2" in names
+    assert any(e.name == "catboost" and "pip install catboost" in e.note for e in skipped)
+    assert [spec["model"] for _, spec in candidates(task, "fast")[0]] == ["logreg", "lightgbm"]
+    with pytest.raises(UsageError, match=r"--preset quick: unknown; choose best or fast"):
+        candidates(task, "quick")
+    with pytest.raises(UsageError, match=r"--preset: for tables only; mnist is an image task"):
+        candidates(TASKS.create("mnist"), "fast")
+
+
+def test_a_fold_projection_past_the_deadline_stops_the_learner(monkeypatch):
+    clock = Clock()
+    monkeypatch.setattr(preset, "clock", clock)
+    hooks = _Hooks(deadline=100.0, folds=5, start=0.0)
+    clock.now = 15.0
+    hooks.on_fold(0, {})                     # 15 s a fold: 75 s in all, inside 100
+    hooks.on_epoch(1, 0, {})
+    clock.now = 50.0
+    with pytest.raises(BudgetSpent, match=r"2 of 5 folds in 50s project 125s, past the deadline"):
+        hooks.on_fold(1, {})
+    clock.now = 101.0
+    with pytest.raises(BudgetSpent, match=r"deadline passed mid-fold"):
+        hooks.on_epoch(2, 0, {})
+
+
+def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_path):
+    """Fake learners on a fake clock: lightgbm takes 30 s, the mlp 50 s, xgboost 5 s a fold (its
+    first fold projects past the learners' deadline at 90 s: stopped, its run discarded); the second
+    lightgbm is not started, as the first took 30 s and 5 s are left; the best run's submission
+    is written, then the stack's, which scores better."""
+    clock = Clock()
+    monkeypatch.setattr(preset, "clock", clock)
+    root = tmp_path / "runs"
+    took = {"lightgbm": 30.0, "mlp": 50.0}
+    cv = {"lightgbm": 0.80, "mlp": 0.82}
+    started = []
+
+    def fake_train(cfg, data_dir=None, out=None, runs_root=None, on_epoch=None, on_fold=None, tensorboard=False):
+        started.append(cfg.model)
+        run = Path(runs_root) / "titanic" / f"run{len(started)}-{cfg.model}"
+        run.mkdir(parents=True)
+        if cfg.model not in took:
+            clock.now += 5.0
+            on_fold(0, {})                   # raises: 5 folds of 5 s from 80 s end past 90 s
+        clock.now += took[cfg.model]
+        sub = tmp_path / f"{run.name}.csv"
+        sub.write_text(f"PassengerId,Survived\n1,{cfg.model}\n")
+        (run / "metrics.json").write_text(f'{{"submission": "{sub}"}}')
+        return TrainResult(run, {"accuracy": cv[cfg.model]}, sub, took[cfg.model])
+
+    def fake_stack(task, run_ids, data_dir=None, runs_root=None, out=None, **kw):
+        out.write_text("PassengerId,Survived\n1,stack\n")
+        return type("S", (), {"cv": {"accuracy": 0.83}, "submission": out})()
+    monkeypatch.setattr("pipelines.train.train", fake_train)
+    monkeypatch.setattr("pipelines.stack.stack", fake_stack)
+    out = tmp_path / "best.csv"
+    lines = []
+    res = run_preset("titanic", "best", 100.0, {"folds": 5}, runs_root=root, out=out, say=lines.append)
+    # catboost and tabm (where installed) start, as no run of theirs was measured, and are stopped the
+    # same way; the second lightgbm and mlp are not started: their kind's measured time does not fit
+    assert started[:3] == ["lightgbm", "mlp", "xgboost"] and set(started[3:]) <= {"catboost", "tabm"}
+    assert not any("xgboost" in d.name for d in (root / "titanic").iterdir())       # discarded
+    notes = {e.name: e.note for e in res.entries}
+    assert notes["xgboost"].startswith("stopped: 1 of 5 folds in 5s project 25s")
+    assert notes["lightgbm #2"].startswith("not started: its kind took 30s here")
+    assert res.best == "stack (linear)" and out.read_text().endswith("stack\n")
+    assert [n for n, _ in res.leaderboard()][0] == "stack (linear)" and clock.now <= 100
+    assert not list(tmp_path.glob("best-stack.csv"))
+
+
+def test_a_budget_no_learner_fits_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    runs_dir, out = tmp_path / "runs", tmp_path / "sub.csv"
+    assert main(["train", "titanic", "--preset", "fast", "--time-limit", "0.001s", "--folds", "2", "--jobs", "1",
+                 "--runs-dir", str(runs_dir), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "no learner of preset fast finished inside it" in err and err.count("\n") == 1
+    assert not out.exists() and not runs_dir.exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--preset", "best", "--model", "mlp"], r"--preset picks each learner's settings; drop --model"),
+    (["--time-limit", "5m"], r"--time-limit is the budget of a --preset"),
+    (["--preset", "slow"], r"--preset slow: unknown; choose best or fast")])
+def test_preset_options_that_do_not_combine_are_one_line(argv, message, capsys, tmp_path):
+    import re
+    assert main(["train", "titanic", *argv, "--runs-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow
+def test_the_fast_preset_trains_stacks_and_writes_the_best_submission(tmp_path, capsys):
+    frame, test = regression_frame(200), regression_frame(20, seed=1)
+    frame["y"] = (frame["y"] > frame["y"].median()).astype(int)
+    folder = write_competition(tmp_path / "c", frame, test)
+    (folder / "sample.csv").rename(folder / "sample_submission.csv")        # an inferred competition
+    out = tmp_path / "preset.csv"
+    assert main(["train", "presetbin", "--preset", "fast", "--time-limit", "10m", "--data-dir", str(folder),
+                 "--runs-dir", str(tmp_path / "runs"), "--out", str(out), "--jobs", "1", "--folds", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "leaderboard (CV accuracy)" in text and "stack (linear)" in text and "logreg (" in text
+    sub = pd.read_csv(out)
+    assert len(sub) == 20 and set(sub["y"]) <= {0, 1}
+    assert len([d for d in (tmp_path / "runs" / "presetbin").iterdir() if d.is_dir()]) == 2
