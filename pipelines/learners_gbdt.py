@@ -2,8 +2,9 @@
 CatBoost (pipelines/learners_xgb_cat.py) share, for every table problem, and LightGBM itself.
 
 Input: the task's own encoded fold matrix (its feature pipeline: numbers scaled, categories one-hot
-or target-encoded), dense float32, as the nets and logreg see it; the libraries' native categorical
-splits on raw columns are not used.
+or target-encoded), dense float32, as the nets and logreg see it; but on a competition inferred from
+its files, each category may be one column of integer codes that the library splits on natively
+(pipelines/learners_tree_codes.py: CatBoost's default; `trees` setting native_categorical 1 or 0).
 
 Training, the same for each library (`BoostedTrees.fit`): the library's own training loop, with its
 per-round evaluation hook handed the validation rows' predictions, so the validation score is the
@@ -27,9 +28,9 @@ the nets' (an lr of 3e-3 would need 20,000 rounds). Config key `trees`, one dict
 name (`--set trees='{"num_leaves": 63}'`): one key rather than a dozen flat ones because each library
 names and shapes its trees differently (leaves, depth, min child samples or weight), and a flat key
 per knob would be read by one learner of the three and ignored by the rest. A learner names what it
-reads in `tunable` (its `space`, what `tune` searches, suggests exactly those names, so a tuned
-trial's dict replays through `train --params` as it is), and `check` refuses any other name before a
-run starts. The config's seed (through the fold and bag's random_state) and patience are read, and
+tunes in `tunable` (its `space`, what `tune` searches, suggests exactly those names, so a tuned
+trial's dict replays through `train --params` as it is), and `check` refuses any name outside those
+and `UNTUNED` before a run starts. The config's seed (through the fold and bag's random_state) and patience are read, and
 the threads are the fold's share of the cores (`threads`: one on small folds).
 """
 from __future__ import annotations
@@ -45,6 +46,7 @@ from core.errors import UsageError, first_line
 from core.files import replace_atomically
 from pipelines import runs
 from pipelines.learner_base import Learner, as_numpy, load_joblib, target_path
+from pipelines.learners_tree_codes import categorical_columns, native_fold
 from pipelines.metrics import METRICS, monitor
 from pipelines.target import TargetScaler
 from tasks.task import Encoded, TaskBase
@@ -52,6 +54,7 @@ from tasks.task import Encoded, TaskBase
 OBJECTIVES = {"binary": ("binary", "binary_logloss"), "multiclass": ("multiclass", "multi_logloss"),
               "regression": ("regression", "l2")}     # problem -> (objective, its loss as LightGBM names it)
 MULTI_THREAD_ROWS = 10_000     # training rows from which a fold's trees grow on more than one thread
+UNTUNED = ("max_rounds", "native_categorical")     # settings `trees` may name that no search draws
 
 
 def round_patience(patience: int) -> int:
@@ -79,7 +82,8 @@ def common_space(trial) -> dict:
 class BoostedTrees(Learner):
     """The shared shape of a gradient-boosted trees learner. A subclass names its `module` and
     `package`, its settings (class attributes, listed in `tunable`) and `space`, and implements
-    `boost` (train with a `Rounds` hooked in, return the model cut at its best round), `raw_predict`,
+    `boost` (train with a `Rounds` hooked in, the columns `categorical` as categories, return the
+    model cut at its best round), `raw_predict`,
     `model_bytes` and `from_bytes` (the saved format), with `load_errors` what a bad file raises."""
     progress_unit = "round"
     module = package = ""
@@ -87,7 +91,9 @@ class BoostedTrees(Learner):
     max_rounds = 2000            # early stopping usually ends a fold well before
     subsample = 0.8              # rows per tree
     colsample = 0.8              # columns per tree
-    tunable: tuple[str, ...] = ("learning_rate", "max_rounds", "subsample", "colsample")
+    native_categorical = 0       # 1: an inferred competition's categories as codes the library splits on
+                                 # (pipelines/learners_tree_codes.py: on by default for CatBoost only)
+    tunable: tuple[str, ...] = ("learning_rate", "subsample", "colsample", "l2")
 
     @classmethod
     def library(cls):
@@ -107,26 +113,39 @@ class BoostedTrees(Learner):
         learner reads."""
         cls.library()
         for key, value in (cfg.trees or {}).items():
-            if key not in cls.tunable:
+            if key not in cls.tunable + UNTUNED:
                 raise UsageError(f"config key trees: {cls.name} does not read {key!r}; it reads "
-                                 f"{', '.join(cls.tunable)}")
+                                 f"{', '.join(cls.tunable + UNTUNED)}")
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
                 raise UsageError(f"config key trees: {key} wants a number >= 0, got {value!r}")
+            if isinstance(getattr(cls, key), int) and value != int(value):
+                raise UsageError(f"config key trees: {key} wants a whole number, got {value!r}")
 
     @classmethod
     def space(cls, trial) -> dict:
-        """Optuna's draw of the `trees` dict, the names in `tunable` but max_rounds (early stopping's)."""
+        """Optuna's draw of the `trees` dict: the names in `tunable`."""
         return common_space(trial)
 
     @classmethod
     def defaults(cls) -> dict:
         """The `trees` dict of the class's own settings: a study's first trial."""
-        return {k: getattr(cls, k) for k in cls.tunable if k != "max_rounds"}
+        return {k: getattr(cls, k) for k in cls.tunable}
+
+    @classmethod
+    def setting_of(cls, cfg, name: str):
+        """A setting: the config's `trees` entry, else the class's."""
+        given = (getattr(cfg, "trees", None) or {}).get(name)
+        return type(getattr(cls, name))(given) if given is not None else getattr(cls, name)
 
     def setting(self, name: str):
-        """A setting: the config's `trees` entry, else the class's."""
-        given = (getattr(self.cfg, "trees", None) or {}).get(name)
-        return type(getattr(self, name))(given) if given is not None else getattr(self, name)
+        return self.setting_of(self.cfg, name)
+
+    @classmethod
+    def encode_fold(cls, task, cfg, inp, tr, va, test) -> Encoded:
+        """The task's encoding, or on an inferred competition its categories as codes."""
+        if getattr(task, "spec", None) is not None and cls.setting_of(cfg, "native_categorical"):
+            return native_fold(task, cfg, inp, tr, va, test)
+        return task.encode_fold(cfg, inp, tr, va, test)
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
             checkpoint: Path | None = None) -> "BoostedTrees":
@@ -141,7 +160,8 @@ class BoostedTrees(Learner):
         else:
             y_tr, y_va, decode = y_train, y_val, np.asarray
         rounds = Rounds(task, decode, y_val, round_patience(self.cfg.patience), self.setting("learning_rate"), on_step)
-        self.model_ = self.from_bytes(lib, self.boost(lib, as_numpy(enc.x_train), y_tr, as_numpy(enc.x_val), y_va, rounds))
+        data = self.boost(lib, as_numpy(enc.x_train), y_tr, as_numpy(enc.x_val), y_va, rounds, categorical_columns(enc.encoder))
+        self.model_ = self.from_bytes(lib, data)
         self.history_, self.best_step_, self.best_score_ = rounds.history, rounds.best_step, rounds.best_score
         self.seconds_before_ = 0.0
         return self
@@ -220,7 +240,7 @@ class LightGBMLearner(BoostedTrees):
     num_leaves = 31              # leaves per tree (grown leaf-wise)
     min_child_samples = 20       # training rows a leaf holds at least
     l2 = 0.0                     # L2 penalty on leaf values (lambda_l2)
-    tunable = BoostedTrees.tunable + ("num_leaves", "min_child_samples", "l2")
+    tunable = BoostedTrees.tunable + ("num_leaves", "min_child_samples")
 
     @classmethod
     def space(cls, trial) -> dict:
@@ -238,8 +258,8 @@ class LightGBMLearner(BoostedTrees):
                "deterministic": True, "force_row_wise": True, "verbosity": -1}
         return out | ({"num_class": len(self.task.classes)} if objective == "multiclass" else {})
 
-    def boost(self, lgb, x_tr, y_tr, x_va, y_va, rounds: Rounds) -> bytes:
-        train = lgb.Dataset(x_tr, label=y_tr)
+    def boost(self, lgb, x_tr, y_tr, x_va, y_va, rounds: Rounds, categorical: list[int]) -> bytes:
+        train = lgb.Dataset(x_tr, label=y_tr, categorical_feature=categorical or "auto")
         val = lgb.Dataset(x_va, label=y_va, reference=train)
         loss = OBJECTIVES[self.task.problem][1]
 

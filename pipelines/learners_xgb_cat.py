@@ -37,7 +37,7 @@ class XGBoostLearner(BoostedTrees):
     max_depth = 6                # levels per tree
     min_child_weight = 1.0       # hessian a child holds at least (rows, for squared error)
     l2 = 1.0                     # L2 penalty on leaf weights (reg_lambda)
-    tunable = BoostedTrees.tunable + ("max_depth", "min_child_weight", "l2")
+    tunable = BoostedTrees.tunable + ("max_depth", "min_child_weight")
 
     @classmethod
     def space(cls, trial) -> dict:
@@ -53,8 +53,10 @@ class XGBoostLearner(BoostedTrees):
                "seed": self.seed, "nthread": threads(rows), "verbosity": 0}
         return out | ({"num_class": len(self.task.classes)} if self.task.problem == "multiclass" else {})
 
-    def boost(self, xgb, x_tr, y_tr, x_va, y_va, rounds: Rounds) -> bytes:
-        train, val = xgb.DMatrix(x_tr, label=y_tr), xgb.DMatrix(x_va, label=y_va)
+    def boost(self, xgb, x_tr, y_tr, x_va, y_va, rounds: Rounds, categorical: list[int]) -> bytes:
+        types = [("c" if i in categorical else "q") for i in range(x_tr.shape[1])] if categorical else None
+        train, val = (xgb.DMatrix(x, label=y, feature_types=types, enable_categorical=bool(categorical))
+                      for x, y in ((x_tr, y_tr), (x_va, y_va)))
         loss, problem = XGB_OBJECTIVES[self.task.problem][1], self.task.problem
 
         def scores(pred, data) -> list:       # on the training rows too: skipped, a placeholder
@@ -70,7 +72,8 @@ class XGBoostLearner(BoostedTrees):
         return bytes(booster[:rounds.best_step].save_raw("ubj"))
 
     def raw_predict(self, x: np.ndarray) -> np.ndarray:
-        return self.model_.predict(self.library().DMatrix(x))
+        types = self.model_.feature_types        # the model keeps which columns were categories
+        return self.model_.predict(self.library().DMatrix(x, feature_types=types, enable_categorical="c" in (types or ())))
 
     def model_bytes(self) -> bytes:
         return bytes(self.model_.save_raw("ubj"))
@@ -93,7 +96,8 @@ class CatBoostLearner(BoostedTrees):
     depth = 6                    # levels of each symmetric tree
     l2 = 3.0                     # L2 penalty on leaf values (l2_leaf_reg)
     colsample = 1.0              # columns per split choice (rsm); CatBoost's default
-    tunable = BoostedTrees.tunable + ("depth", "l2")
+    native_categorical = 1       # its ordered target statistics on an inferred competition's categories
+    tunable = BoostedTrees.tunable + ("depth",)
 
     @classmethod
     def space(cls, trial) -> dict:
@@ -108,7 +112,7 @@ class CatBoostLearner(BoostedTrees):
                "allow_writing_files": False, "verbose": False}
         return out | ({"classes_count": len(self.task.classes)} if problem == "multiclass" else {})
 
-    def boost(self, cb, x_tr, y_tr, x_va, y_va, rounds: Rounds) -> bytes:
+    def boost(self, cb, x_tr, y_tr, x_va, y_va, rounds: Rounds, categorical: list[int]) -> bytes:
         problem, loss, n_val = self.task.problem, CATBOOST_LOSSES[self.task.problem], len(y_va)
         params = self.params(len(y_tr))
 
@@ -132,12 +136,14 @@ class CatBoostLearner(BoostedTrees):
         model = cb.CatBoost(params | ({"eval_metric": Scores()} if rounds.needs_scores else {}))
         with warnings.catch_warnings():       # "Failed to import numba for optimizing custom metrics"
             warnings.simplefilter("ignore", UserWarning)
-            model.fit(x_tr, y_tr, eval_set=(x_va, y_va), callbacks=[Hook()])
+            model.fit(with_codes(x_tr, categorical), y_tr, eval_set=(with_codes(x_va, categorical), y_va),
+                      cat_features=categorical or None, callbacks=[Hook()])
         model.shrink(ntree_end=rounds.best_step)
         return cbm_bytes(model)
 
     def raw_predict(self, x: np.ndarray) -> np.ndarray:
-        return from_raw(self.task.problem, self.model_.predict(x, prediction_type="RawFormulaVal").T)
+        data = with_codes(x, list(self.model_.get_cat_feature_indices()))
+        return from_raw(self.task.problem, self.model_.predict(data, prediction_type="RawFormulaVal").T)
 
     def model_bytes(self) -> bytes:
         return cbm_bytes(self.model_)
@@ -163,6 +169,18 @@ def from_raw(problem: str, raw: np.ndarray) -> np.ndarray:
         z = np.exp(raw - raw.max(0))
         return (z / z.sum(0)).T
     return raw[0]
+
+
+def with_codes(x: np.ndarray, categorical: list[int]):
+    """The matrix as CatBoost takes categories: their columns as whole numbers (missing: -1, a level
+    of its own), in a DataFrame; without any, the matrix itself."""
+    if not categorical:
+        return x
+    import pandas as pd
+    frame = pd.DataFrame(x)
+    for c in categorical:
+        frame[c] = np.nan_to_num(frame[c].to_numpy(), nan=-1).astype(np.int64)
+    return frame
 
 
 def cbm_bytes(model) -> bytes:

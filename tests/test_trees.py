@@ -44,7 +44,7 @@ def test_every_tree_learner_is_registered_alike_and_declares_its_space(model):
     assert learner.progress_unit == "round" and learner.learning_rate == 0.05
     defaults = learner.defaults()        # a study's first trial: drawn back unchanged by the space
     assert learner.space(optuna.trial.FixedTrial(defaults)) == defaults
-    assert set(defaults) == set(learner.tunable) - {"max_rounds"}
+    assert set(defaults) == set(learner.tunable) and {"learning_rate", "subsample", "colsample", "l2"} <= set(defaults)
     assert len({TREES[m].suffix for m in TREES}) == 3
 
 
@@ -95,6 +95,41 @@ def test_trees_settings_are_checked_before_a_run(model, trees, error):
     cfg = TASKS.create("diabetes").config(model=model, trees=trees)
     with pytest.raises(UsageError, match=error):
         LEARNERS.get(model).check(cfg)
+
+
+def test_an_inferred_competitions_categories_reach_the_trees_as_codes():
+    from pipelines.learners_tree_codes import TreeCodes
+    train = pd.DataFrame({"x": [1.0, np.nan, 3.0, 4.0], "planet": ["Mars", "Earth", None, "Mars"],
+                          "vip": ["True", "False", "True", None], "same": [1, 1, 1, 1]})
+    enc = TreeCodes({"x": "numeric", "planet": "categorical", "vip": "boolean", "same": "numeric"}, "binary")
+    x = enc.fit_transform(train, np.array([0, 1, 0, 1]))
+    assert list(enc.get_feature_names_out()) == ["numeric__x", "boolean__vip", "categorical__planet"]
+    assert enc.categorical_ == [2]           # the constant column dropped; numbers unscaled, NaN kept
+    assert np.isnan(x[1, 0]) and x[3, 0] == 4.0 and x[0, 1] == 1.0 and np.isnan(x[3, 1])
+    codes = x[:, 2]
+    assert codes[0] == codes[3] and len(set(codes)) == 3 and (codes >= 0).all()     # missing: a level
+    unseen = enc.transform(pd.DataFrame({"x": [2.0], "planet": ["Venus"], "vip": ["False"], "same": [1]}))
+    assert np.isnan(unseen[0, 2])             # a level the fold never saw: missing
+    assert [TREES[m].native_categorical for m in TREES] == [0, 0, 1]     # CatBoost's by default
+
+
+@slow
+@pytest.mark.parametrize("model", ["lightgbm", "xgboost", "catboost"])
+def test_trees_split_an_inferred_competitions_categories_natively_and_predict_from_the_folder(model, tmp_path, runs_dir):
+    from test_generic_task import competition
+    folder = competition(tmp_path / "ship", rows=60)
+    out, again = tmp_path / "sub.csv", tmp_path / "again.csv"
+    assert main(["train", "ship", "--data-dir", str(folder), "--runs-dir", str(runs_dir), "--out", str(out),
+                 "--model", model, *FAST, "--set", 'trees={"native_categorical": 1}']) == 0
+    (run,) = (runs_dir / "ship").iterdir()
+    assert type(joblib_load(run / "fold0" / "encoder.joblib")).__name__ == "TreeCodes"
+    assert main(["predict", "ship", "--runs-dir", str(runs_dir), "--out", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def joblib_load(path):
+    import joblib
+    return joblib.load(path)
 
 
 @pytest.mark.parametrize("model,package", [("lightgbm", "lightgbm"), ("xgboost", "xgboost"), ("catboost", "catboost")])
