@@ -4,7 +4,7 @@ CatBoost (pipelines/learners_xgb_cat.py) share, for every table problem, and Lig
 Input: the task's own encoded fold matrix (its feature pipeline: numbers scaled, categories one-hot
 or target-encoded), dense float32, as the nets and logreg see it; but on a competition inferred from
 its files, each category may be one column of integer codes that the library splits on natively
-(pipelines/learners_tree_codes.py: CatBoost's default; `trees` setting native_categorical 1 or 0).
+(pipelines/learners_tree_codes.py; `trees` setting native_categorical 1, off by default).
 
 Training, the same for each library (`BoostedTrees.fit`): the library's own training loop, with its
 per-round evaluation hook handed the validation rows' predictions, so the validation score is the
@@ -92,7 +92,7 @@ class BoostedTrees(Learner):
     subsample = 0.8              # rows per tree
     colsample = 0.8              # columns per tree
     native_categorical = 0       # 1: an inferred competition's categories as codes the library splits on
-                                 # (pipelines/learners_tree_codes.py: on by default for CatBoost only)
+                                 # (pipelines/learners_tree_codes.py, which says why 0 by default)
     tunable: tuple[str, ...] = ("learning_rate", "subsample", "colsample", "l2")
 
     @classmethod

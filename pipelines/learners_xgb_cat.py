@@ -96,7 +96,6 @@ class CatBoostLearner(BoostedTrees):
     depth = 6                    # levels of each symmetric tree
     l2 = 3.0                     # L2 penalty on leaf values (l2_leaf_reg)
     colsample = 1.0              # columns per split choice (rsm); CatBoost's default
-    native_categorical = 1       # its ordered target statistics on an inferred competition's categories
     tunable = BoostedTrees.tunable + ("depth",)
 
     @classmethod
