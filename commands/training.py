@@ -40,13 +40,20 @@ def _progress(quiet: bool):
                     TextColumn("{task.fields[info]}"), console=Console(stderr=True), transient=True, disable=quiet)
 
 
+def _bar_total(cfg) -> int | None:
+    """A fold model's bar length: its epochs, or none (no total) for trees, whose boosting rounds
+    end by early stopping at a count no config gives."""
+    from pipelines.learners import LEARNERS
+    return cfg.epochs if getattr(LEARNERS.get(cfg.model), "progress_unit", "epoch") == "epoch" else None
+
+
 class _Bars:
     """Progress bars: one for the folds (showing the CV of the folds done so far), one per fold model
     in training (several with --jobs). The display starts at the first epoch, so an error raised
     before training prints only its own line. `calibrated`: the run temperature-scales its OOF at
     the end, so the fold lines' scores are labelled as the uncalibrated ones."""
 
-    def __init__(self, quiet: bool, folds: int, epochs: int, calibrated: bool = False):
+    def __init__(self, quiet: bool, folds: int, epochs: int | None, calibrated: bool = False):
         self.epochs, self.started, self.calibrated = epochs, False, calibrated
         self.bar = _progress(quiet)
         self.fold_bar = self.bar.add_task("folds", total=folds, info="")
@@ -142,7 +149,7 @@ def train(
         name = task_name(task, runs_dir)
         cfg = (run := runs.load(name, resume, require="unfinished", runs_root=runs_dir)).config
         t = register_run_spec(run.path) or resolve_task(name)
-        with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
+        with _interruptible(), _Bars(quiet, cfg.folds, _bar_total(cfg), _calibrated(cfg)) as bars:
             result = pipeline.resume(t.name, str(run.path), data_dir=data_dir, out=out, runs_root=runs_dir,
                                      device=None if device is Device.auto else device.value,
                                      on_epoch=bars.on_epoch, on_fold=bars.on_fold, tensorboard=tensorboard)
@@ -159,7 +166,7 @@ def train(
     cfg = t.config(**overrides)
     from models.registry import all_options, check_options
     check_options(cfg.model, set(parse_overrides(set_)), all_options())   # a --set the model never reads
-    with _interruptible(), _Bars(quiet, cfg.folds, cfg.epochs, _calibrated(cfg)) as bars:
+    with _interruptible(), _Bars(quiet, cfg.folds, _bar_total(cfg), _calibrated(cfg)) as bars:
         result = pipeline.train(cfg, data_dir=data_dir, out=out, runs_root=runs_dir, on_epoch=bars.on_epoch,
                                 on_fold=bars.on_fold, tensorboard=tensorboard)
     _report_train(t.name, cfg, result)
