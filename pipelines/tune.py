@@ -98,7 +98,8 @@ def _objective(inputs, base: dict, task, fixed: dict):
         trial.set_user_attr("config", {k: v for k, v in cfg.to_dict().items() if k not in NOT_REPLAYED})
         n_models = len(inputs.folds) * cfg.bags
         reported = 0           # fold 0's last quarter step reported (trees: ROUND_STEP step)
-        learner = LEARNERS.get(cfg.model)
+        first = cfg.model.split("+")[0]       # a combination (mlp+lightgbm) prunes on its first member's steps
+        learner = LEARNERS.get(first)
         trees = learner.progress_unit == "round"
         best = None            # trees: fold 0's best signed score so far
 
@@ -111,6 +112,8 @@ def _objective(inputs, base: dict, task, fixed: dict):
 
         def on_epoch(fold, bag, row):
             nonlocal reported, best
+            if row.get("member", first) != first:
+                return
             if fold == 0 and bag == 0 and trees:
                 value = -row["val_score"] if flip else row["val_score"]
                 best = value if best is None else better(best, value)

@@ -111,3 +111,15 @@ def test_trees_settings_go_to_the_tree_members_and_are_checked_before_the_run():
         combo.check(TrainConfig(task="toy", model="mlp+lightgbm", trees={"depth_of_field": 3}))
     with pytest.raises(UsageError, match=r"no learner of 'mlp\+logreg' reads it"):
         LEARNERS.get("mlp+logreg").check(TrainConfig(task="toy", model="mlp+logreg", trees={"learning_rate": 0.1}))
+
+
+@pytest.mark.slow
+def test_tuning_a_combination_prunes_on_its_first_members_steps(titanic_dir, runs_dir):
+    """The MLP's epochs are reported as quarters of fold 0, as for the MLP alone; the LightGBM
+    member's rounds report nothing (their counts would overrun the quarters)."""
+    import optuna
+    from pipelines.tune import FOLD_STEP, tune
+    result = tune("titanic", 1, folds=2, data_dir=titanic_dir, runs_root=runs_dir, seed=0, device="cpu",
+                  fixed={"bags": 1, "patience": 1000, "model": "mlp+lightgbm", "epochs": 4})
+    trial, = optuna.load_study(study_name="titanic-tune", storage=f"sqlite:///{result.study_dir / 'study.db'}").trials
+    assert sorted(trial.intermediate_values) == [1, 2, 3, 4, FOLD_STEP, FOLD_STEP + 1]
