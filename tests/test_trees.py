@@ -199,9 +199,22 @@ def test_tune_searches_the_trees_space_pruned_on_rounds_and_the_best_replays(tmp
         assert first.params == XGBoostLearner.defaults()         # trial 0: the learner's own defaults
         assert all(set(t.params) == set(XGBoostLearner.defaults()) for t in st.trials)
         steps = set(first.intermediate_values)       # best-so-far every 100 rounds at lr 0.05, then per fold
-        assert {FOLD_STEP, FOLD_STEP + 1} <= steps and min(steps) >= 1
+        rounds = sorted(s for s in steps if s < FOLD_STEP)
+        assert {FOLD_STEP, FOLD_STEP + 1} <= steps and rounds == list(range(1, len(rounds) + 1))
         assert res.best_params["model"] == "xgboost" and set(res.best_params["trees"]) == set(XGBoostLearner.defaults())
         replay = train(task.config(**res.best_params), data_dir=data, runs_root=runs_dir)
         assert runs.read_json(replay.run_dir / "config.json")["config"]["trees"] == res.best_params["trees"]
         with pytest.raises(UsageError, match="searches xgboost's trees, not the task's search space"):
             tune("ttune", trials=1, folds=2, data_dir=data, runs_root=runs_dir)
+        tune("ttune", trials=1, folds=2, data_dir=data, runs_root=runs_dir, fixed={"model": "xgboost"})   # continues
+        assert len(optuna.load_study(study_name="ttune-tune", storage=f"sqlite:///{res.study_dir / 'study.db'}").trials) == 4
+
+
+@slow
+def test_tune_model_option_and_train_params_best_through_the_cli(runs_dir, tmp_path, capsys):
+    where = ["--runs-dir", str(runs_dir), "--quiet"]
+    assert main(["tune", "diabetes", "--model", "lightgbm", "--trials", "2", "--folds", "2", "--set", "bags=1", *where]) == 0
+    assert "num_leaves" in capsys.readouterr().out            # the trials' table shows the trees' params
+    assert main(["train", "diabetes", "--params", "best", "--folds", "2", "--out", str(tmp_path / "s.csv"), *where]) == 0
+    (run,) = [d for d in (runs_dir / "diabetes").iterdir() if d.name != "studies"]
+    assert "-lightgbm-" in run.name and set(runs.read_json(run / "config.json")["config"]["trees"]) == set(LightGBMLearner.defaults())
