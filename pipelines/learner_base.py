@@ -11,6 +11,7 @@ import torch
 
 from core.config import TrainConfig
 from core.errors import UsageError
+from core.registry import Registry
 from tasks.task import Encoded, TaskBase
 
 
@@ -34,8 +35,20 @@ class Learner:
         return task.encode_fold(cfg, inp, tr, va, test)
 
     @classmethod
+    def encoding(cls, task: TaskBase, cfg: TrainConfig) -> str:
+        """Which encoding `encode_fold` gives for this task and config: learners of a combination
+        (pipelines/learners_ensemble.py) that answer alike share one fold encoding."""
+        return "task"
+
+    @classmethod
     def fold_input(cls, task: TaskBase, encoder, columns: list[str], data, device, fold_dir: Path):
         return task.fold_input(encoder, columns, data, device, fold_dir)
+
+
+# the learner registry (filled by pipelines/learners.py, which every caller imports it from); here,
+# below every learner module, so that a combination (pipelines/learners_ensemble.py) reads it
+# without importing the module that registers it
+LEARNERS: Registry["Learner"] = Registry("model")
 
 
 def target_path(model_path: Path) -> Path:

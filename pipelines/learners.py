@@ -33,13 +33,13 @@ import numpy as np
 import torch
 
 from core.errors import UsageError
-from core.registry import Registry
 from core.runtime import as_tensor, seed_everything
 from models import MODELS, build_model
 from models.registry import model_args
 from models.trainer import fit
 from pipelines import runs
-from pipelines.learner_base import Learner, as_numpy, load_joblib, target_path
+from pipelines.learner_base import LEARNERS, Learner, as_numpy, load_joblib, target_path
+from pipelines.learners_ensemble import combination
 from pipelines.learners_gbdt import LightGBMLearner
 from pipelines.learners_xgb_cat import CatBoostLearner, XGBoostLearner
 from pipelines.metrics import CLASSIFICATION, METRICS, REGRESSION, kaggle_logloss
@@ -49,7 +49,6 @@ from tasks.task import Encoded, TaskBase
 
 DATA_INIT_IMAGES = 5000    # training images a data-dependent init sees (airbench whitens on 5,000)
 
-LEARNERS: Registry["Learner"] = Registry("model")
 
 
 class TorchLearner(Learner):
@@ -210,4 +209,4 @@ LEARNERS.register(LightGBMLearner, name="lightgbm", kind="tabular")     # every 
 LEARNERS.register(XGBoostLearner, name="xgboost", kind="tabular")
 LEARNERS.register(CatBoostLearner, name="catboost", kind="tabular")
 
-from pipelines import learners_ensemble  # noqa: E402,F401  (registers `A+B` combinations: the registry's resolver)
+LEARNERS.resolve = combination      # any A+B of the learners above (pipelines/learners_ensemble.py)

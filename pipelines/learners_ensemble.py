@@ -14,9 +14,9 @@ tables (BENCHMARKS.md: the inferred competitions' default, `bench/generic.py`).
 
 The mean is taken where the metric measures: probabilities for classification; for regression
 the values, except that rmsle averages log1p(values) (a geometric mean, as the metric compares
-logs). Encodings: members that encode a fold the same way (every learner but a tree learner
-with native categories) share one; otherwise each gets its own, kept together in the fold's
-encoder.joblib.
+logs). Encodings: members that encode a fold the same way (`Learner.encoding`: every learner but
+a tree learner with native categories) share one; otherwise each kind is made once, kept
+together in the fold's encoder.joblib (`Parts`).
 
 Files: model<b>.json names the members; each member's model is model<b>-<member><its suffix>
 beside it (and a regression member's target<b>-<member>.joblib). History: every member's rows
@@ -24,7 +24,7 @@ in turn, each with a `member` column; the best step is written "12+340" (each me
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +33,7 @@ import torch
 from core.config import TrainConfig
 from core.errors import UsageError
 from pipelines import runs
-from pipelines.learner_base import Learner
-from pipelines.learners import LEARNERS
+from pipelines.learner_base import LEARNERS, Learner
 from pipelines.learners_gbdt import BoostedTrees
 from pipelines.target import expm1_at_least_0
 from tasks.task import Encoded, TaskBase
@@ -47,9 +46,17 @@ def _reads_trees(name: str) -> bool:
     return issubclass(LEARNERS.get(name), BoostedTrees)
 
 
-def _encoding(factory) -> tuple:
-    """What decides how a member encodes a fold: members equal here share one encoding."""
-    return tuple(getattr(getattr(factory, m), "__func__", getattr(factory, m)) for m in ("encode_fold", "fold_input"))
+def _own_cfg(cfg: TrainConfig, name: str) -> TrainConfig:
+    """The config as member `name` reads it alone: its own model name; `trees` for tree members only."""
+    return replace(cfg, model=name, trees=cfg.trees if _reads_trees(name) else {})
+
+
+@dataclass
+class Parts:
+    """A fold's encoders when members encode it differently: one per member (members that encode
+    alike hold the same object, which pickles once), and the member names."""
+    members: tuple[str, ...]
+    encoders: tuple
 
 
 class EnsembleLearner(Learner):
@@ -61,65 +68,54 @@ class EnsembleLearner(Learner):
     @classmethod
     def check(cls, cfg: TrainConfig) -> None:
         """Each member's own check; config key `trees` goes to the tree members (all of them)."""
-        trees = [m for m in cls.members if _reads_trees(m)]
-        if cfg.trees and not trees:
+        if cfg.trees and not any(_reads_trees(m) for m in cls.members):
             raise UsageError(f"config key trees holds gradient-boosted trees' settings; no learner of {cfg.model!r} reads it")
         for m in cls.members:
-            LEARNERS.get(m).check(replace(cfg, model=m, trees=cfg.trees if m in trees else {}))
-
-    @classmethod
-    def _groups(cls) -> list[tuple[object, list[int]]]:
-        """(a member factory, the indices of the members that share its encoding), in order."""
-        groups: dict[tuple, tuple[object, list[int]]] = {}
-        for i, m in enumerate(cls.members):
-            factory = LEARNERS.get(m)
-            groups.setdefault(_encoding(factory), (factory, []))[1].append(i)
-        return list(groups.values())
+            LEARNERS.get(m).check(_own_cfg(cfg, m))
 
     @classmethod
     def encode_fold(cls, task: TaskBase, cfg: TrainConfig, inp, tr, va, test) -> Encoded:
-        groups = cls._groups()
-        if len(groups) == 1:
-            return groups[0][0].encode_fold(task, cfg, inp, tr, va, test)
-        parts = [factory.encode_fold(task, cfg, inp, tr, va, test) for factory, _ in groups]
-        return Encoded(tuple(p.encoder for p in parts), tuple(p.x_train for p in parts),
+        """The members' fold encoding: one, shared, where they all encode alike (the usual case);
+        else one per kind of encoding, as tuples indexed by member."""
+        kinds = [LEARNERS.get(m).encoding(task, _own_cfg(cfg, m)) for m in cls.members]
+        if len(set(kinds)) == 1:
+            return LEARNERS.get(cls.members[0]).encode_fold(task, _own_cfg(cfg, cls.members[0]), inp, tr, va, test)
+        made: dict[str, Encoded] = {}
+        for m, kind in zip(cls.members, kinds):
+            if kind not in made:
+                made[kind] = LEARNERS.get(m).encode_fold(task, _own_cfg(cfg, m), inp, tr, va, test)
+        parts = [made[k] for k in kinds]
+        return Encoded(Parts(cls.members, tuple(p.encoder for p in parts)), tuple(p.x_train for p in parts),
                        tuple(p.x_val for p in parts), None if test is None else tuple(p.x_test for p in parts),
                        {"parts": [p.shape for p in parts]}, [p.columns for p in parts], None)
 
     @classmethod
     def fold_input(cls, task: TaskBase, encoder, columns, data, device, fold_dir: Path):
-        groups = cls._groups()
-        if len(groups) == 1:
-            return groups[0][0].fold_input(task, encoder, columns, data, device, fold_dir)
-        xs = [factory.fold_input(task, e, c, data, device, fold_dir)[0] for (factory, _), e, c in zip(groups, encoder, columns)]
-        return tuple(xs), None
+        if not isinstance(encoder, Parts):
+            return LEARNERS.get(cls.members[0]).fold_input(task, encoder, columns, data, device, fold_dir)
+        done: dict[int, object] = {}
+        for m, enc, cols in zip(encoder.members, encoder.encoders, columns):
+            if id(enc) not in done:
+                done[id(enc)] = LEARNERS.get(m).fold_input(task, enc, cols, data, device, fold_dir)[0]
+        return tuple(done[id(enc)] for enc in encoder.encoders), None
 
-    @classmethod
-    def _part(cls) -> list[int]:
-        """Member index -> the index of its encoding among the fold's parts."""
-        out = [0] * len(cls.members)
-        for j, (_, idx) in enumerate(cls._groups()):
-            for i in idx:
-                out[i] = j
-        return out
-
-    def _view(self, enc: Encoded, i: int) -> Encoded:
+    @staticmethod
+    def _view(enc: Encoded, i: int) -> Encoded:
         """Member i's encoding of the fold."""
-        if not isinstance(enc.x_train, tuple):
+        if not isinstance(enc.encoder, Parts):
             return enc
-        j = self._part()[i]
-        return Encoded(enc.encoder[j], enc.x_train[j], enc.x_val[j], None if enc.x_test is None else enc.x_test[j],
-                       enc.shape["parts"][j], enc.columns[j], None)
+        return Encoded(enc.encoder.encoders[i], enc.x_train[i], enc.x_val[i], None if enc.x_test is None else enc.x_test[i],
+                       enc.shape["parts"][i], enc.columns[i], None)
 
-    def _x(self, x, i: int):
-        return x[self._part()[i]] if isinstance(x, tuple) else x
+    @staticmethod
+    def _x(x, i: int):
+        return x[i] if isinstance(x, tuple) else x
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
             checkpoint: Path | None = None) -> "EnsembleLearner":
         self.members_, history, steps, before = [], [], [], 0.0
         for i, name in enumerate(self.members):
-            own_cfg = replace(self.cfg, model=name, trees=self.cfg.trees if _reads_trees(name) else {})
-            member = LEARNERS.create(name, task=self.task, cfg=own_cfg, device=self.device,
+            member = LEARNERS.create(name, task=self.task, cfg=_own_cfg(self.cfg, name), device=self.device,
                                      random_state=self.random_state)
             hook = (lambda row, name=name: on_step({**row, "member": name})) if on_step is not None else None
             own = checkpoint.with_name(f"{checkpoint.stem}-{name}{checkpoint.suffix}") if checkpoint is not None else None
@@ -183,5 +179,3 @@ def combination(name: str):
     cls = type("EnsembleLearner", (EnsembleLearner,), {"members": members, "__doc__": EnsembleLearner.__doc__})
     return cls, tags
 
-
-LEARNERS.resolve = combination

@@ -143,9 +143,14 @@ class BoostedTrees(Learner):
     @classmethod
     def encode_fold(cls, task, cfg, inp, tr, va, test) -> Encoded:
         """The task's encoding, or on an inferred competition its categories as codes."""
-        if getattr(task, "spec", None) is not None and cls.setting_of(cfg, "native_categorical"):
+        if cls.encoding(task, cfg) == "codes":
             return native_fold(task, cfg, inp, tr, va, test)
         return task.encode_fold(cfg, inp, tr, va, test)
+
+    @classmethod
+    def encoding(cls, task, cfg) -> str:
+        native = getattr(task, "spec", None) is not None and cls.setting_of(cfg, "native_categorical")
+        return "codes" if native else "task"
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
             checkpoint: Path | None = None) -> "BoostedTrees":

@@ -123,3 +123,24 @@ def test_tuning_a_combination_prunes_on_its_first_members_steps(titanic_dir, run
                   fixed={"bags": 1, "patience": 1000, "model": "mlp+lightgbm", "epochs": 4})
     trial, = optuna.load_study(study_name="titanic-tune", storage=f"sqlite:///{result.study_dir / 'study.db'}").trials
     assert sorted(trial.intermediate_values) == [1, 2, 3, 4, FOLD_STEP, FOLD_STEP + 1]
+
+
+@pytest.mark.slow
+def test_members_that_encode_differently_each_get_their_encoding_and_predict_again(tmp_path, runs_dir):
+    """The tree member on an inferred competition's categories as codes, the net on the generic
+    encoding: both fit once per fold, kept together in encoder.joblib; predict gives the same file."""
+    import joblib
+    from cli import main
+    from pipelines.learners_ensemble import Parts
+    from test_generic_task import competition
+    folder = competition(tmp_path / "ship", rows=60)
+    out, again = tmp_path / "sub.csv", tmp_path / "again.csv"
+    assert main(["train", "ship", "--data-dir", str(folder), "--runs-dir", str(runs_dir), "--out", str(out),
+                 "--model", "mlp+lightgbm", "--folds", "2", "--epochs", "2", "--jobs", "1", "--quiet", "--set", "bags=1",
+                 "--set", 'trees={"native_categorical": 1}']) == 0
+    (run,) = (runs_dir / "ship").iterdir()
+    parts = joblib.load(run / "fold0" / "encoder.joblib")
+    assert isinstance(parts, Parts) and parts.members == ("mlp", "lightgbm")
+    assert [type(e).__name__ for e in parts.encoders][1] == "TreeCodes" and parts.encoders[0] is not parts.encoders[1]
+    assert main(["predict", "ship", "--runs-dir", str(runs_dir), "--out", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
