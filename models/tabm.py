@@ -92,7 +92,8 @@ class TabMNet(nn.Module):
 # its own defaults over a task's, which are tuned for the MLP (Otto's 1024 units; each member costs a whole
 # MLP of that width): the authors' dropout, 2 layers as with embeddings, 384 units rather than their 512 for
 # 2-core CPUs; the forward pass in bf16 where the CPU has it natively (1.6x faster steps, measured).
-# Otto, 5 folds: 0.4560 CV logloss at heads 8, width 384, 20 epochs, against the default MLP's 0.4599
+# Otto, 5 folds, on a loaded 2-core machine: 0.4560 CV logloss at these settings with 20 epochs in 644 s of
+# CPU time, against 0.4591 in 449 s for the default MLP (40 epochs, fp32), measured alongside
 @register_model(kind="tabular", options=("heads", "width", "depth", "dropout", "activation", "embedding",
                                          "n_bins", "d_embedding"),
                 defaults=dict(width=384, depth=2, dropout=0.1, lr=3e-3, precision="auto"))
