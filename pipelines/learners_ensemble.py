@@ -4,8 +4,8 @@ Any `A+B[+C...]` of registered learners of one kind of data is itself a learner:
 builds it the first time the name is looked up (`combination`), so it trains, resumes, predicts,
 reports, blends and tunes like any other. Per fold and bag the members train one after another
 on the same training rows, each reading the config as it would alone (the net its width, lr and
-epochs; the trees their own settings), each with the bag's seed, each early-stopped on the
-fold's validation rows; the fold's prediction is their plain mean.
+epochs; the trees their own settings), each with the bag's seed, each early-stopped on its own
+(on the rows config `stopping` names); the fold's prediction is their plain mean.
 
 Why equal weights: weights fit on the out-of-fold rows would be chosen by the labels of the rows
 they then score, and the CV would flatter the ensemble (`blend` and `stack` cross-fit theirs).
