@@ -10,7 +10,9 @@ best of them written as the submission: what AutoGluon's `best_quality` does, on
 
 Learners whose library is missing (catboost is optional), that are not registered, or that do
 not fit the problem are skipped, and the preset says so. Every run shares the task's folds
-(`--folds`, `--seed`), so the stack's cross-fit is over the same rows.
+(`--folds`, `--seed`), so the stack's cross-fit is over the same rows, and early-stops on a share
+of each fold's training rows (`stopping=inner`): the preset picks its submission by CV and stacks
+on the OOF predictions, so no OOF row's label may have chosen a learner's epoch or round.
 
 The budget is planned from progress measured in this run, never from durations written here:
 - a learner of a kind that already finished in this preset is started only if its measured time
@@ -163,7 +165,7 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
             entries.append(Entry(name, note="not started: the budget is spent"))
             continue
         before = _runs(root, task.name)
-        cfg = task.config(**{**overrides, **spec})
+        cfg = task.config(**{"stopping": "inner", **overrides, **spec})
         t0 = clock()
         hooks = _Hooks(learners_end, cfg.folds, t0)
         try:

@@ -79,6 +79,7 @@ def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_p
     started = []
 
     def fake_train(cfg, data_dir=None, out=None, runs_root=None, on_epoch=None, on_fold=None, tensorboard=False):
+        assert cfg.stopping == "inner" and cfg.folds == 5       # honest OOF, the shared folds
         started.append(cfg.model)
         run = Path(runs_root) / "titanic" / f"run{len(started)}-{cfg.model}"
         run.mkdir(parents=True)
