@@ -119,6 +119,7 @@ def scale_rows(rows: list[dict]) -> list[str]:
         result = ", ".join(filter(None, (
             ", ".join(f"CV {k} {v:.4f}" for k, v in (r.get("cv") or {}).items()),
             f"epochs per fold {'/'.join(map(str, r['epochs_per_fold']))}" if r.get("epochs_per_fold") else "",
+            f"steps per fold {r['steps_per_fold']}" if r.get("steps_per_fold") else "",
             f"peak memory {peak / 1024:.1f} GiB (all processes)" if peak else "",
             "killed at the timeout" if r.get("timed_out") else "")))
         out.append(_row(run, [r], result or "-", [r["wall_s"]]))

@@ -234,8 +234,13 @@ def train(folder: Path, runs: Path, overrides: list[str], timeout: float | None)
     run_dir = re.search(r"^run: (.+)$", result["stdout"], re.MULTILINE)
     if run_dir and (Path(run_dir[1].strip()) / "history.csv").is_file():
         history = pd.read_csv(Path(run_dir[1].strip()) / "history.csv")
-        counts = history.groupby(["fold", "bag"]).size()
-        row["epochs_per_fold"] = [int(counts[k].max()) for k in sorted(history["fold"].unique())]
+        if "member" in history:          # a learner combination: each member's steps (epochs, rounds)
+            steps = history.groupby(["fold", "bag", "member"], sort=False).size()
+            row["steps_per_fold"] = ["+".join(str(int(n)) for n in steps[k].groupby(level="member", sort=False).max())
+                                     for k in sorted(history["fold"].unique())]
+        else:
+            counts = history.groupby(["fold", "bag"]).size()
+            row["epochs_per_fold"] = [int(counts[k].max()) for k in sorted(history["fold"].unique())]
     return row
 
 
@@ -251,7 +256,7 @@ def table(rows: list[dict]) -> list[str]:
             result = f"killed at the {r.get('timeout_s')} s timeout"
         elif r["stage"] == "train":
             result = " ".join(f"{k} {v:.4f}" for k, v in r.get("cv", {}).items()) + \
-                f"; epochs/fold {r.get('epochs_per_fold')}"
+                (f"; steps/fold {r['steps_per_fold']}" if "steps_per_fold" in r else f"; epochs/fold {r.get('epochs_per_fold')}")
         elif r["stage"] == "ingest-infer":
             result = f"{r['problem']} ({r['metric']}), {r['types']}"
         else:
