@@ -64,6 +64,7 @@ def dia_inputs():
     return cfg, prepare(cfg)
 
 
+@pytest.mark.slow     # several seconds; CI's whole suite runs it
 def test_pipeline_stage_moves_logloss_only(dia_inputs, tmp_path):
     cfg, inp = dia_inputs
     plain = cross_validate(inp, cfg)

@@ -44,7 +44,7 @@ def comp(tmp_path):
 
 
 def cli(comp, runs_dir, tmp_path, *args) -> int:
-    return main(["train", "tinyfolds", "--quiet", "--epochs", "2", "--jobs", "1", "--data-dir", str(comp),
+    return main(["train", "tinyfolds", "--quiet", "--epochs", "2", "--jobs", "1", "--set", "bags=1", "--data-dir", str(comp),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "sub.csv"), *args])
 
 

@@ -121,6 +121,7 @@ def test_a_library_that_does_not_load_is_one_line(monkeypatch):
         LightGBMLearner.load(Path("model0.txt"), SimpleNamespace(problem="binary"), torch.device("cpu"))
 
 
+@pytest.mark.slow     # several seconds; CI's whole suite runs it
 def test_titanic_trains_predicts_blends_and_reports(titanic_dir, runs_dir, tmp_path, capsys):
     where = ["--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir)]
     out = tmp_path / "gbdt.csv"
@@ -143,6 +144,7 @@ def test_titanic_trains_predicts_blends_and_reports(titanic_dir, runs_dir, tmp_p
     assert "model:       lightgbm" in text and "state:       complete" in text and "CV:" in text
 
 
+@pytest.mark.slow
 def test_diabetes_scores_as_trees_should(runs_dir, tmp_path):
     out = tmp_path / "diabetes.csv"
     assert main(["train", "diabetes", "--model", "lightgbm", "--out", str(out), "--runs-dir", str(runs_dir), *FAST]) == 0
@@ -151,6 +153,7 @@ def test_diabetes_scores_as_trees_should(runs_dir, tmp_path):
     assert metrics["cv"]["roc_auc"] > 0.78       # gradient-boosted trees on the Pima data: about 0.82
 
 
+@pytest.mark.slow     # several seconds; CI's whole suite runs it
 def test_regression_and_multiclass_runs_predict_from_their_folders(tmp_path, runs_dir):
     frame, test = regression_frame(150), regression_frame(12, seed=1)
     reg = write_competition(tmp_path / "reg", frame, test)

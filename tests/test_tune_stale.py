@@ -96,6 +96,7 @@ def test_a_killed_tune_process_trial_is_failed_and_its_defaults_rerun_by_a_live_
     killed_worker_scenario(tmp_path, titanic_dir, None, f"sqlite:///{db}", "shared")
 
 
+@pytest.mark.slow     # several seconds; CI's whole suite runs it
 def test_a_live_process_fails_a_killed_workers_trial_mid_trial_and_runs_the_defaults_again(
         titanic_dir, runs_dir, monkeypatch, caplog):
     """A worker died in the defaults trial a moment ago (its heartbeat still fresh, so the start-up
