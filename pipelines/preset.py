@@ -177,6 +177,13 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
             entries.append(Entry(name, seconds=clock() - t0, note=f"stopped: {e}"))
             say(f"{name}: stopped after {entries[-1].seconds:.0f}s ({e}); its run discarded")
             continue
+        if res.submission is None:        # no test rows (diabetes): nothing to submit, so no preset
+            for e in entries:
+                if e.run:
+                    runs.discard(Path(root) / task.name / e.run)
+            runs.discard(res.run_dir)
+            raise UsageError(f"--preset writes a submission, and {task.name} has no test rows to predict; "
+                             f"train single runs and use `predict {task.name} --input FILE`")
         took[spec["model"]] = res.seconds
         entries.append(Entry(name, res.run_dir.name, res.scores, res.seconds))
         say(f"{name}: CV {task.metric} {res.scores[task.metric]:.5f}  ({res.seconds:.0f}s)  run {res.run_dir.name}")

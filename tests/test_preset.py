@@ -146,3 +146,16 @@ def test_the_fast_preset_trains_stacks_and_writes_the_best_submission(tmp_path, 
     sub = pd.read_csv(out)
     assert len(sub) == 20 and set(sub["y"]) <= {0, 1}
     assert len([d for d in (tmp_path / "runs" / "presetbin").iterdir() if d.is_dir()]) == 2
+
+
+def test_a_task_without_test_rows_is_refused_after_its_first_run_and_leaves_nothing(monkeypatch, tmp_path):
+    root = tmp_path / "runs"
+
+    def no_test(cfg, data_dir=None, out=None, runs_root=None, on_epoch=None, on_fold=None, tensorboard=False):
+        run = Path(runs_root) / "diabetes" / f"run-{cfg.model}"
+        run.mkdir(parents=True)
+        return TrainResult(run, {"accuracy": 0.7}, None, 1.0)
+    monkeypatch.setattr("pipelines.train.train", no_test)
+    with pytest.raises(UsageError, match=r"--preset writes a submission, and diabetes has no test rows"):
+        run_preset("diabetes", "fast", 60.0, {}, runs_root=root, out=tmp_path / "d.csv", say=lambda line: None)
+    assert not root.exists() and not (tmp_path / "d.csv").exists()
