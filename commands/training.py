@@ -247,8 +247,6 @@ def tune(
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Write each trial's value and params to <study>/tensorboard/.")] = False,
     jobs: Annotated[int, typer.Option(help="Trials side by side, each in a worker process on its share of the cores (default 1: one after another, in a reproducible order).")] = 1,
     group: Group = None, folds_file: FoldsFile = None, extra_train: ExtraTrain = None,
-    preset: Annotated[Optional[str], typer.Option(help="best or fast: a portfolio of learners, one run each, inside --time-limit, then stacked; the best submission is written (tables).")] = None,
-    time_limit: Annotated[Optional[str], typer.Option(help="--preset's budget, e.g. 90s, 30m, 1h (default: 1m fast, 1h best).")] = None,
 
     target: Target = None, id_col: IdCol = None, metric: Metric = None, problem: Problem = None,
     submission: Submission = None, na_values: NaValues = None, categorical: Categorical = None,

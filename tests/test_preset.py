@@ -159,3 +159,8 @@ def test_a_task_without_test_rows_is_refused_after_its_first_run_and_leaves_noth
     with pytest.raises(UsageError, match=r"--preset writes a submission, and diabetes has no test rows"):
         run_preset("diabetes", "fast", 60.0, {}, runs_root=root, out=tmp_path / "d.csv", say=lambda line: None)
     assert not root.exists() and not (tmp_path / "d.csv").exists()
+
+
+def test_tune_takes_no_preset(capsys):
+    assert main(["tune", "titanic", "--preset", "best"]) == 2
+    assert "No such option: --preset" in capsys.readouterr().err
