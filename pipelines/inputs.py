@@ -64,15 +64,7 @@ class Inputs:
 def prepare(cfg: TrainConfig, data_dir: Path | None = None, runs_root: Path | None = None) -> Inputs:
     """Ingest and check everything a run needs; raises UsageError before anything is written."""
     task = TASKS.create(cfg.task)
-    kind = LEARNERS.get(cfg.model) and LEARNERS.tags[cfg.model].get("kind")     # an unknown name fails here
-    if kind and kind != task.kind:      # Task.config checks the nets; this, every learner
-        raise UsageError(f"model {cfg.model!r} is for {kind} data, but {task.name} has {task.kind} data")
-    problems = LEARNERS.tags[cfg.model].get("problems")
-    if problems and task.problem not in problems:
-        fit = [n for n in LEARNERS.names(kind=task.kind) if task.problem in LEARNERS.tags[n].get("problems", (task.problem,))]
-        raise UsageError(f"model {cfg.model!r} is for {' or '.join(problems)} problems, but {task.name} is "
-                         f"{task.problem}; its models: {', '.join(fit)}")
-    LEARNERS.get(cfg.model).check(cfg)      # its library installed, its settings known
+    check_learner(task, cfg)
     check_metric(task)        # before reading: a wrong metric name needs no data to be found
     check_row_options(task, cfg.to_dict())
     device = resolve_device(cfg.device)
@@ -96,6 +88,20 @@ def row_options(task, given: dict, group: str | None, folds_file: Path | None, e
     if merged.get("folds_file") and "folds" not in given:
         out["folds"] = fold_count(merged["folds_file"], task.id_col, task.id_as_text)
     return out
+
+
+def check_learner(task, cfg: TrainConfig) -> None:
+    """That `cfg.model` can train this task: a known learner, for its kind of data and its problem,
+    its library installed and its settings known (the learner's own check)."""
+    kind = LEARNERS.get(cfg.model) and LEARNERS.tags[cfg.model].get("kind")     # an unknown name fails here
+    if kind and kind != task.kind:      # Task.config checks the nets; this, every learner
+        raise UsageError(f"model {cfg.model!r} is for {kind} data, but {task.name} has {task.kind} data")
+    problems = LEARNERS.tags[cfg.model].get("problems")
+    if problems and task.problem not in problems:
+        fit = [n for n in LEARNERS.names(kind=task.kind) if task.problem in LEARNERS.tags[n].get("problems", (task.problem,))]
+        raise UsageError(f"model {cfg.model!r} is for {' or '.join(problems)} problems, but {task.name} is "
+                         f"{task.problem}; its models: {', '.join(fit)}")
+    LEARNERS.get(cfg.model).check(cfg)      # its library installed, its settings known
 
 
 def check_row_options(task, options: dict) -> None:

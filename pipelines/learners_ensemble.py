@@ -137,10 +137,9 @@ class EnsembleLearner(Learner):
         return np.mean(preds, axis=0)
 
     def save(self, path: Path) -> None:
-        files = [self._member_path(path, name) for name in self.members]
-        for member, file in zip(self.members_, files):
-            member.save(file)
-        runs.write_json(path, {"members": list(self.members), "files": [f.name for f in files]})
+        for name, member in zip(self.members, self.members_):
+            member.save(self._member_path(path, name))
+        runs.write_json(path, {"members": list(self.members)})     # each member's file follows from its name
 
     @staticmethod
     def _member_path(path: Path, name: str) -> Path:

@@ -29,7 +29,6 @@ scikit-learn fit) may run past the deadline: on huge data give the preset the ti
 """
 from __future__ import annotations
 
-import logging
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -37,11 +36,9 @@ from pathlib import Path
 
 from core.errors import UsageError, first_line
 from pipelines import TASKS, runs
-from pipelines.learners import LEARNERS
+from pipelines.inputs import check_learner
 from pipelines.metrics import METRICS
 from submissions.format import SUBMISSIONS_DIR, check_writable
-
-log = logging.getLogger(__name__)
 
 clock = time.perf_counter     # the budget's clock (a test replaces it)
 STACK_SHARE = 0.1           # of the budget, kept for the stack after the learners' deadline
@@ -64,6 +61,7 @@ class BudgetSpent(Exception):
 class Entry:
     name: str                    # the learner as the leaderboard names it
     run: str | None = None       # its run folder's name, when it finished
+    submission: Path | None = None   # the submission that run wrote
     scores: dict = field(default_factory=dict)
     seconds: float = 0.0
     note: str = ""               # why it was skipped or stopped
@@ -120,16 +118,7 @@ def candidates(task, preset: str) -> tuple[list[tuple[str, dict]], list[Entry]]:
         seen[model] = seen.get(model, 0) + 1
         name = model + (f" #{seen[model]}" if seen[model] > 1 else "")
         try:
-            LEARNERS.get(model)
-        except UsageError:
-            skipped.append(Entry(name, note="not registered"))
-            continue
-        problems = LEARNERS.tags[model].get("problems")
-        if LEARNERS.tags[model].get("kind") != task.kind or (problems and task.problem not in problems):
-            skipped.append(Entry(name, note=f"not for {task.problem} tables"))
-            continue
-        try:
-            LEARNERS.get(model).check(task.config(**spec))
+            check_learner(task, task.config(**spec))      # registered, for this problem, its library here
         except UsageError as e:
             skipped.append(Entry(name, note=first_line(e)))
             continue
@@ -185,7 +174,7 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
             raise UsageError(f"--preset writes a submission, and {task.name} has no test rows to predict; "
                              f"train single runs and use `predict {task.name} --input FILE`")
         took[spec["model"]] = res.seconds
-        entries.append(Entry(name, res.run_dir.name, res.scores, res.seconds))
+        entries.append(Entry(name, res.run_dir.name, res.submission, res.scores, res.seconds))
         say(f"{name}: CV {task.metric} {res.scores[task.metric]:.5f}  ({res.seconds:.0f}s)  run {res.run_dir.name}")
     done = [e for e in entries if e.run]
     if not done:
@@ -193,7 +182,7 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
                          f"({'; '.join(f'{e.name}: {e.note}' for e in entries if e.note)}); give it more time")
     sign = -1 if METRICS[task.metric].maximize else 1
     best = min(done, key=lambda e: sign * e.scores[task.metric])
-    shutil.copyfile(_submission(root, task.name, best.run), out)     # a valid file before the stack
+    shutil.copyfile(best.submission, out)     # a valid file before the stack
     chosen, stacked = best.name, None
     if len(done) >= 2:
         try:
@@ -232,9 +221,3 @@ def _runs(root: Path, task: str) -> set[Path]:
     folder = Path(root) / task
     return {d for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")} if folder.is_dir() else set()
 
-
-def _submission(root: Path, task: str, run: str) -> Path:
-    path = runs.read_json(Path(root) / task / run / "metrics.json").get("submission")
-    if not path or not Path(path).is_file():
-        raise UsageError(f"run {run} wrote no submission (no test file?); the preset needs one")
-    return Path(path)

@@ -98,7 +98,8 @@ def _objective(inputs, base: dict, task, fixed: dict):
         trial.set_user_attr("config", {k: v for k, v in cfg.to_dict().items() if k not in NOT_REPLAYED})
         n_models = len(inputs.folds) * cfg.bags
         reported = 0           # fold 0's last quarter step reported (trees: ROUND_STEP step)
-        first = cfg.model.split("+")[0]       # a combination (mlp+lightgbm) prunes on its first member's steps
+        # a combination (mlp+lightgbm, pipelines/learners_ensemble.py) prunes on its first member's steps
+        first = getattr(LEARNERS.get(cfg.model), "members", (cfg.model,))[0]
         learner = LEARNERS.get(first)
         trees = learner.progress_unit == "round"
         best = None            # trees: fold 0's best signed score so far

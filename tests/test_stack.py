@@ -221,29 +221,27 @@ def _no_models(run, root):
     return twin
 
 
-def _other_data(run, root):
-    twin = _copy(run, root, run.name + "-other")
+def _edited(run, root, suffix: str, edit):
+    """A copy of `run` whose config.json `edit` changed in place."""
+    twin = _copy(run, root, run.name + suffix)
     saved = json.loads((twin / "config.json").read_text())
-    saved["data"] = {"source": "/elsewhere/train.csv", "rows": 7, "fingerprint": "f" * 64}
+    edit(saved)
     (twin / "config.json").write_text(json.dumps(saved))
     return twin
+
+
+def _other_data(run, root):
+    return _edited(run, root, "-other", lambda saved: saved.update(
+        data={"source": "/elsewhere/train.csv", "rows": 7, "fingerprint": "f" * 64}))
 
 
 def _holdout(run, root):
-    twin = _copy(run, root, run.name + "-holdout")
-    saved = json.loads((twin / "config.json").read_text())
-    saved["config"]["folds"] = 1
-    (twin / "config.json").write_text(json.dumps(saved))
-    return twin
+    return _edited(run, root, "-holdout", lambda saved: saved["config"].update(folds=1))
 
 
 def _seed_edited(run, root):
     """A run whose config says seed 1 while its folds (recorded labels per fold) were seed 0's."""
-    twin = _copy(run, root, run.name + "-edited")
-    saved = json.loads((twin / "config.json").read_text())
-    saved["config"]["seed"] = 1
-    (twin / "config.json").write_text(json.dumps(saved))
-    return twin
+    return _edited(run, root, "-edited", lambda saved: saved["config"].update(seed=1))
 
 
 BAD_STACK = [       # (the second run given: made from the first of the same-fold runs, or the other-fold run)
