@@ -207,7 +207,14 @@ def _train_preset(task: str, preset: str, time_limit: str | None, data_dir, runs
     typer.echo(f"{t.name}: preset {preset}, {result.seconds:.0f}s of {seconds:.0f}s; leaderboard (CV {result.metric}):")
     for i, (name, scores) in enumerate(result.leaderboard(), 1):
         typer.echo(f"  {i}. {name:48s} {scores[result.metric]:.5f}")
-    typer.echo(f"submission: {result.submission}  ({result.best})")
+    if result.submission is not None:
+        typer.echo(f"submission: {result.submission}  ({result.best})")
+        return
+    best = next((e.run for e in result.entries if e.name == result.best), None)
+    again = (f"predict {t.name} --run {best}" if best else f"stack {t.name} {' '.join(result.runs)}")
+    again += f" --runs-dir {runs_dir}" if runs_dir else ""
+    typer.echo(f"{t.name} has no test rows, so no submission; best: {result.best}. "
+               f"New rows: python cli.py {again} --input FILE")
 
 
 def _calibrated(cfg) -> bool:

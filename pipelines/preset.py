@@ -24,6 +24,8 @@ The budget is planned from progress measured in this run, never from durations w
 - the learners' deadline keeps STACK_SHARE of the budget for the stack, which rebuilds each run's
   fold models to predict the test rows; the best single run's submission is written before it, so
   the preset has a valid submission whenever it stops.
+A task without test rows (diabetes) gets the same runs, stack CV and leaderboard, and no file: the
+preset names the commands that predict new rows with the best of them.
 A learner is stopped only between two of its steps, so one step (an epoch, a round, one
 scikit-learn fit) may run past the deadline: on huge data give the preset the time of one.
 """
@@ -73,9 +75,10 @@ class PresetResult:
     metric: str
     entries: list[Entry]
     stack: dict | None           # the stack's CV scores, when two runs or more finished
-    best: str                    # the entry whose submission was written
-    submission: Path
+    best: str                    # the entry with the best CV (its submission written, where there is a test)
+    submission: Path | None      # None: the task has no test rows to predict
     seconds: float
+    runs: list[str] = field(default_factory=list)     # the finished runs, in training order
 
     def leaderboard(self) -> list[tuple[str, dict]]:
         """(name, CV scores) of every finished learner and the stack, best first."""
@@ -166,13 +169,6 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
             entries.append(Entry(name, seconds=clock() - t0, note=f"stopped: {e}"))
             say(f"{name}: stopped after {entries[-1].seconds:.0f}s ({e}); its run discarded")
             continue
-        if res.submission is None:        # no test rows (diabetes): nothing to submit, so no preset
-            for e in entries:
-                if e.run:
-                    runs.discard(Path(root) / task.name / e.run)
-            runs.discard(res.run_dir)
-            raise UsageError(f"--preset writes a submission, and {task.name} has no test rows to predict; "
-                             f"train single runs and use `predict {task.name} --input FILE`")
         took[spec["model"]] = res.seconds
         entries.append(Entry(name, res.run_dir.name, res.submission, res.scores, res.seconds))
         say(f"{name}: CV {task.metric} {res.scores[task.metric]:.5f}  ({res.seconds:.0f}s)  run {res.run_dir.name}")
@@ -182,20 +178,25 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
                          f"({'; '.join(f'{e.name}: {e.note}' for e in entries if e.note)}); give it more time")
     sign = -1 if METRICS[task.metric].maximize else 1
     best = min(done, key=lambda e: sign * e.scores[task.metric])
-    shutil.copyfile(best.submission, out)     # a valid file before the stack
+    submit = best.submission is not None      # a task without test rows (diabetes): CV and runs only
+    if submit:
+        shutil.copyfile(best.submission, out)     # a valid file before the stack
     chosen, stacked = best.name, None
     if len(done) >= 2:
         try:
-            st = stack(task.name, [e.run for e in done], data_dir=data_dir, runs_root=runs_root,
+            st = stack(task.name, [e.run for e in done], data_dir=data_dir, runs_root=runs_root, submit=submit,
                        out=out.with_name(out.stem + "-stack" + out.suffix))
             stacked = st.cv
             if sign * st.cv[task.metric] < sign * best.scores[task.metric]:
-                shutil.copyfile(st.submission, out)
                 chosen = "stack (linear)"
-            st.submission.unlink(missing_ok=True)
-        except UsageError as e:           # e.g. no test file: the best single run stands
+                if submit:
+                    shutil.copyfile(st.submission, out)
+            if st.submission is not None:
+                st.submission.unlink(missing_ok=True)
+        except UsageError as e:           # the best single run stands
             say(f"stack skipped: {first_line(e)}")
-    return PresetResult(task.name, task.metric, entries, stacked, chosen, out, clock() - start)
+    return PresetResult(task.name, task.metric, entries, stacked, chosen, out if submit else None,
+                        clock() - start, [e.run for e in done])
 
 
 class _Hooks:

@@ -70,10 +70,11 @@ class StackResult:
 def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_features: bool = False,
           data_dir: Path | None = None, out: Path | None = None, runs_root: Path | None = None,
           device: str = "auto", top: int | None = None, input_path: Path | None = None,
-          seed: int = 0) -> StackResult:
+          seed: int = 0, submit: bool = True) -> StackResult:
     """Stack `run_ids` (or the `top` best runs) of a task with meta-learner `meta`; the submission
     predicts the task's test file (or `input_path`). `seed`: the meta-learner's inner folds and trees.
-    Every check comes before the submission is written: a refused stack leaves no file."""
+    `submit=False`: the cross-fitted CV only, no test predictions and no file (a task without test
+    rows). Every check comes before the submission is written: a refused stack leaves no file."""
     if meta not in META:
         raise UsageError(f"--meta {meta}: unknown; choose {' or '.join(META)}")
     task = TASKS.create(task_name)
@@ -83,7 +84,7 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
     if with_features and task.kind != "tabular":
         raise UsageError(f"--with-features: for tables only; {task.name} is an image task")
     dirs = select_runs(task, run_ids, top, data_dir, root, verb="stack", same=lambda d: describe_split(task, d))
-    for d in dirs:
+    for d in dirs if submit else ():
         check_predicts(d)
     ids, y, probas = common_oof(task, dirs)
     train = _TrainTable(task, dirs[0])
@@ -97,9 +98,10 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
         columns, raw = raw_columns(task, train.get(), ids)
 
     # the test rows first: a task without a test file (and no --input) fails before the cross-fit
-    test_ids, tests, sample = test_predictions(task, dirs, data_dir, input_path, runs_root, device)
+    if submit:
+        test_ids, tests, sample = test_predictions(task, dirs, data_dir, input_path, runs_root, device)
     test_raw = None
-    if with_features:
+    if with_features and submit:
         test = task.load_test(data_dir if data_dir is not None or input_path is not None else train.data_dir,
                               input_path, root / ".cache")[0]
         missing = [c for c in columns if c not in test.columns]
@@ -109,9 +111,11 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
 
     x = meta_inputs(task, probas, raw)
     crossed = cross_fit(lambda: make_meta(meta, task, seed), x, y, fold_of)
-    final = make_meta(meta, task, seed).fit(x, y)
     result = StackResult(task.name, meta, [d.name for d in dirs], [scores(task, y, p) for p in probas],
                          scores(task, y, crossed), len(y), int(fold_of.max()) + 1, columns)
+    if not submit:
+        return result
+    final = make_meta(meta, task, seed).fit(x, y)
     proba = final.predict(meta_inputs(task, np.stack(tests), test_raw))
     out = out or submission_path(task, dirs, f"stack-{meta}")
     result.submission = write_submission(task, test_ids, proba, sample, out)

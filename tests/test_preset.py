@@ -148,17 +148,36 @@ def test_the_fast_preset_trains_stacks_and_writes_the_best_submission(tmp_path, 
     assert len([d for d in (tmp_path / "runs" / "presetbin").iterdir() if d.is_dir()]) == 2
 
 
-def test_a_task_without_test_rows_is_refused_after_its_first_run_and_leaves_nothing(monkeypatch, tmp_path):
+def test_a_task_without_test_rows_gets_runs_stack_cv_and_no_file(monkeypatch, tmp_path):
     root = tmp_path / "runs"
+    stacked = {}
 
     def no_test(cfg, data_dir=None, out=None, runs_root=None, on_epoch=None, on_fold=None, tensorboard=False):
         run = Path(runs_root) / "diabetes" / f"run-{cfg.model}"
         run.mkdir(parents=True)
-        return TrainResult(run, {"accuracy": 0.7}, None, 1.0)
+        return TrainResult(run, {"accuracy": {"logreg": 0.70, "lightgbm": 0.72}[cfg.model]}, None, 1.0)
+
+    def cv_only(task, run_ids, submit=True, **kw):
+        stacked.update(runs=run_ids, submit=submit)
+        return type("St", (), {"cv": {"accuracy": 0.75}, "submission": None})()
     monkeypatch.setattr("pipelines.train.train", no_test)
-    with pytest.raises(UsageError, match=r"--preset writes a submission, and diabetes has no test rows"):
-        run_preset("diabetes", "fast", 60.0, {}, runs_root=root, out=tmp_path / "d.csv", say=lambda line: None)
-    assert not root.exists() and not (tmp_path / "d.csv").exists()
+    monkeypatch.setattr("pipelines.stack.stack", cv_only)
+    res = run_preset("diabetes", "fast", 60.0, {}, runs_root=root, out=tmp_path / "d.csv", say=lambda line: None)
+    assert stacked == {"runs": ["run-logreg", "run-lightgbm"], "submit": False}
+    assert res.submission is None and res.best == "stack (linear)" and res.runs == ["run-logreg", "run-lightgbm"]
+    assert [name for name, _ in res.leaderboard()] == ["stack (linear)", "lightgbm (run-lightgbm)", "logreg (run-logreg)"]
+    assert not (tmp_path / "d.csv").exists()
+
+
+@pytest.mark.slow
+def test_the_fast_preset_on_diabetes_prints_its_leaderboard_and_how_to_predict(tmp_path, capsys):
+    runs_dir = tmp_path / "runs"
+    assert main(["train", "diabetes", "--preset", "fast", "--time-limit", "5m", "--runs-dir", str(runs_dir),
+                 "--out", str(tmp_path / "d.csv"), "--jobs", "1", "--folds", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "leaderboard (CV accuracy)" in text and "stack (linear)" in text and "lightgbm (" in text
+    assert "diabetes has no test rows, so no submission" in text and "--input FILE" in text
+    assert not (tmp_path / "d.csv").exists() and len(list((runs_dir / "diabetes").iterdir())) == 2
 
 
 def test_tune_takes_no_preset(capsys):
