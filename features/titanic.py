@@ -13,7 +13,10 @@ TITLE_MAP = {"Mlle": "Miss", "Ms": "Miss", "Mme": "Mrs", "Lady": "Rare", "Counte
 NUMERIC = ["Pclass", "Age", "SibSp", "Parch", "Fare", "FamilySize", "Alone", "TicketGroup",
            "FarePerPerson", "IsChild", "CabinKnown", "AgeKnown"]
 CATEGORICAL = ["Sex", "Embarked", "Title", "Deck", "PclassSex"]
-GROUPS = ["Surname", "Ticket"]   # travelling groups: target-encoded (who of the group survived)
+# travelling groups, target-encoded (who of the group survived): WCGroup is the women-and-children
+# group of the strongest public solutions (a family's women and boys, who lived or died together;
+# every man in one "man" group), keyed by surname, class, ticket but its last digit, fare, port
+GROUPS = ["Surname", "Ticket", "WCGroup"]
 
 
 def _title(name: pd.Series) -> pd.Series:
@@ -64,6 +67,10 @@ class TitanicFeatures(TransformerMixin, BaseEstimator):
         # partition, not split().str[0]: the latter is a float column when every name is missing
         out["Surname"] = X["Name"].astype(str).str.partition(",")[0].str.strip()
         out["Ticket"] = X["Ticket"].astype(str)
+        woman_or_boy = (out["Sex"] == "female") | (title == "Master")
+        family = (out["Surname"] + "|" + X["Pclass"].astype(str) + "|" + out["Ticket"].str[:-1] + "|"
+                  + X["Fare"].round(2).astype(str) + "|" + out["Embarked"])
+        out["WCGroup"] = family.where(woman_or_boy, "man")
         return out[NUMERIC + CATEGORICAL + GROUPS]
 
     def get_feature_names_out(self, input_features=None):

@@ -11,6 +11,15 @@ from features.titanic import CATEGORICAL, GROUPS, NUMERIC, TitanicFeatures
 from tasks.task import Task, register_task
 
 
+# mlp+lightgbm (the MLP and LightGBM averaged per fold), each early-stopped on an inner 15% of the
+# fold's training rows (stopping=inner), so no OOF row's label picks an epoch or a round and the
+# printed CV is honest. Chosen by that CV (accuracy, mean of seeds 0-2, the group features with the
+# women-and-children group; BENCHMARKS.md): this pair 0.8403 ± 0.0017, LightGBM alone 0.8429 ± 0.0107
+# (2 rows ahead on average, 10 rows of spread between seeds), logreg 0.8384, the MLP alone 0.8358
+DEFAULTS = dict(model="mlp+lightgbm", stopping="inner", epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2,
+                width=64, depth=2, dropout=0.3, patience=15, bags=3)
+
+
 def features(cfg: TrainConfig):
     return make_pipeline(TitanicFeatures(), tabular_encoder(NUMERIC, CATEGORICAL, target=GROUPS, seed=cfg.seed))
 
@@ -51,6 +60,5 @@ def titanic() -> Task:
         search_space=search_space,
         kaggle="titanic",
         kaggle_ids=range(892, 1310),     # 418 test passengers
-        defaults=dict(model="mlp", epochs=60, batch_size=64, lr=3e-3, weight_decay=1e-2, width=64,
-                      depth=2, dropout=0.3, patience=15, bags=3),
+        defaults=dict(DEFAULTS),
     )

@@ -36,7 +36,8 @@ def test_train_predict_runs_end_to_end(titanic_dir, runs_dir, tmp_path):
     assert set(sub["Survived"]) <= {0, 1}
     [run] = list((runs_dir / "titanic").iterdir())
     for name in ["config.json", "metrics.json", "status.json", "oof.csv", "history.csv",
-                 "fold0/encoder.joblib", "fold0/columns.json", "fold0/model0.pt", "fold1/model0.pt"]:
+                 "fold0/encoder.joblib", "fold0/columns.json", "fold0/model0.json", "fold0/model0-mlp.pt",
+                 "fold0/model0-lightgbm.txt", "fold1/model0.json"]:          # the default: mlp+lightgbm
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["metric"] == "accuracy" and 0 <= metrics["cv"]["accuracy"] <= 1
@@ -307,16 +308,16 @@ def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, ru
     capsys.readouterr()
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     out, err = capsys.readouterr()
-    assert "-mlp-s0" in out and "junk/status.json: corrupted JSON; run skipped" in err
+    assert "-mlp+lightgbm-s0" in out and "junk/status.json: corrupted JSON; run skipped" in err
     # a complete run that lost its metrics.json is skipped too, the others still listed
     assert main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s2.csv"), "--seed", "1"]) == 0
-    [broken] = (runs_dir / "titanic").glob("*-mlp-s1")
+    [broken] = (runs_dir / "titanic").glob("*-mlp+lightgbm-s1")
     (broken / "metrics.json").unlink()
     capsys.readouterr()
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     out, err = capsys.readouterr()
-    assert "-mlp-s0" in out and broken.name not in out and "metrics.json: missing" in err and "run skipped" in err
+    assert "-mlp+lightgbm-s0" in out and broken.name not in out and "metrics.json: missing" in err and "run skipped" in err
     assert main(["predict", "titanic", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir),
                  "--out", str(tmp_path / "p.csv")]) == 0
 

@@ -34,7 +34,8 @@ def test_library_warnings_only_with_verbose(flags, shown, tmp_path, monkeypatch,
 
 def test_train_levels(titanic_dir, tmp_path, capsys):
     def train(*flags):
-        args = ["train", "titanic", "--folds", "2", "--epochs", "2", "--set", "bags=1", "--jobs", "1", "--data-dir", str(titanic_dir),
+        args = ["train", "titanic", "--model", "mlp", "--folds", "2", "--epochs", "2", "--set", "bags=1", "--jobs", "1",
+                "--data-dir", str(titanic_dir),
                 "--runs-dir", str(tmp_path / "runs"), "--out", str(tmp_path / "sub.csv"), *flags]
         assert main(args) == 0
         out, err = capsys.readouterr()

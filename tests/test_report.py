@@ -90,9 +90,10 @@ def test_report_of_another_tasks_run_is_refused(titanic_run, capsys):
 def test_unfinished_run_says_its_state_and_what_exists(titanic_run, tmp_path):
     run = copy_run(titanic_run, tmp_path)
     fold0 = json.loads((run / "metrics.json").read_text())["folds"][0]
-    for name in ("metrics.json", "history.csv", "oof.csv", "fold1/bag0.json", "fold1/model0.pt",
-                 "fold1/scores.json", "fold1/val.npz"):
+    for name in ("metrics.json", "history.csv", "oof.csv", "fold1/bag0.json", "fold1/scores.json", "fold1/val.npz"):
         (run / name).unlink()
+    for model in (run / "fold1").glob("model0*"):        # the default pair's model0.json and its members' files
+        model.unlink()
     shutil.rmtree(run / "plots")
     status = json.loads((run / "status.json").read_text())
     (run / "status.json").write_text(json.dumps({**status, "state": "interrupted"}))

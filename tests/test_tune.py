@@ -12,6 +12,7 @@ from cli import app, main
 from core.errors import UsageError
 from pipelines import TASKS
 from pipelines.tune import best_params_path, study_dir, tune
+from tasks import titanic as titanic_task
 
 
 @pytest.mark.parametrize("name", TASKS.names())
@@ -58,6 +59,8 @@ def tiny_space(trial) -> dict:
 def _small_search(monkeypatch):
     """Titanic's real search space trains up to 100 epochs x 3 bags; the mechanics need far less."""
     monkeypatch.setattr("tasks.titanic.search_space", tiny_space)
+    # the mechanics on one learner: Titanic's default pair would train LightGBM beside every MLP trial
+    monkeypatch.setitem(titanic_task.DEFAULTS, "model", "mlp")
 
 
 def _tiny(task_runs, titanic_dir, trials, **kw):
