@@ -13,6 +13,7 @@ a command ran several, with every seed's value), wall time, machine and date:
     contention.json  bench/contention.py: fold plans under a competing process
     generic.json     bench/generic.py: inferred competitions, ours beside LightGBM and HistGB defaults
     scale.json       bench/scale.py: a 1M-row synthetic table, ingest and the default train
+    otto_contenders.json  bench/otto_contenders.py: Otto beside a Kaggle LightGBM and RealMLP-TD
 
 Rows whose `source` is `backfilled` were copied from runs recorded in BENCHMARKS.md before the
 scripts saved them, with their original commands and dates. The side-by-side block (between the
@@ -126,6 +127,39 @@ def scale_rows(rows: list[dict]) -> list[str]:
     return out
 
 
+def otto_contender_rows(rows: list[dict]) -> list[str]:
+    """bench/otto_contenders.py: Otto's folds of `train otto --seed S` beside strong competitors."""
+    out = []
+    for rs in _groups(rows, ("contender", "set", "variant", "folds", "command", "machine")):
+        first, folds = rs[0], rs[0]["folds"].split(",")
+        fold_label = f"fold {folds[0]}" if len(folds) == 1 else f"folds {', '.join(folds)}"
+        who = {"lightgbm_kaggle": "LightGBM, Kaggle settings (lr 0.05, 63 leaves; early stopping on an inner 15% "
+                                  "of each fold's training rows)",
+               "realmlp_td": "RealMLP-TD (pytabkit's defaults for logloss: no label smoothing, best epoch by "
+                             "cross-entropy on an inner 15% of each fold's training rows)",
+               "ours": "our default (`train otto`), in-process"}.get(first["contender"], first["contender"])
+        run = " ".join(filter(None, (f"otto, same folds: {who}", f"--set {first['set']}" if first.get("set") else "",
+                                     f"({_seeds(rs)}; {fold_label})")))
+        parts = [f"{first['metric']} {spread([r['cv'] for r in rs])}"]
+        per_fold = [f for r in rs for f in r.get("per_fold", [])]
+
+        def span(key: str, digits: int) -> str:
+            lo, hi = min(f[key] for f in per_fold), max(f[key] for f in per_fold)
+            return f"{lo:.{digits}f}" if lo == hi else f"{lo:.{digits}f}-{hi:.{digits}f}"
+        if first["contender"] == "lightgbm_kaggle" and per_fold:
+            parts.append(f"best rounds {'/'.join(str(f['best_iteration']) for f in per_fold)}")
+        if first["contender"] == "realmlp_td" and per_fold:
+            f0 = per_fold[0]
+            budget = f" (budget {f0['budget_s']:.0f} s a fold)" if f0.get("budget_s") else ""
+            parts.append(f"{f0['epochs']} of its default {f0['default_epochs']} epochs{budget}, {f0['steps_per_epoch']} "
+                         f"steps each, {f0.get('threads', 1)} thread, {span('steps_per_s', 0)} steps/s: the "
+                         f"default would take {span('default_projected_s', 0)} s a fold")
+        if per_fold and all("load_1min" in f for f in per_fold):     # other jobs slow every contender
+            parts.append(f"1-min load {span('load_1min', 1)} on the 2 cores as folds ended")
+        out.append(_row(run, rs, ", ".join(parts), [r["wall_s"] for r in rs]))
+    return out
+
+
 def contention_rows(rows: list[dict]) -> list[str]:
     out = ["| load | plan | command | CV logloss | wall | fold seconds | machine | date | source |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -143,7 +177,8 @@ def current_state(folder: Path = RESULTS) -> str:
              "compare only on one machine (`python bench/machine.py` names it). Where a command ran several "
              "seeds, the result is the mean ± sample std over them, then each seed's value.", ""]
     table = defaults_rows(load("defaults", folder)) + tabular_rows(load("tabular", folder)) + \
-        blend_rows(load("blend", folder)) + generic_rows(load("generic", folder)) + scale_rows(load("scale", folder))
+        blend_rows(load("blend", folder)) + generic_rows(load("generic", folder)) + scale_rows(load("scale", folder)) + \
+        otto_contender_rows(load("otto_contenders", folder))
     if table:
         lines += HEADER + table + [""]
     contention = load("contention", folder)
