@@ -11,14 +11,14 @@ from commands.logs import set_logging
 from commands.options import DataDir, Device, DeviceOpt, InputFile, OutCsv, Quiet, RunsDir, TaskArg, Verbose
 from pipelines import resolve_task
 
-Meta = Enum("Meta", {n: n for n in ("linear", "lightgbm")}, type=str)     # pipelines/stack_meta.META
+Meta = Enum("Meta", {n: n for n in ("linear", "lightgbm", "weights")}, type=str)     # pipelines/stack_meta.META
 
 
 def stack(
     task: TaskArg,
     runs: Annotated[Optional[list[str]], typer.Argument(help="Two or more run ids or run directory paths, of the same folds.")] = None,
     top: Annotated[Optional[int], typer.Option(help="Stack the task's N best complete runs by CV instead.")] = None,
-    meta: Annotated[Meta, typer.Option(help="Level-2 learner: logistic regression (ridge for regression), or a small LightGBM.")] = Meta.linear,
+    meta: Annotated[Meta, typer.Option(help="Level-2 learner: logistic regression (ridge for regression), a small LightGBM, or weights >= 0 summing to 1 (a convex combination, the safe one on small data).")] = Meta.linear,
     with_features: Annotated[bool, typer.Option("--with-features", help="Give the meta-learner the train file's raw numeric columns too.")] = False,
     seed: Annotated[int, typer.Option(help="Seeds the meta-learner's inner folds and trees.")] = 0,
     data_dir: DataDir = None,

@@ -1,7 +1,11 @@
 """`train TASK --preset best --time-limit 30m`: a portfolio of diverse learners trained one after
-another inside a time budget, each a normal run (its own folder, CV, submission), then a stack of
-the finished ones (pipelines/stack.py), a leaderboard of every learner and the stack, and the
+another inside a time budget, each a normal run (its own folder, CV, submission), then stacks of
+the finished ones (pipelines/stack.py: logistic or ridge regression on their predictions, and
+weights >= 0 summing to 1, each cross-fitted), a leaderboard of every learner and stack, and the
 best of them written as the submission: what AutoGluon's `best_quality` does, on this tool's runs.
+Every figure on the leaderboard is honest; taking the best of them reads the OOF labels once more,
+so the winner's figure is a little optimistic as an estimate of the submission (a choice among a
+handful, not a fit).
 
     best   lightgbm, the task's MLP (its own tuned defaults), xgboost, catboost, tabm, a second
            LightGBM (smaller leaves, slower learning, half the columns), then a wider, deeper MLP
@@ -44,6 +48,7 @@ from submissions.format import SUBMISSIONS_DIR, check_writable
 
 clock = time.perf_counter     # the budget's clock (a test replaces it)
 STACK_SHARE = 0.1           # of the budget, kept for the stack after the learners' deadline
+STACK_METAS = ("linear", "weights")   # the level-2 learners tried (pipelines/stack_meta.py), on the OOF only
 LINEAR = {"regression": "ridge"}      # the linear baseline per problem (classification: logreg)
 
 PRESETS: dict[str, tuple[dict, ...]] = {
@@ -74,7 +79,7 @@ class PresetResult:
     task: str
     metric: str
     entries: list[Entry]
-    stack: dict | None           # the stack's CV scores, when two runs or more finished
+    stacks: dict                 # meta-learner -> the stack's CV scores, when two runs or more finished
     best: str                    # the entry with the best CV (its submission written, where there is a test)
     submission: Path | None      # None: the task has no test rows to predict
     seconds: float
@@ -83,7 +88,7 @@ class PresetResult:
     def leaderboard(self) -> list[tuple[str, dict]]:
         """(name, CV scores) of every finished learner and the stack, best first."""
         rows = [(f"{e.name} ({e.run})", e.scores) for e in self.entries if e.run]
-        rows += [("stack (linear)", self.stack)] if self.stack else []
+        rows += [(f"stack ({meta})", cv) for meta, cv in self.stacks.items()]
         sign = -1 if METRICS[self.metric].maximize else 1
         return sorted(rows, key=lambda r: sign * r[1][self.metric])
 
@@ -181,22 +186,26 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
     submit = best.submission is not None      # a task without test rows (diabetes): CV and runs only
     if submit:
         shutil.copyfile(best.submission, out)     # a valid file before the stack
-    chosen, stacked = best.name, None
+    chosen, stacked, ids = best.name, {}, [e.run for e in done]
     if len(done) >= 2:
         try:
-            st = stack(task.name, [e.run for e in done], data_dir=data_dir, runs_root=runs_root, submit=submit,
-                       out=out.with_name(out.stem + "-stack" + out.suffix))
-            stacked = st.cv
-            if sign * st.cv[task.metric] < sign * best.scores[task.metric]:
-                chosen = "stack (linear)"
+            # each meta-learner's cross-fitted CV from the OOF alone (cheap); the test predictions,
+            # which rebuild every run's fold models, only for the one that is submitted
+            for meta in STACK_METAS:
+                stacked[meta] = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root,
+                                      submit=False).cv
+            meta = min(stacked, key=lambda m: sign * stacked[m][task.metric])
+            if sign * stacked[meta][task.metric] < sign * best.scores[task.metric]:
+                chosen = f"stack ({meta})"
                 if submit:
+                    st = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root,
+                               out=out.with_name(out.stem + "-stack" + out.suffix))
                     shutil.copyfile(st.submission, out)
-            if st.submission is not None:
-                st.submission.unlink(missing_ok=True)
+                    st.submission.unlink(missing_ok=True)
         except UsageError as e:           # the best single run stands
             say(f"stack skipped: {first_line(e)}")
     return PresetResult(task.name, task.metric, entries, stacked, chosen, out if submit else None,
-                        clock() - start, [e.run for e in done])
+                        clock() - start, ids)
 
 
 class _Hooks:

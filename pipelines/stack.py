@@ -81,6 +81,8 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
     root = runs_root or runs.RUNS_ROOT
     if out is not None:
         check_writable(out)
+    if with_features and meta == "weights":
+        raise UsageError("--meta weights averages the runs' predictions; it takes no --with-features")
     if with_features and task.kind != "tabular":
         raise UsageError(f"--with-features: for tables only; {task.name} is an image task")
     dirs = select_runs(task, run_ids, top, data_dir, root, verb="stack", same=lambda d: describe_split(task, d))

@@ -12,6 +12,11 @@ column per class) or values (regression; log1p for rmsle), then the raw numeric 
                missing-value indicators) and standardised, fit on those rows too.
     lightgbm   small trees (15 leaves, learning rate 0.05), the rounds chosen by early stopping over
                3 folds of the training part it is given, then refit on the whole part.
+    weights    the runs' predictions averaged with weights >= 0 summing to 1, fit to the training
+               part's log loss (regression: squared error, in log1p for rmsle), as `blend` fits
+               them: a convex combination cannot extrapolate, so on a few hundred rows it is the
+               safe level 2 when a regression on the runs' log-odds overfits. Runs only (no
+               --with-features).
 
 Every choice (C, alpha, rounds, the imputer's medians) is made inside the rows `fit` is given, so a
 model fit on the other folds' rows never saw the scored fold's labels, not even through a setting.
@@ -31,7 +36,7 @@ from core.errors import UsageError, first_line
 from pipelines.metrics import kaggle_logloss
 from pipelines.target import expm1_at_least_0
 
-META = ("linear", "lightgbm")
+META = ("linear", "lightgbm", "weights")
 EPS = 1e-7                  # probabilities are clipped to [EPS, 1 - EPS] before a log
 INNER_FOLDS = 3             # folds of a training part that choose C or the boosting rounds
 CS = np.logspace(-3, 2, 6)  # logistic regression's inverse regularisation, on standardised inputs
@@ -76,6 +81,8 @@ def make_meta(kind: str, task, seed: int = 0):
         return LinearMeta(task, seed)
     if kind == "lightgbm":
         return LightGBMMeta(task, seed)
+    if kind == "weights":
+        return WeightsMeta(task, seed)
     raise ValueError(f"unknown meta-learner {kind!r}; known: {', '.join(META)}")
 
 
@@ -181,4 +188,36 @@ class LightGBMMeta:
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         p = self.model_.predict(x)
+        return _untarget(self.task, p) if self.task.problem == "regression" else p
+
+
+class WeightsMeta:
+    """A convex combination of the runs' predictions, its weights fit to the training part's loss
+    (pipelines/blend.fit_weights); `x` holds only the runs' columns (meta_inputs without raw ones)."""
+
+    def __init__(self, task, seed: int = 0):
+        self.task, self.seed = task, seed
+
+    def _members(self, x: np.ndarray) -> np.ndarray:
+        """(runs, rows) or (runs, rows, classes): each run's prediction back from meta_inputs's columns,
+        in the space they are averaged in (probabilities; values, log1p values for rmsle)."""
+        if self.task.problem == "regression":
+            return x.T
+        if self.task.problem == "binary":
+            return 1 / (1 + np.exp(-x.T))
+        k = len(self.task.classes)
+        return np.exp(x.reshape(len(x), -1, k).transpose(1, 0, 2))
+
+    def _loss(self, y: np.ndarray, pred: np.ndarray) -> float:
+        if self.task.problem == "regression":
+            return float(np.mean((pred - _target(self.task, y)) ** 2))
+        return kaggle_logloss(y, pred)
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "WeightsMeta":
+        from pipelines.blend import fit_weights
+        self.weights_ = fit_weights(self._members(x), y, self._loss)
+        return self
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        p = np.tensordot(self.weights_, self._members(x), axes=1)
         return _untarget(self.task, p) if self.task.problem == "regression" else p

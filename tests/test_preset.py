@@ -92,9 +92,14 @@ def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_p
         (run / "metrics.json").write_text(f'{{"submission": "{sub}"}}')
         return TrainResult(run, {"accuracy": cv[cfg.model]}, sub, took[cfg.model])
 
-    def fake_stack(task, run_ids, data_dir=None, runs_root=None, out=None, **kw):
-        out.write_text("PassengerId,Survived\n1,stack\n")
-        return type("S", (), {"cv": {"accuracy": 0.83}, "submission": out})()
+    stacks = []
+
+    def fake_stack(task, run_ids, meta="linear", submit=True, out=None, **kw):
+        stacks.append((meta, submit))
+        if submit:
+            out.write_text(f"PassengerId,Survived\n1,stack-{meta}\n")
+        return type("S", (), {"cv": {"accuracy": {"linear": 0.83, "weights": 0.84}[meta]},
+                              "submission": out if submit else None})()
     monkeypatch.setattr("pipelines.train.train", fake_train)
     monkeypatch.setattr("pipelines.stack.stack", fake_stack)
     out = tmp_path / "best.csv"
@@ -107,8 +112,10 @@ def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_p
     notes = {e.name: e.note for e in res.entries}
     assert notes["xgboost"].startswith("stopped: 1 of 5 folds in 5s project 25s")
     assert notes["lightgbm #2"].startswith("not started: its kind took 30s here")
-    assert res.best == "stack (linear)" and out.read_text().endswith("stack\n")
-    assert [n for n, _ in res.leaderboard()][0] == "stack (linear)" and clock.now <= 100
+    # both stacks scored on the OOF alone, then test predictions for the better one only
+    assert stacks == [("linear", False), ("weights", False), ("weights", True)]
+    assert res.best == "stack (weights)" and out.read_text().endswith("stack-weights\n")
+    assert [n for n, _ in res.leaderboard()][:2] == ["stack (weights)", "stack (linear)"] and clock.now <= 100
     assert not list(tmp_path.glob("best-stack.csv"))
 
 
@@ -157,7 +164,7 @@ def test_a_task_without_test_rows_gets_runs_stack_cv_and_no_file(monkeypatch, tm
         run.mkdir(parents=True)
         return TrainResult(run, {"accuracy": {"logreg": 0.70, "lightgbm": 0.72}[cfg.model]}, None, 1.0)
 
-    def cv_only(task, run_ids, submit=True, **kw):
+    def cv_only(task, run_ids, meta="linear", submit=True, **kw):
         stacked.update(runs=run_ids, submit=submit)
         return type("St", (), {"cv": {"accuracy": 0.75}, "submission": None})()
     monkeypatch.setattr("pipelines.train.train", no_test)
@@ -165,7 +172,8 @@ def test_a_task_without_test_rows_gets_runs_stack_cv_and_no_file(monkeypatch, tm
     res = run_preset("diabetes", "fast", 60.0, {}, runs_root=root, out=tmp_path / "d.csv", say=lambda line: None)
     assert stacked == {"runs": ["run-logreg", "run-lightgbm"], "submit": False}
     assert res.submission is None and res.best == "stack (linear)" and res.runs == ["run-logreg", "run-lightgbm"]
-    assert [name for name, _ in res.leaderboard()] == ["stack (linear)", "lightgbm (run-lightgbm)", "logreg (run-logreg)"]
+    assert [name for name, _ in res.leaderboard()] == ["stack (linear)", "stack (weights)", "lightgbm (run-lightgbm)",
+                                                      "logreg (run-logreg)"]
     assert not (tmp_path / "d.csv").exists()
 
 

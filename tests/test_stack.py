@@ -253,15 +253,18 @@ BAD_STACK = [       # (the second run given: made from the first of the same-fol
     ("no test predictions", _no_models, "has no test predictions: fold0 lacks its encoder or model"),
     ("a holdout run", _holdout, "trained on one holdout (--folds 1)"),
     ("folds not as recorded", _seed_edited, "its folds cannot be rebuilt from its config"),
+    ("weights with features", "weights", "--meta weights averages the runs' predictions; it takes no --with-features"),
 ]
 
 
 @pytest.mark.parametrize("case, second, message", BAD_STACK, ids=[c[0] for c in BAD_STACK])
 def test_a_stack_that_cannot_be_is_one_line_exit_2_and_no_file(case, second, message, stacked, tmp_path, capsys):
     first = stacked.same[0]
-    task = "titanic"
+    task, flags = "titanic", []
     if second is None:
         given = [str(first)]
+    elif second == "weights":
+        given, flags = [str(first), str(stacked.same[1])], ["--meta", "weights", "--with-features"]
     elif second == "other":
         given = [str(first), str(stacked.other)]
     elif second == "task":
@@ -270,7 +273,7 @@ def test_a_stack_that_cannot_be_is_one_line_exit_2_and_no_file(case, second, mes
         given = [str(first), str(second(first, tmp_path / "runs"))]
     out = tmp_path / "never.csv"
     capsys.readouterr()
-    code = main(["stack", task, *given, "--runs-dir", str(stacked.runs), "--out", str(out)])
+    code = main(["stack", task, *given, *flags, "--runs-dir", str(stacked.runs), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and message in err, err
     assert not out.exists() and not any(tmp_path.glob("*.csv"))
@@ -279,8 +282,8 @@ def test_a_stack_that_cannot_be_is_one_line_exit_2_and_no_file(case, second, mes
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", ["regression", "multiclass"])
 def test_regression_and_multiclass_runs_stack_end_to_end(problem, tmp_path, runs_dir):
-    """Two learners of a tiny competition on the same 3 folds, stacked by either meta-learner (with
-    the raw columns x1, x2): a leaderboard of three and the task's own submission format."""
+    """Two learners of a tiny competition on the same 3 folds, stacked by each meta-learner (with the
+    raw columns x1, x2 where it takes them): a leaderboard of three and the task's own submission format."""
     from pipelines.stack import stack
     from pipelines.train import train
     from tests.tiny_tasks import labels_submission, registered, regression_frame, table_task, write_competition
@@ -297,9 +300,12 @@ def test_regression_and_multiclass_runs_stack_end_to_end(problem, tmp_path, runs
         names = [train(task.config(model=m), data_dir=data, runs_root=runs_dir, out=tmp_path / f"{m}.csv").run_dir.name
                  for m in models]
         for meta in META:
-            res = stack(task.name, names, meta=meta, with_features=True, runs_root=runs_dir, out=tmp_path / f"{meta}.csv")
-            assert res.folds == 3 and res.rows == 150 and res.features == ["x1", "x2"]
-            assert [name for name, _ in res.leaderboard()].count(f"stack ({meta}, with features)") == 1
+            features = meta != "weights"         # a convex combination of the runs takes no raw columns
+            res = stack(task.name, names, meta=meta, with_features=features, runs_root=runs_dir,
+                        out=tmp_path / f"{meta}.csv")
+            assert res.folds == 3 and res.rows == 150 and res.features == (["x1", "x2"] if features else [])
+            label = f"stack ({meta}, with features)" if features else f"stack ({meta})"
+            assert [name for name, _ in res.leaderboard()].count(label) == 1
             assert len(res.leaderboard()) == 3 and list(res.cv) == [task.metric, *task.extra_metrics]
             sub = pd.read_csv(res.submission)
             assert list(sub.columns) == ["id", "y"] and sub["id"].tolist() == test["id"].tolist()
