@@ -14,6 +14,7 @@ a command ran several, with every seed's value), wall time, machine and date:
     generic.json     bench/generic.py: inferred competitions, ours beside LightGBM and HistGB defaults
     scale.json       bench/scale.py: a 1M-row synthetic table, ingest and the default train
     otto_contenders.json  bench/otto_contenders.py: Otto beside a Kaggle LightGBM and RealMLP-TD
+    preset.json      bench/preset.py: `train --preset` inside its budget, its leaderboard and peak memory
 
 Rows whose `source` is `backfilled` were copied from runs recorded in BENCHMARKS.md before the
 scripts saved them, with their original commands and dates. The side-by-side block (between the
@@ -160,6 +161,28 @@ def otto_contender_rows(rows: list[dict]) -> list[str]:
     return out
 
 
+def preset_rows(rows: list[dict]) -> list[str]:
+    """bench/preset.py: the entry the preset submitted, its best single learner, its LightGBM run,
+    every other entry, and whether it ended inside the budget with what peak memory."""
+    out = []
+    for r in rows:
+        board = r["leaderboard"]
+        name = lambda entry: entry.split(" (2")[0]        # noqa: E731  'mlp #2 (20261205-...)' -> 'mlp #2'
+        submitted = next((v for k, v in board if name(k) == r["submitted"]), None)
+        single = next((k, v) for k, v in board if not k.startswith("stack ("))
+        lightgbm = next((v for k, v in board if name(k) == "lightgbm"), None)
+        metric = r.get("metric", "CV")
+        parts = [f"submitted {r['submitted']} {submitted:.5f}" if submitted is not None else "no entry finished",
+                 f"best single {name(single[0])} {single[1]:.5f}",
+                 f"its LightGBM (defaults) {lightgbm:.5f}" if lightgbm is not None else "no LightGBM run",
+                 "all: " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),
+                 f"ended {'inside' if r['wall_s'] <= r['budget_s'] else 'PAST'} its {r['budget_s']:.0f} s",
+                 f"peak memory {r['rss_tree_mib'] / 1024:.1f} GiB (all processes)"]
+        run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}), CV {metric}"
+        out.append(_row(run, [r], "; ".join(parts), [r["wall_s"]]))
+    return out
+
+
 def contention_rows(rows: list[dict]) -> list[str]:
     out = ["| load | plan | command | CV logloss | wall | fold seconds | machine | date | source |",
            "|---|---|---|---|---|---|---|---|---|"]
@@ -178,7 +201,7 @@ def current_state(folder: Path = RESULTS) -> str:
              "seeds, the result is the mean ± sample std over them, then each seed's value.", ""]
     table = defaults_rows(load("defaults", folder)) + tabular_rows(load("tabular", folder)) + \
         blend_rows(load("blend", folder)) + generic_rows(load("generic", folder)) + scale_rows(load("scale", folder)) + \
-        otto_contender_rows(load("otto_contenders", folder))
+        otto_contender_rows(load("otto_contenders", folder)) + preset_rows(load("preset", folder))
     if table:
         lines += HEADER + table + [""]
     contention = load("contention", folder)

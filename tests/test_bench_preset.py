@@ -1,0 +1,35 @@
+"""bench/preset.py reads the preset's printed leaderboard; bench/report.py renders its row."""
+from __future__ import annotations
+
+from bench.preset import parse_output
+from bench.report import preset_rows
+
+OUT = """skipped catboost: catboost is not installed: pip install catboost
+lightgbm: CV accuracy 0.83053  (5s)  run 20261205-091617-lightgbm-s0
+tabm: stopped after 40s (1 of 5 folds in 40s project 200s, past the deadline); its run discarded
+mlp #2: CV accuracy 0.84624  (12s)  run 20261205-091140-mlp-s0
+titanic: preset best, 86s of 600s; leaderboard (CV accuracy):
+  1. mlp #2 (20261205-091140-mlp-s0)                  0.84624
+  2. stack (weights)                                  0.84400
+  3. lightgbm (20261205-091617-lightgbm-s0)           0.83053
+submission: /tmp/x/titanic-best.csv  (mlp #2)
+"""
+
+
+def test_the_leaderboard_the_submitted_entry_and_the_skipped_learners_are_read():
+    got = parse_output(OUT)
+    assert got["leaderboard"] == [("mlp #2 (20261205-091140-mlp-s0)", 0.84624), ("stack (weights)", 0.844),
+                                  ("lightgbm (20261205-091617-lightgbm-s0)", 0.83053)]
+    assert got["submitted"] == "mlp #2"
+    assert [line.split(":")[0] for line in got["skipped"]] == ["skipped catboost", "tabm"]
+    assert parse_output(OUT.replace("submission: /tmp/x/titanic-best.csv  (mlp #2)",
+                                    "diabetes has no test rows, so no submission; best: stack (weights). New rows: "
+                                    "python cli.py stack ..."))["submitted"] == "stack (weights)"
+
+
+def test_the_report_row_names_submitted_best_single_and_lightgbm():
+    row = {"task": "titanic", "preset": "best", "time_limit": "10m", "seed": 0, "wall_s": 90.0, "budget_s": 600.0,
+           "rss_tree_mib": 2048, "metric": "accuracy", **parse_output(OUT), "command": "python bench/preset.py"}
+    [line] = preset_rows([row])
+    assert "submitted mlp #2 0.84624; best single mlp #2 0.84624; its LightGBM (defaults) 0.83053" in line
+    assert "ended inside its 600 s; peak memory 2.0 GiB" in line
