@@ -17,7 +17,7 @@ def test_override_applies_and_coerces_int_to_float():
                                       ({"folds": True}, "wants int"), ({"batch_norm": 1}, "wants bool"),
                                       ({"dropout": 1.5}, "dropout"), ({"schedule": "step"}, "schedule"),
                                       ({"optimizer": "adam"}, "optimizer"), ({"momentum": 1.0}, "momentum"),
-                                      ({"norm_lr_scale": 0.0}, "norm_lr_scale"), ({"lookahead": 1}, "lookahead"),
+                                      ({"beta2": 1.0}, "beta2"), ({"norm_lr_scale": 0.0}, "norm_lr_scale"), ({"lookahead": 1}, "lookahead"),
                                       ({"precision": "fp16"}, "unknown precision 'fp16'")])
 def test_override_rejects_bad_values(bad, msg):
     with pytest.raises(UsageError, match=msg):
@@ -126,6 +126,14 @@ def test_the_trainer_never_falls_back_silently(setting):
     with pytest.raises(ValueError, match="unknown"):
         opt = make_optimizer(model, cfg)
         make_schedule(opt, cfg, total_steps=100)
+
+
+def test_beta2_is_adamws_second_moment_decay_and_survives_the_one_cycle():
+    import torch
+    from models.trainer import make_optimizer, make_schedule
+    opt = make_optimizer(torch.nn.Linear(2, 1), override(TrainConfig(task="t"), {"beta2": 0.95}))
+    make_schedule(opt, TrainConfig(task="t"), total_steps=100)      # one-cycle moves beta1 only
+    assert opt.param_groups[0]["betas"][1] == 0.95
 
 
 def test_cli_refuses_a_set_option_the_chosen_model_never_reads(tmp_path, capsys):
