@@ -40,10 +40,12 @@ def parse_competition(item: str) -> tuple[str, Path | None, str | None]:
 
 
 def parse_output(stdout: str) -> dict:
-    """The leaderboard [(entry, CV)], the submitted entry and the skipped or stopped learners."""
+    """The leaderboard [(entry, CV)], the entry submitted (or, without test rows, the best one),
+    whether a file was written, and the skipped or stopped learners."""
     board = [(m.group(1), float(m.group(2))) for m in map(LINE.match, stdout.splitlines()) if m]
     best = re.search(r"^submission: .+  \((.+)\)$", stdout, re.M) or re.search(r"no submission; best: (.+?)\. ", stdout)
     return {"leaderboard": board, "submitted": best.group(1) if best else None,
+            "file": stdout.find("\nsubmission: ") >= 0 or stdout.startswith("submission: "),
             "skipped": [line for line in stdout.splitlines() if SKIPPED.match(line)]}
 
 

@@ -85,7 +85,8 @@ def tabular_rows(rows: list[dict]) -> list[str]:
     for rs in _groups([r for r in rows if r["contender"] == "ours"], ("task", "set", "command", "machine")):
         first = rs[0]
         run = " ".join(filter(None, (f"{first['task']}, in-process k-fold CV (`compare.py`'s `ours`)",
-                                     f"--set {first['set']}" if first.get("set") else "", f"({_seeds(rs)})")))
+                                     f"--set {first['set']}" if first.get("set") else "", f"({_seeds(rs)})",
+                                     first.get("note"))))
         metrics = list(first["scores"])
         result = ", ".join(f"{k} {spread([r['scores'][k] for r in rs])}" for k in metrics)
         out.append(_row(run, rs, result, [r["seconds"] for r in rs]))
@@ -105,7 +106,8 @@ def generic_rows(rows: list[dict]) -> list[str]:
         who = {"ours": "our default (`train NAME --data-dir DIR`)", "lightgbm": "LightGBM, default settings",
                "histgb": "sklearn HistGradientBoosting, default settings"}.get(first["contender"], first["contender"])
         run = " ".join(filter(None, (f"{first['task']} (inferred): {who}",
-                                     f"--set {first['set']}" if first.get("set") else "", f"({_seeds(rs)})")))
+                                     f"--set {first['set']}" if first.get("set") else "", f"({_seeds(rs)})",
+                                     first.get("note"))))
         out.append(_row(run, rs, f"{first['metric']} {spread([r['cv'] for r in rs])}", [r["wall_s"] for r in rs]))
     return out
 
@@ -172,7 +174,8 @@ def preset_rows(rows: list[dict]) -> list[str]:
         single = next((k, v) for k, v in board if not k.startswith("stack ("))
         lightgbm = next((v for k, v in board if name(k) == "lightgbm"), None)
         metric = r.get("metric", "CV")
-        parts = [f"submitted {r['submitted']} {submitted:.5f}" if submitted is not None else "no entry finished",
+        chosen = "submitted" if r.get("file", True) else "best (no test rows: no file)"
+        parts = [f"{chosen} {r['submitted']} {submitted:.5f}" if submitted is not None else "no entry finished",
                  f"best single {name(single[0])} {single[1]:.5f}",
                  f"its LightGBM (defaults) {lightgbm:.5f}" if lightgbm is not None else "no LightGBM run",
                  "all: " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),

@@ -22,14 +22,20 @@ def test_the_leaderboard_the_submitted_entry_and_the_skipped_learners_are_read()
                                   ("lightgbm (20261205-091617-lightgbm-s0)", 0.83053)]
     assert got["submitted"] == "mlp #2"
     assert [line.split(":")[0] for line in got["skipped"]] == ["skipped catboost", "tabm"]
-    assert parse_output(OUT.replace("submission: /tmp/x/titanic-best.csv  (mlp #2)",
-                                    "diabetes has no test rows, so no submission; best: stack (weights). New rows: "
-                                    "python cli.py stack ..."))["submitted"] == "stack (weights)"
+    assert got["file"]
+    no_test = parse_output(OUT.replace("submission: /tmp/x/titanic-best.csv  (mlp #2)",
+                                       "diabetes has no test rows, so no submission; best: stack (weights). New rows: "
+                                       "python cli.py stack ..."))
+    assert no_test["submitted"] == "stack (weights)" and not no_test["file"]
+    assert "best (no test rows: no file) stack (weights) 0.84400" in preset_rows([{**_row(), **no_test}])[0]
+
+
+def _row() -> dict:
+    return {"task": "titanic", "preset": "best", "time_limit": "10m", "seed": 0, "wall_s": 90.0, "budget_s": 600.0,
+            "rss_tree_mib": 2048, "metric": "accuracy", **parse_output(OUT), "command": "python bench/preset.py"}
 
 
 def test_the_report_row_names_submitted_best_single_and_lightgbm():
-    row = {"task": "titanic", "preset": "best", "time_limit": "10m", "seed": 0, "wall_s": 90.0, "budget_s": 600.0,
-           "rss_tree_mib": 2048, "metric": "accuracy", **parse_output(OUT), "command": "python bench/preset.py"}
-    [line] = preset_rows([row])
+    [line] = preset_rows([_row()])
     assert "submitted mlp #2 0.84624; best single mlp #2 0.84624; its LightGBM (defaults) 0.83053" in line
     assert "ended inside its 600 s; peak memory 2.0 GiB" in line
