@@ -165,10 +165,12 @@ def common_oof(task, dirs: list[Path]) -> tuple[pd.Index, np.ndarray, np.ndarray
 def test_predictions(task, dirs: list[Path], data_dir: Path | None, input_path: Path | None,
                      runs_root: Path | None, device: str) -> tuple[np.ndarray, list[np.ndarray], pd.DataFrame | None]:
     """(test ids, each run's fold-averaged test predictions, the sample submission): every run's fold
-    models rebuilt from its folder and run on one test set, which must give the same ids for each."""
+    models rebuilt from its folder and run on one test set, which must give the same ids for each
+    (or the predictions the run kept, where they were made for these rows: pipelines/predict.py)."""
     ids0, sample0, out = None, None, []
     for d in dirs:
-        _, _, ids, proba, sample = run_test_predictions(str(d), task.name, data_dir, input_path, runs_root, device)
+        _, _, ids, proba, sample = run_test_predictions(str(d), task.name, data_dir, input_path, runs_root, device,
+                                                        cached=True)
         if ids0 is None:
             ids0, sample0 = ids, sample
         elif not np.array_equal(ids, ids0):

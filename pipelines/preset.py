@@ -187,23 +187,30 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
     if submit:
         shutil.copyfile(best.submission, out)     # a valid file before the stack
     chosen, stacked, ids = best.name, {}, [e.run for e in done]
+    end = start + time_limit
+
+    def check() -> None:
+        if clock() > end:
+            raise BudgetSpent("the budget ended")
     if len(done) >= 2:
         try:
             # each meta-learner's cross-fitted CV from the OOF alone (cheap); the test predictions,
             # which rebuild every run's fold models, only for the one that is submitted
             for meta in STACK_METAS:
                 stacked[meta] = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root,
-                                      submit=False).cv
+                                      submit=False, check=check).cv
             meta = min(stacked, key=lambda m: sign * stacked[m][task.metric])
             if sign * stacked[meta][task.metric] < sign * best.scores[task.metric]:
-                chosen = f"stack ({meta})"
-                if submit:
-                    st = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root,
-                               out=out.with_name(out.stem + "-stack" + out.suffix))
+                if submit:       # the runs' kept test predictions, the CV above: only the final fit is new
+                    st = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root, cv=stacked[meta],
+                               check=check, out=out.with_name(out.stem + "-stack" + out.suffix))
                     shutil.copyfile(st.submission, out)
                     st.submission.unlink(missing_ok=True)
+                chosen = f"stack ({meta})"
         except UsageError as e:           # the best single run stands
             say(f"stack skipped: {first_line(e)}")
+        except BudgetSpent as e:          # the best single run's file is in place
+            say(f"stack stopped: {e}; the best single run stands")
     return PresetResult(task.name, task.metric, entries, stacked, chosen, out if submit else None,
                         clock() - start, ids)
 

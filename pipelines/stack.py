@@ -70,11 +70,14 @@ class StackResult:
 def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_features: bool = False,
           data_dir: Path | None = None, out: Path | None = None, runs_root: Path | None = None,
           device: str = "auto", top: int | None = None, input_path: Path | None = None,
-          seed: int = 0, submit: bool = True) -> StackResult:
+          seed: int = 0, submit: bool = True, cv: dict | None = None, check=None) -> StackResult:
     """Stack `run_ids` (or the `top` best runs) of a task with meta-learner `meta`; the submission
     predicts the task's test file (or `input_path`). `seed`: the meta-learner's inner folds and trees.
     `submit=False`: the cross-fitted CV only, no test predictions and no file (a task without test
-    rows). Every check comes before the submission is written: a refused stack leaves no file."""
+    rows). `cv`: these runs' cross-fitted scores with this meta-learner, from an earlier call, so the
+    cross-fit is not run again; `check()`: called between the meta-learners' fits, and may raise
+    (pipelines/preset.py's budget). Every check comes before the submission is written: a refused
+    stack leaves no file."""
     if meta not in META:
         raise UsageError(f"--meta {meta}: unknown; choose {' or '.join(META)}")
     task = TASKS.create(task_name)
@@ -112,12 +115,13 @@ def stack(task_name: str, run_ids: list[str], meta: str = "linear", with_feature
         test_raw = numeric(test[columns])
 
     x = meta_inputs(task, probas, raw)
-    crossed = cross_fit(lambda: make_meta(meta, task, seed), x, y, fold_of)
+    if cv is None:
+        cv = scores(task, y, cross_fit(lambda: make_meta(meta, task, seed, check), x, y, fold_of))
     result = StackResult(task.name, meta, [d.name for d in dirs], [scores(task, y, p) for p in probas],
-                         scores(task, y, crossed), len(y), int(fold_of.max()) + 1, columns)
+                         cv, len(y), int(fold_of.max()) + 1, columns)
     if not submit:
         return result
-    final = make_meta(meta, task, seed).fit(x, y)
+    final = make_meta(meta, task, seed, check).fit(x, y)
     proba = final.predict(meta_inputs(task, np.stack(tests), test_raw))
     out = out or submission_path(task, dirs, f"stack-{meta}")
     result.submission = write_submission(task, test_ids, proba, sample, out)

@@ -75,14 +75,16 @@ def meta_inputs(task, probas: np.ndarray, raw: np.ndarray | None = None) -> np.n
     return np.hstack(cols).astype(np.float64)
 
 
-def make_meta(kind: str, task, seed: int = 0):
-    """An unfitted meta-learner `kind` (META) for the task's problem."""
+def make_meta(kind: str, task, seed: int = 0, check=None):
+    """An unfitted meta-learner `kind` (META) for the task's problem. `check()`, when given, is
+    called between the fits a meta-learner makes to choose its setting, and may raise to stop it
+    (the preset's budget)."""
     if kind == "linear":
-        return LinearMeta(task, seed)
+        return LinearMeta(task, seed, check)
     if kind == "lightgbm":
-        return LightGBMMeta(task, seed)
+        return LightGBMMeta(task, seed, check)
     if kind == "weights":
-        return WeightsMeta(task, seed)
+        return WeightsMeta(task, seed, check)
     raise ValueError(f"unknown meta-learner {kind!r}; known: {', '.join(META)}")
 
 
@@ -120,17 +122,22 @@ def _prep():
                          StandardScaler())
 
 
+def _no_check() -> None:
+    pass
+
+
 class LinearMeta:
     """Logistic regression (classification) or ridge (regression) on imputed, standardised inputs."""
 
-    def __init__(self, task, seed: int = 0):
-        self.task, self.seed = task, seed
+    def __init__(self, task, seed: int = 0, check=None):
+        self.task, self.seed, self.check = task, seed, check or _no_check
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "LinearMeta":
         if self.task.problem == "regression":
             self.model_ = make_pipeline(_prep(), RidgeCV(alphas=ALPHAS)).fit(x, _target(self.task, y))
             return self
         self.c_ = self.choose_c(x, y)
+        self.check()
         self.model_ = make_pipeline(_prep(), LogisticRegression(C=self.c_, max_iter=1000)).fit(x, y)
         return self
 
@@ -145,6 +152,7 @@ class LinearMeta:
             x_tr, x_va = prep.transform(x[tr]), prep.transform(x[va])
             model = LogisticRegression(max_iter=1000, warm_start=True)     # each C starts from the last's fit
             for i, c in enumerate(CS):
+                self.check()
                 model.set_params(C=c).fit(x_tr, y[tr])
                 loss[i] += kaggle_logloss(y[va], _full_proba(self.task, model.classes_, model.predict_proba(x_va)))
         return float(CS[int(np.argmin(loss))])
@@ -158,8 +166,8 @@ class LinearMeta:
 class LightGBMMeta:
     """LightGBM with small trees; the rounds are the best of early stopping on the training part's own folds."""
 
-    def __init__(self, task, seed: int = 0):
-        self.task, self.seed = task, seed
+    def __init__(self, task, seed: int = 0, check=None):
+        self.task, self.seed, self.check = task, seed, check or _no_check
 
     def _params(self, n: int) -> dict:
         objective, loss = OBJECTIVES[self.task.problem]
@@ -180,7 +188,7 @@ class LightGBMMeta:
         if folds is not None:
             history = lgb.cv(params, lgb.Dataset(x, target), num_boost_round=MAX_ROUNDS,
                              folds=list(folds.split(x, y)),
-                             callbacks=[lgb.early_stopping(PATIENCE, verbose=False)])
+                             callbacks=[lgb.early_stopping(PATIENCE, verbose=False), lambda env: self.check()])
             rounds = len(next(iter(history.values())))
         self.rounds_ = rounds
         self.model_ = lgb.train(params, lgb.Dataset(x, target), num_boost_round=rounds)
@@ -195,8 +203,8 @@ class WeightsMeta:
     """A convex combination of the runs' predictions, its weights fit to the training part's loss
     (pipelines/blend.fit_weights); `x` holds only the runs' columns (meta_inputs without raw ones)."""
 
-    def __init__(self, task, seed: int = 0):
-        self.task, self.seed = task, seed
+    def __init__(self, task, seed: int = 0, check=None):
+        self.task, self.seed = task, seed        # one fit on the simplex: nothing to check between
 
     def _members(self, x: np.ndarray) -> np.ndarray:
         """(runs, rows) or (runs, rows, classes): each run's prediction back from meta_inputs's columns,

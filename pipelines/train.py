@@ -25,7 +25,7 @@ from data import fingerprint
 from pipelines import TASKS
 from pipelines.cv import FoldHook, cross_validate
 from pipelines.inputs import Inputs, prepare
-from pipelines.predict import write_submission
+from pipelines.predict import save_test_proba, write_submission
 from pipelines.proba import cv_scores
 from pipelines import runs
 from pipelines.plots import write_plots
@@ -109,6 +109,7 @@ def _cross_validate_and_write(inp: Inputs, cfg: TrainConfig, run_dir: Path, out:
         if inp.test is not None and len(inp.test):
             sub_path = write_submission(task, inp.test_ids, result["test"], inp.sample,
                                         out or SUBMISSIONS_DIR / f"{task.name}-{run_dir.name}.csv")
+            save_test_proba(run_dir, inp.test, inp.test_ids, result["test"])
         seconds = time.perf_counter() - start
         metrics = {**result, "submission": str(sub_path) if sub_path else None, "seconds_total": seconds,
                    "resumed": resumed}

@@ -119,6 +119,32 @@ def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_p
     assert not list(tmp_path.glob("best-stack.csv"))
 
 
+def test_a_budget_that_ends_during_the_stack_keeps_the_best_single_runs_file(monkeypatch, tmp_path):
+    """The stack checks the budget between its meta-learner's fits: past it, the preset stops
+    stacking and the best single run's submission, written before the stack, stands."""
+    clock = Clock()
+    monkeypatch.setattr(preset, "clock", clock)
+
+    def fake_train(cfg, data_dir=None, out=None, runs_root=None, on_epoch=None, on_fold=None, tensorboard=False):
+        run = Path(runs_root) / "titanic" / f"run-{cfg.model}"
+        run.mkdir(parents=True)
+        sub = tmp_path / f"{run.name}.csv"
+        sub.write_text(f"PassengerId,Survived\n1,{cfg.model}\n")
+        clock.now += 10.0
+        return TrainResult(run, {"accuracy": {"logreg": 0.80, "lightgbm": 0.82}[cfg.model]}, sub, 10.0)
+
+    def slow_stack(task, run_ids, check=None, **kw):
+        clock.now = 61.0                     # the meta-learner's fits ran past the 60 s budget
+        check()
+        raise AssertionError("check() should have raised")
+    monkeypatch.setattr("pipelines.train.train", fake_train)
+    monkeypatch.setattr("pipelines.stack.stack", slow_stack)
+    lines, out = [], tmp_path / "fast.csv"
+    res = run_preset("titanic", "fast", 60.0, {}, runs_root=tmp_path / "runs", out=out, say=lines.append)
+    assert res.best == "lightgbm" and res.stacks == {} and out.read_text().endswith("lightgbm\n")
+    assert lines[-1] == "stack stopped: the budget ended; the best single run stands"
+
+
 def test_a_budget_no_learner_fits_is_one_line_and_leaves_nothing(tmp_path, capsys):
     runs_dir, out = tmp_path / "runs", tmp_path / "sub.csv"
     assert main(["train", "titanic", "--preset", "fast", "--time-limit", "0.001s", "--folds", "2", "--jobs", "1",
