@@ -48,7 +48,9 @@ from submissions.format import SUBMISSIONS_DIR, check_writable
 
 clock = time.perf_counter     # the budget's clock (a test replaces it)
 STACK_SHARE = 0.1           # of the budget, kept for the stack after the learners' deadline
-STACK_METAS = ("linear", "weights")   # the level-2 learners tried (pipelines/stack_meta.py), on the OOF only
+# the level-2 learners tried (pipelines/stack_meta.py), on the OOF only; the cheap one first, so a
+# budget that ends during the other still leaves a stack
+STACK_METAS = ("weights", "linear")
 LINEAR = {"regression": "ridge"}      # the linear baseline per problem (classification: logreg)
 
 PRESETS: dict[str, tuple[dict, ...]] = {
@@ -194,14 +196,18 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
             raise BudgetSpent("the budget ended")
     if len(done) >= 2:
         try:
-            # each meta-learner's cross-fitted CV from the OOF alone (cheap); the test predictions,
-            # which rebuild every run's fold models, only for the one that is submitted
+            # each meta-learner's cross-fitted CV from the OOF alone; the test predictions (the runs'
+            # kept ones) and the final fit only for the one that is submitted
             for meta in STACK_METAS:
-                stacked[meta] = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root,
-                                      submit=False, check=check).cv
-            meta = min(stacked, key=lambda m: sign * stacked[m][task.metric])
-            if sign * stacked[meta][task.metric] < sign * best.scores[task.metric]:
-                if submit:       # the runs' kept test predictions, the CV above: only the final fit is new
+                try:
+                    stacked[meta] = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root,
+                                          submit=False, check=check).cv
+                except BudgetSpent as e:
+                    say(f"stack ({meta}) stopped: {e}")
+                    break
+            meta = min(stacked, key=lambda m: sign * stacked[m][task.metric], default=None)
+            if meta and sign * stacked[meta][task.metric] < sign * best.scores[task.metric]:
+                if submit:
                     st = stack(task.name, ids, meta=meta, data_dir=data_dir, runs_root=runs_root, cv=stacked[meta],
                                check=check, out=out.with_name(out.stem + "-stack" + out.suffix))
                     shutil.copyfile(st.submission, out)

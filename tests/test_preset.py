@@ -113,7 +113,7 @@ def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_p
     assert notes["xgboost"].startswith("stopped: 1 of 5 folds in 5s project 25s")
     assert notes["lightgbm #2"].startswith("not started: its kind took 30s here")
     # both stacks scored on the OOF alone, then test predictions for the better one only
-    assert stacks == [("linear", False), ("weights", False), ("weights", True)]
+    assert stacks == [("weights", False), ("linear", False), ("weights", True)]
     assert res.best == "stack (weights)" and out.read_text().endswith("stack-weights\n")
     assert [n for n, _ in res.leaderboard()][:2] == ["stack (weights)", "stack (linear)"] and clock.now <= 100
     assert not list(tmp_path.glob("best-stack.csv"))
@@ -133,7 +133,7 @@ def test_a_budget_that_ends_during_the_stack_keeps_the_best_single_runs_file(mon
         clock.now += 10.0
         return TrainResult(run, {"accuracy": {"logreg": 0.80, "lightgbm": 0.82}[cfg.model]}, sub, 10.0)
 
-    def slow_stack(task, run_ids, check=None, **kw):
+    def slow_stack(task, run_ids, meta="linear", check=None, **kw):
         clock.now = 61.0                     # the meta-learner's fits ran past the 60 s budget
         check()
         raise AssertionError("check() should have raised")
@@ -142,7 +142,21 @@ def test_a_budget_that_ends_during_the_stack_keeps_the_best_single_runs_file(mon
     lines, out = [], tmp_path / "fast.csv"
     res = run_preset("titanic", "fast", 60.0, {}, runs_root=tmp_path / "runs", out=out, say=lines.append)
     assert res.best == "lightgbm" and res.stacks == {} and out.read_text().endswith("lightgbm\n")
-    assert lines[-1] == "stack stopped: the budget ended; the best single run stands"
+    assert lines[-1] == "stack (weights) stopped: the budget ended"
+
+    # the cheap stack finished and beat the runs, the other was stopped: the finished one is submitted
+    def second_too_slow(task, run_ids, meta="linear", submit=True, check=None, out=None, **kw):
+        if meta == "linear":
+            clock.now = 1e6
+            check()
+        if submit:
+            out.write_text("PassengerId,Survived\n1,stack\n")
+        return type("S", (), {"cv": {"accuracy": 0.9}, "submission": out if submit else None})()
+    monkeypatch.setattr("pipelines.stack.stack", second_too_slow)
+    clock.now, lines = 0.0, []
+    res = run_preset("titanic", "fast", 60.0, {}, runs_root=tmp_path / "runs2", out=out, say=lines.append)
+    assert res.best == "stack (weights)" and list(res.stacks) == ["weights"] and out.read_text().endswith("stack\n")
+    assert "stack (linear) stopped: the budget ended" in lines
 
 
 def test_a_budget_no_learner_fits_is_one_line_and_leaves_nothing(tmp_path, capsys):
@@ -197,8 +211,8 @@ def test_a_task_without_test_rows_gets_runs_stack_cv_and_no_file(monkeypatch, tm
     monkeypatch.setattr("pipelines.stack.stack", cv_only)
     res = run_preset("diabetes", "fast", 60.0, {}, runs_root=root, out=tmp_path / "d.csv", say=lambda line: None)
     assert stacked == {"runs": ["run-logreg", "run-lightgbm"], "submit": False}
-    assert res.submission is None and res.best == "stack (linear)" and res.runs == ["run-logreg", "run-lightgbm"]
-    assert [name for name, _ in res.leaderboard()] == ["stack (linear)", "stack (weights)", "lightgbm (run-lightgbm)",
+    assert res.submission is None and res.best == "stack (weights)" and res.runs == ["run-logreg", "run-lightgbm"]
+    assert [name for name, _ in res.leaderboard()] == ["stack (weights)", "stack (linear)", "lightgbm (run-lightgbm)",
                                                       "logreg (run-logreg)"]
     assert not (tmp_path / "d.csv").exists()
 
