@@ -220,7 +220,8 @@ def test_float_written_binary_target_is_read_as_its_integer_class(titanic_dir):
         ingest.load(task, "train", titanic_dir)
 
 
-@pytest.mark.parametrize("survivors, code, jobs", [(6, 0, "1"), (2, 2, "1"), (2, 2, "2")])
+@pytest.mark.parametrize("survivors, code, jobs", [(6, 0, "1"), (2, 2, "1"),
+                                                   pytest.param(2, 2, "2", marks=pytest.mark.slow)])   # 2 workers
 def test_a_small_titanic_file_trains_or_says_why_not(survivors, code, jobs, titanic_dir, runs_dir, tmp_path, capsys):
     """6 survivors over 2 folds leave 3 per training fold: fewer than the target encoder's 5 inner
     folds, which now shrink to fit. 2 survivors leave 1, and the error says so, not 'n_splits=5';

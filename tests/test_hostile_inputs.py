@@ -385,7 +385,7 @@ def assert_clean_or_one_line(code: int, err: str, out: Path, expect_rows: int | 
     assert not [p for p in files_under(out.parent) if p.suffix == ".tmp"]
 
 
-@pytest.mark.parametrize("task, base, header", [("diabetes", diabetes_rows(False), False),
+@pytest.mark.parametrize("task, base, header", [pytest.param("diabetes", diabetes_rows(False), False, marks=pytest.mark.slow),
                                                 ("titanic", titanic_test(), True)])
 def test_predict_on_hostile_input_is_clean_or_one_line(task, base, header, trained, tmp_path, capsys):
     runs_before = files_under(trained)

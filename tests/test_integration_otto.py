@@ -27,6 +27,7 @@ def otto_dir(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_the_real_otto_files_ingest_whole():
     from data import ingest
     from pipelines import TASKS
