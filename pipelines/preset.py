@@ -25,9 +25,10 @@ The budget is planned from progress measured in this run, never from durations w
 - any learner is stopped, and its run discarded, once the folds it finished project past the
   learners' deadline (time so far / folds done x folds), or once that deadline passes mid-fold
   (checked at every epoch or boosting round);
-- the learners' deadline keeps STACK_SHARE of the budget for the stack, which rebuilds each run's
-  fold models to predict the test rows; the best single run's submission is written before it, so
-  the preset has a valid submission whenever it stops.
+- the learners' deadline keeps STACK_SHARE of the budget for the stacks, which read the runs' kept
+  test predictions (pipelines/predict.py) and check the budget between their meta-learners' fits,
+  stopping there; the best single run's submission is written before them, so the preset has a
+  valid submission whenever it stops.
 A task without test rows (diabetes) gets the same runs, stack CV and leaderboard, and no file: the
 preset names the commands that predict new rows with the best of them.
 A learner is stopped only between two of its steps, so one step (an epoch, a round, one
