@@ -330,6 +330,7 @@ BAD_BENCH_INPUT = [
     (["jpeg_cost.py", "--shared", "/no/such/dir"], "no cifar10_lossless_subset.npz"),
     (["contention.py", "--loads", "busy"], "unknown load 'busy'"),
     (["contention.py", "--data", "/no/such/dir"], "no train.csv.gz"),
+    (["preset.py", "--competitions", "otto=/no/such/dir"], "no folder /no/such/dir"),
 ]
 
 
