@@ -57,7 +57,8 @@ def run(name: str, folder: Path | None, metric: str | None, preset: str, limit: 
     cmd += ["--metric", metric] if metric else []
     got = measure(cmd, timeout=None)
     if got["returncode"] != 0:
-        raise UsageError(f"{name}: the preset failed ({got['stderr'].strip().splitlines()[-1:]})")
+        last = (got["stderr"].strip().splitlines() or ["no output"])[-1]
+        raise UsageError(f"{name}: the preset failed with exit code {got['returncode']}: {last}")
     budget = float(re.search(r"preset \w+, \d+s of (\d+)s", got["stdout"]).group(1))
     row = {"task": name, "preset": preset, "time_limit": limit, "seed": seed, "wall_s": got["wall_s"],
            "metric": re.search(r"leaderboard \(CV (\w+)\)", got["stdout"]).group(1),
