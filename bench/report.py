@@ -174,14 +174,14 @@ def preset_rows(rows: list[dict]) -> list[str]:
         single = next((k, v) for k, v in board if not k.startswith("stack ("))
         lightgbm = next((v for k, v in board if name(k) == "lightgbm"), None)
         metric = r.get("metric", "CV")
-        chosen = "submitted" if r.get("file", True) else "best (no test rows: no file)"
+        chosen = "submitted" if r.get("file", True) else "best (no test rows, no file)"
         parts = [f"{chosen} {r['submitted']} {submitted:.5f}" if submitted is not None else "no entry finished",
                  f"best single {name(single[0])} {single[1]:.5f}",
-                 f"its LightGBM (defaults) {lightgbm:.5f}" if lightgbm is not None else "no LightGBM run",
-                 "all: " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),
-                 f"ended {'inside' if r['wall_s'] <= r['budget_s'] else 'PAST'} its {r['budget_s']:.0f} s",
-                 f"peak memory {r['rss_tree_mib'] / 1024:.1f} GiB (all processes)"]
-        run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}), CV {metric}"
+                 f"its lightgbm {lightgbm:.5f}" if lightgbm is not None else "no lightgbm run",
+                 "all " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),
+                 f"{'inside' if r['wall_s'] <= r['budget_s'] else 'PAST'} its {r['budget_s']:.0f} s",
+                 f"peak {r['rss_tree_mib'] / 1024:.1f} GiB, all processes"]
+        run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}; CV {metric})"
         out.append(_row(run, [r], "; ".join(parts), [r["wall_s"]]))
     return out
 

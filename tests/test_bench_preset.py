@@ -27,7 +27,7 @@ def test_the_leaderboard_the_submitted_entry_and_the_skipped_learners_are_read()
                                        "diabetes has no test rows, so no submission; best: stack (weights). New rows: "
                                        "python cli.py stack ..."))
     assert no_test["submitted"] == "stack (weights)" and not no_test["file"]
-    assert "best (no test rows: no file) stack (weights) 0.84400" in preset_rows([{**_row(), **no_test}])[0]
+    assert "best (no test rows, no file) stack (weights) 0.84400" in preset_rows([{**_row(), **no_test}])[0]
 
 
 def _row() -> dict:
@@ -37,5 +37,5 @@ def _row() -> dict:
 
 def test_the_report_row_names_submitted_best_single_and_lightgbm():
     [line] = preset_rows([_row()])
-    assert "submitted mlp #2 0.84624; best single mlp #2 0.84624; its LightGBM (defaults) 0.83053" in line
-    assert "ended inside its 600 s; peak memory 2.0 GiB" in line
+    assert "submitted mlp #2 0.84624; best single mlp #2 0.84624; its lightgbm 0.83053" in line
+    assert "inside its 600 s; peak 2.0 GiB, all processes" in line

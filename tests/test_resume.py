@@ -211,7 +211,8 @@ def _cli(*args):
 def _start(runs_dir, out, titanic_dir, jobs, process=True):
     # enough epochs that fold 0 finishing leaves most of the run still to do, and that fold 1's
     # checkpoint is there for more than a moment of polling (30 epochs left ~0.5 s on a fast host)
-    args = ["train", "titanic", "--folds", "4", "--epochs", "80", "--seed", "5", "--quiet", "--jobs", str(jobs),
+    # the MLP alone: its per-epoch checkpoints are what these tests kill and resume
+    args = ["train", "titanic", "--model", "mlp", "--folds", "4", "--epochs", "80", "--seed", "5", "--quiet", "--jobs", str(jobs),
             "--set", "patience=1000", "--set", "bags=1", "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(out)]
     if not process:
         return args, None
