@@ -334,9 +334,8 @@ BAD_BENCH_INPUT = [
 ]
 
 
-# each case starts a Python that imports the pipeline (~3 s): the quick check keeps the first
-@pytest.mark.parametrize("argv, message", BAD_BENCH_INPUT[:1] + [pytest.param(*case, marks=pytest.mark.slow)
-                                                                 for case in BAD_BENCH_INPUT[1:]])
+# each case starts a Python that imports the pipeline (~3 s): all run with the slow tests
+@pytest.mark.parametrize("argv, message", [pytest.param(*case, marks=pytest.mark.slow) for case in BAD_BENCH_INPUT])
 def test_bench_scripts_refuse_bad_input_in_one_line_with_exit_code_2(argv, message, tmp_path):
     import subprocess
     script, *args = argv

@@ -106,6 +106,7 @@ def test_folds_file_is_followed_exactly(comp, runs_dir, tmp_path):
         assert json.loads((run / f"fold{k}" / "scores.json").read_text())["n_val"] == N // 3
 
 
+@pytest.mark.slow
 def test_extra_rows_train_every_fold_and_are_never_validated(comp, runs_dir, tmp_path):
     extra = frame(20, seed=5).drop(columns="id")            # no id column: allowed
     extra["colour"] = "purple"                               # a level only the extra rows have

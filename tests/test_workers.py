@@ -53,6 +53,7 @@ def slow(pid_file: str, *, on_epoch):
     return "never"
 
 
+@pytest.mark.slow
 def test_every_report_arrives_before_its_job_result_and_results_carry_their_index():
     seen, order = [], []
     results = {}
@@ -99,6 +100,7 @@ def test_a_report_left_by_an_earlier_killed_call_is_not_delivered():
     assert seen == [(2, 1), (2, 2)]
 
 
+@pytest.mark.slow
 def test_a_jobs_warnings_and_log_lines_reach_the_parents_loggers(caplog):
     """So the CLI's --quiet / --verbose filter them, instead of a worker printing to the terminal."""
     import logging
