@@ -57,16 +57,18 @@ class _Bars:
         self.epochs, self.started, self.calibrated = epochs, False, calibrated
         self.bar = _progress(quiet)
         self.fold_bar = self.bar.add_task("folds", total=folds, info="")
-        self.model_bars: dict[tuple[int, int], int] = {}      # (fold, bag) -> its epoch bar
+        self.model_bars: dict[tuple, int] = {}      # (fold, bag, phase) -> its epoch bar
 
     def on_epoch(self, fold: int, bag: int, row: dict) -> None:
         if not self.started:
             self.bar.start()
             self.started = True
-        if (fold, bag) not in self.model_bars:
-            self._drop_fold(fold)         # the fold's previous bag has finished
-            self.model_bars[fold, bag] = self.bar.add_task(f"fold {fold} bag {bag}", total=self.epochs, info="")
-        self.bar.update(self.model_bars[fold, bag], completed=row["epoch"], info=f"val {row['val_score']:.4f}")
+        key = (fold, bag, row.get("phase"))       # stopping=refit: a bar for each of a bag's two fits
+        if key not in self.model_bars:
+            self._drop_fold(fold)         # the fold's previous bag (or fit) has finished
+            label = f"fold {fold} bag {bag}" + (f" {row['phase']}" if row.get("phase") else "")
+            self.model_bars[key] = self.bar.add_task(label, total=self.epochs, info="")
+        self.bar.update(self.model_bars[key], completed=row["epoch"], info=f"val {row['val_score']:.4f}")
         log.debug("fold %d bag %d epoch %d: train_loss %.5f  val_loss %.5f  val_score %.5f  lr %.3g",
                   fold, bag, row["epoch"], row["train_loss"], row["val_loss"], row["val_score"], row["lr"])
 

@@ -35,7 +35,7 @@ PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.run
 # TrainConfig.transform: Otto's count transforms (features/counts.py), the numeric scalings of an
 # inferred competition's encoder (features/generic.py); each task says which it reads (Task.transforms)
 EMBEDDINGS = ("none", "periodic", "piecewise")    # TrainConfig.embedding: TabM's numeric embeddings
-STOPPING = ("val", "inner")       # TrainConfig.stopping: which rows early stopping watches (pipelines/cv.py)
+STOPPING = ("val", "inner", "refit")   # TrainConfig.stopping: which rows early stopping watches (pipelines/cv.py)
 TRANSFORMS = ("none", "log1p", "anscombe", "quantile+standard", "quantile", "robust", "standard")
 
 
@@ -88,8 +88,11 @@ class TrainConfig:
     stopping: str = "val"         # which rows pick a fold's epoch or boosting round (early stopping):
                                   # 'val', the fold's validation rows, which the OOF then scores (fast, but
                                   # the CV is optimistic), or 'inner', a stratified `inner` share of its
-                                  # training rows, so the validation rows are only scored (an honest OOF)
-    inner: float = 0.15           # stopping='inner': the share of each fold's training rows it holds out
+                                  # training rows, so the validation rows are only scored (an honest OOF),
+                                  # or 'refit': the epochs (rounds) chosen as 'inner' does, then the model
+                                  # trained again on all the fold's training rows for that count (honest,
+                                  # no row left out of the final model; about twice the training time)
+    inner: float = 0.15           # stopping='inner' or 'refit': the share of each fold's training rows it holds out
     # how the rows split into folds, and what else trains (tables only; pipelines/inputs.py reads them)
     group: str = ""               # a train column: rows sharing its value never split across folds ('' = none)
     folds_file: str = ""          # CSV of the user's fold (0..K-1) per train row; folds is then its K ('' = none)
@@ -220,8 +223,9 @@ def _validate(cfg: TrainConfig) -> None:
     if not 0 < cfg.holdout < 1:
         raise UsageError(f"holdout must lie in (0, 1), got {cfg.holdout}")
     if cfg.stopping not in STOPPING:
-        raise UsageError(f"unknown stopping {cfg.stopping!r}; choose val (the fold's validation rows) or "
-                         "inner (a share of its training rows: an honest OOF)")
+        raise UsageError(f"unknown stopping {cfg.stopping!r}; choose val (the fold's validation rows), "
+                         "inner (a share of its training rows: an honest OOF) or refit (inner's choice, "
+                         "then all the training rows)")
     if not 0 < cfg.inner < 0.5:
         raise UsageError(f"inner must lie in (0, 0.5), got {cfg.inner}")
     if cfg.optimizer not in ("adamw", "sgd"):

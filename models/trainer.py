@@ -173,10 +173,14 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         cfg: TrainConfig, loss_fn: LossFn, score_fn: ScoreFn, maximize: bool,
         generator: torch.Generator, batch_transform: BatchFn = _identity,
         on_epoch: EpochHook | None = None, checkpoint: Path | None = None,
-        epoch_metrics: MetricsFn | None = None) -> FitResult:
+        epoch_metrics: MetricsFn | None = None, stop_after: int | None = None) -> FitResult:
     """Train with AdamW or SGD (`cfg.optimizer`) and a per-step schedule; stop after `cfg.patience`
     epochs without a better validation score and return the model with its best weights restored.
-    `epoch_metrics` adds columns to each epoch's row (the task's metric when it is not the score)."""
+    `epoch_metrics` adds columns to each epoch's row (the task's metric when it is not the score).
+
+    `stop_after`: a fixed epoch count, chosen elsewhere (stopping='refit', pipelines/cv.py): train
+    that many epochs of the `cfg.epochs` schedule, no early stopping, and keep the last weights;
+    the validation rows are then scored for the log only, never to choose."""
     device = x_train.device
     n = len(x_train)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -203,7 +207,8 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         history, first, stopped = ck["history"], ck["epoch"] + 1, ck["stopped"]
         elapsed = history[-1]["seconds"] if history else 0.0
     start = time.perf_counter() - elapsed
-    for epoch in range(first, 0 if stopped else cfg.epochs + 1):
+    last = min(stop_after, cfg.epochs) if stop_after else cfg.epochs
+    for epoch in range(first, 0 if stopped else last + 1):
         model.train()
         for hooked in (model, batch_transform):     # per-epoch state: fastnet's stem bias, the alternating flip
             if hasattr(hooked, "on_epoch_start"):
@@ -231,7 +236,9 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
         logits = predict_logits(scored, x_val, batch_transform=batch_transform, precision=cfg.precision)
         score = score_fn(logits, y_val)
         improved = score > best_score if maximize else score < best_score
-        if improved:
+        if stop_after:           # a fixed count: the last epoch is the one kept, whatever it scores
+            best_score, best_epoch = score, epoch
+        elif improved:
             best_score, best_epoch = score, epoch
             best_state = copy.deepcopy(scored.state_dict())
         row = {"epoch": epoch, "train_loss": total / max(seen, 1),
@@ -239,7 +246,7 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
                **(epoch_metrics(logits, y_val) if epoch_metrics else {}),
                "lr": opt.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
         history.append(row)
-        stopped = epoch - best_epoch >= cfg.patience
+        stopped = not stop_after and epoch - best_epoch >= cfg.patience
         if checkpoint is not None:
             save_checkpoint(checkpoint, {
                 "epoch": epoch, "stopped": stopped, "model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -253,4 +260,6 @@ def fit(model: nn.Module, x_train: Tensor, y_train: Tensor, x_val: Tensor, y_val
             break
     if best_state is not None:
         model.load_state_dict(best_state)
+    elif stop_after and ema is not None:     # the last weights as validated: the average's
+        model.load_state_dict(ema.module.state_dict())
     return FitResult(model, best_epoch, best_score, history, time.perf_counter() - start, elapsed)

@@ -123,25 +123,34 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
                 on_epoch: FoldHook | None = None) -> dict:
     """Fold k, stages 2-3: fit its encoder on its training rows, train `cfg.bags` models, predict
     its validation rows (bag-averaged) and the test rows (one array per model). A job of its own
-    with --jobs > 1, so it takes and returns only what pickles."""
+    with --jobs > 1, so it takes and returns only what pickles.
+
+    stopping='refit': each bag's epochs (rounds) are first chosen on the inner split
+    (`_choose_steps`), then the bag trains again on all the fold's training rows for that count."""
     task = inp.task
     tr, va = inp.folds[k]
     fold_start = time.perf_counter()
-    fit, stop = stopping_rows(inp, cfg, k)
-    enc = encode_fold(task, cfg, inp, fit, stop, test)
     fold_dir = run_dir / f"fold{k}" if run_dir is not None else None
+    if fold_dir is not None:
+        fold_dir.mkdir(exist_ok=True)
+    fit, stop = stopping_rows(inp, cfg, k)
+    chosen, grow = [None] * cfg.bags, 1.0
+    if cfg.stopping == "refit":
+        chosen = _choose_steps(inp, cfg, k, fold_dir, on_epoch, fit, stop)
+        fit, stop, grow = tr, va, len(tr) / len(fit)
+    enc = encode_fold(task, cfg, inp, fit, stop, test)
     # what the OOF scores: the rows early stopping watched ('val'), or the fold's validation rows
-    # through the fitted encoder, as test rows go ('inner': no label of theirs chose anything)
+    # through the fitted encoder, as test rows go ('inner': no label of theirs chose anything;
+    # 'refit': the same, with the validation rows passed to the refit for its log only)
     x_val = enc.x_val if stop is va else \
         LEARNERS.get(cfg.model).fold_input(task, enc.encoder, enc.columns, inp.train.iloc[va], inp.device, fold_dir)[0]
     if fold_dir is not None:
         # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
-        fold_dir.mkdir(exist_ok=True)
         runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
         runs.write_json(fold_dir / "columns.json", enc.columns)
     fold_val, best_epochs, earlier, history, test_parts = 0.0, [], 0.0, [], []   # earlier: seconds before a resume
     for b in range(cfg.bags):
-        learner, res = _fit_bag(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop)
+        learner, res = _fit_bag(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop, chosen[b], grow)
         earlier += res.pop("seconds_before", 0.0)
         history += [{"fold": k, "bag": b, **row} for row in res["history"]]
         best_epochs.append(res["best_epoch"])
@@ -155,8 +164,8 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
 
 def stopping_rows(inp: Inputs, cfg: TrainConfig, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Fold k's (rows a model fits, rows its early stopping watches): with stopping='val' its
-    training and validation rows; with 'inner' its training rows split (pipelines/folds.inner_split),
-    the validation rows left to be scored only."""
+    training and validation rows; with 'inner' and 'refit' its training rows split
+    (pipelines/folds.inner_split), the validation rows left to be scored only."""
     tr, va = inp.folds[k]
     if cfg.stopping == "val":
         return tr, va
@@ -171,13 +180,54 @@ def encode_fold(task, cfg: TrainConfig, inp: Inputs, tr, va, test) -> Encoded:
     return LEARNERS.get(cfg.model).encode_fold(task, cfg, inp, tr, va, test)
 
 
+def _seed(cfg: TrainConfig, k: int, b: int) -> int:
+    """A distinct, reproducible seed per fold and bag (the same for a refit's two fits)."""
+    return cfg.seed * 10_007 + k * 101 + b
+
+
+def _tagged(hook: FoldHook | None, k: int, b: int, phase: str | None):
+    """The learner's per-step hook: `hook` for fold k's bag b, each row tagged with its `phase`."""
+    if hook is None:
+        return None
+    return (lambda row: hook(k, b, {**row, "phase": phase})) if phase else (lambda row: hook(k, b, row))
+
+
+def _choose_steps(inp: Inputs, cfg: TrainConfig, k: int, fold_dir: Path | None, on_epoch: FoldHook | None,
+                  fit: np.ndarray, stop: np.ndarray) -> list:
+    """stopping='refit', first part: per bag, the epochs (rounds) early stopping chooses on the
+    inner rows `stop`, the model fit on `fit` (an encoder of their own). In a run directory each
+    bag's choice is kept as `chosen<b>.json` (with its history) until the bag's refit is saved, so
+    a resumed run skips it; the models themselves are not kept."""
+    enc, out = None, []
+    for b in range(cfg.bags):
+        done = fold_dir / f"chosen{b}.json" if fold_dir is not None else None
+        if done is not None and (done.is_file() or (fold_dir / f"bag{b}.json").is_file()):
+            # chosen before a resume; or the bag finished, and `_fit_bag` loads it (its record holds the choice)
+            out.append(runs.read_json(done if done.is_file() else fold_dir / f"bag{b}.json"))
+            continue
+        enc = enc or encode_fold(inp.task, cfg, inp, fit, stop, None)
+        learner = LEARNERS.create(cfg.model, task=inp.task, cfg=cfg, device=inp.device, random_state=_seed(cfg, k, b))
+        ckpt = fold_dir / f"ckpt{b}-chosen.pt" if fold_dir is not None else None
+        learner.fit(enc, inp.y[fit], inp.y[stop], on_step=_tagged(on_epoch, k, b, "choose"), checkpoint=ckpt)
+        record = {"best_epoch": learner.best_step_, "best_score": learner.best_score_,
+                  "history": [{**row, "phase": "choose"} for row in learner.history_],
+                  "seconds": (learner.history_[-1]["seconds"] if learner.history_ else 0.0)}
+        if done is not None:
+            runs.write_json(done, record)
+            ckpt.unlink(missing_ok=True)
+        out.append(record)
+    return out
+
+
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
-             fold_dir: Path | None, on_epoch: FoldHook | None, fit: np.ndarray, stop: np.ndarray):
+             fold_dir: Path | None, on_epoch: FoldHook | None, fit: np.ndarray, stop: np.ndarray,
+             chosen: dict | None = None, grow: float = 1.0):
     """Train fold k's bag b (pipelines/learners.py), or load it when a resumed run finished it already.
 
     In a run directory the learner may checkpoint to `ckpt<b>.pt` (the trainer does, every epoch);
     the finished model goes to `model<b><suffix>` and its record to `bag<b>.json`, then the
-    checkpoint is deleted."""
+    checkpoint is deleted. `chosen` (stopping='refit'): `_choose_steps`'s record for this bag; the
+    model trains its `best_epoch` steps (`grow` times as many rows) and the record holds both fits."""
     factory = LEARNERS.get(cfg.model)
     done = fold_dir / f"bag{b}.json" if fold_dir is not None else None
     saved = fold_dir / f"model{b}{factory.suffix}" if fold_dir is not None else None
@@ -185,17 +235,22 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
         record = runs.read_json(done)          # finished before a resume: all its training time was earlier
         seconds = record["history"][-1]["seconds"] if record.get("history") else 0.0
         return factory.load(saved, inp.task, inp.device, cfg.precision), {**record, "seconds_before": seconds}
-    # a distinct, reproducible seed per fold and bag
-    learner = LEARNERS.create(cfg.model, task=inp.task, cfg=cfg, device=inp.device,
-                              random_state=cfg.seed * 10_007 + k * 101 + b)
-    hook = (lambda row: on_epoch(k, b, row)) if on_epoch else None
+    learner = LEARNERS.create(cfg.model, task=inp.task, cfg=cfg, device=inp.device, random_state=_seed(cfg, k, b))
     ckpt = fold_dir / f"ckpt{b}.pt" if fold_dir is not None else None
-    learner.fit(enc, inp.y[fit], inp.y[stop], on_step=hook, checkpoint=ckpt)
+    steps = chosen["best_epoch"] if chosen else None
+    learner.fit(enc, inp.y[fit], inp.y[stop], on_step=_tagged(on_epoch, k, b, "refit" if chosen else None),
+                checkpoint=ckpt, steps=steps, grow=grow)
     record = {"best_epoch": learner.best_step_, "best_score": learner.best_score_, "history": learner.history_}
+    if chosen:       # the fold's best epochs are the chosen ones; the history, both fits' (the refit's timed after)
+        before = chosen.get("seconds", 0.0)
+        refit = [{**row, "phase": "refit", "seconds": row["seconds"] + before} for row in learner.history_]
+        record = {"best_epoch": steps, "best_score": chosen["best_score"], "refit_steps": learner.best_step_,
+                  "history": chosen["history"] + refit}
     if fold_dir is not None:
         learner.save(saved)
         runs.write_json(done, record)
         ckpt.unlink(missing_ok=True)
+        (fold_dir / f"chosen{b}.json").unlink(missing_ok=True)     # bag<b>.json holds it now
     return learner, {**record, "seconds_before": learner.seconds_before_}
 
 

@@ -112,8 +112,8 @@ def check_row_options(task, options: dict) -> None:
         raise UsageError(f"{', '.join(given)}: for tables only; {task.name} is an image task")
     if options.get("group") and options.get("folds_file"):
         raise UsageError("--group and --folds-file both decide the folds; give one (a folds file can keep groups together)")
-    if options.get("stopping") == "inner" and task.kind == "image":
-        raise UsageError(f"stopping=inner: for tables only; {task.name} is an image task")
+    if options.get("stopping") in ("inner", "refit") and task.kind == "image":
+        raise UsageError(f"stopping={options['stopping']}: for tables only; {task.name} is an image task")
 
 
 def checked_folds(task, y: np.ndarray, cfg: TrainConfig, train: pd.DataFrame | None = None) -> list:

@@ -7,8 +7,10 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
     check(cfg)                                  classmethod: before a run folder is made (its library, settings)
     encode_fold(task, cfg, inp, tr, va, test) -> Encoded    classmethod: the fold's inputs, fit on its training rows
     fold_input(task, encoder, columns, data, device, fold_dir) -> (x, batch_fn)   classmethod: test rows, the same way
-    fit(enc, y_train, y_val, on_step=None, checkpoint=None) -> self
-        sets history_ (one row per unit of progress), best_step_, best_score_, seconds_before_
+    fit(enc, y_train, y_val, on_step=None, checkpoint=None, steps=None, grow=1.0) -> self
+        sets history_ (one row per unit of progress), best_step_, best_score_, seconds_before_;
+        with `steps` (stopping='refit': the best_step_ an earlier fit on fewer rows chose, `grow`
+        times fewer) it trains a fixed count instead, no early stopping, and keeps the last model
     predict_proba(x, batch_fn=None) -> ndarray      (N,) binary, (N, classes) multi-class; regression:
                                                     (N,) values in the target's units
     save(path); load(path, task, device, precision, trained_by) -> learner     classmethod
@@ -61,7 +63,10 @@ class TorchLearner(Learner):
     suffix = ".pt"
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
-            checkpoint: Path | None = None) -> "TorchLearner":
+            checkpoint: Path | None = None, steps: int | None = None, grow: float = 1.0) -> "TorchLearner":
+        """`steps`: train that many epochs of the config's schedule and keep the last weights. An
+        epoch passes over every training row, so `grow` (more rows than when `steps` was chosen)
+        is already in it: each epoch takes that many more optimizer steps."""
         task, cfg, device = self.task, self.cfg, self.device
         gen = seed_everything(self.random_state)
         self.args_ = model_args(cfg.model, cfg.to_dict(), **enc.shape)
@@ -83,7 +88,7 @@ class TorchLearner(Learner):
             y_tr, y_va = as_tensor(y_train, device, torch.long), as_tensor(y_val, device, torch.long)
         res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
                   score_fn=score, maximize=maximize, generator=gen, on_epoch=on_step, checkpoint=checkpoint,
-                  epoch_metrics=epoch_metrics, **extra)
+                  epoch_metrics=epoch_metrics, stop_after=int(steps) if steps else None, **extra)
         self.net_, self.model_, self.precision_ = net, res.model, cfg.precision       # net_: uncompiled, for its state dict's keys
         self.history_, self.best_step_, self.best_score_ = res.history, res.best_epoch, res.best_score
         self.seconds_before_ = res.seconds_before
@@ -129,7 +134,8 @@ class SklearnLearner(Learner):
     progress_unit = "fit"
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
-            checkpoint: Path | None = None) -> "SklearnLearner":
+            checkpoint: Path | None = None, steps: int | None = None, grow: float = 1.0) -> "SklearnLearner":
+        """One fit to convergence: `steps` (a refit's fixed count) has nothing to count here."""
         if enc.x_train.ndim != 2:
             raise UsageError(f"{self.name} takes a table; {self.task.name}'s fold inputs have shape "
                              f"{tuple(enc.x_train.shape)}")

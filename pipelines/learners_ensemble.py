@@ -112,21 +112,26 @@ class EnsembleLearner(Learner):
         return x[i] if isinstance(x, tuple) else x
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
-            checkpoint: Path | None = None) -> "EnsembleLearner":
-        self.members_, history, steps, before = [], [], [], 0.0
+            checkpoint: Path | None = None, steps: str | None = None, grow: float = 1.0) -> "EnsembleLearner":
+        """Each member in turn; `steps` (a refit's fixed counts) is the earlier fit's "12+340",
+        each member's own."""
+        counts = str(steps).split(SEP) if steps else [None] * len(self.members)
+        if len(counts) != len(self.members):
+            raise ValueError(f"steps {steps!r} name {len(counts)} counts for {len(self.members)} members")
+        self.members_, history, kept, before = [], [], [], 0.0
         for i, name in enumerate(self.members):
             member = LEARNERS.create(name, task=self.task, cfg=_own_cfg(self.cfg, name), device=self.device,
                                      random_state=self.random_state)
             hook = (lambda row, name=name: on_step({**row, "member": name})) if on_step is not None else None
             own = checkpoint.with_name(f"{checkpoint.stem}-{name}{checkpoint.suffix}") if checkpoint is not None else None
-            member.fit(self._view(enc, i), y_train, y_val, on_step=hook, checkpoint=own)
+            member.fit(self._view(enc, i), y_train, y_val, on_step=hook, checkpoint=own, steps=counts[i], grow=grow)
             if own is not None:
                 own.unlink(missing_ok=True)
             self.members_.append(member)
             history += [{**row, "member": name} for row in member.history_]
-            steps.append(str(member.best_step_))
+            kept.append(str(member.best_step_))
             before += member.seconds_before_
-        self.history_, self.best_step_, self.seconds_before_ = history, SEP.join(steps), before
+        self.history_, self.best_step_, self.seconds_before_ = history, SEP.join(kept), before
         self.best_score_ = float("nan")      # the fold's score is the mean's (cv.py scores it)
         return self
 

@@ -153,9 +153,11 @@ class BoostedTrees(Learner):
         return "codes" if native else "task"
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
-            checkpoint: Path | None = None) -> "BoostedTrees":
+            checkpoint: Path | None = None, steps: int | None = None, grow: float = 1.0) -> "BoostedTrees":
         """Boost up to `max_rounds` rounds, one history row each; no checkpoint (a resumed run
-        trains an unfinished bag again)."""
+        trains an unfinished bag again). `steps` (stopping='refit'): boost exactly `steps` x `grow`
+        rounds and keep them all. A round is one step whatever the rows, so the count grows with
+        them, as a net's epoch takes more steps over more rows."""
         lib, task = self.library(), self.task
         if enc.x_train.ndim != 2:
             raise UsageError(f"{self.name} takes a table; {task.name}'s fold inputs have shape {tuple(enc.x_train.shape)}")
@@ -164,7 +166,9 @@ class BoostedTrees(Learner):
             y_tr, y_va, decode = self.target_.transform(y_train), self.target_.transform(y_val), self.target_.inverse
         else:
             y_tr, y_va, decode = y_train, y_val, np.asarray
-        rounds = Rounds(task, decode, y_val, round_patience(self.cfg.patience), self.setting("learning_rate"), on_step)
+        self.rounds_ = max(1, round(int(steps) * grow)) if steps else self.setting("max_rounds")
+        rounds = Rounds(task, decode, y_val, round_patience(self.cfg.patience), self.setting("learning_rate"), on_step,
+                        fixed=bool(steps))
         data = self.boost(lib, as_numpy(enc.x_train), y_tr, as_numpy(enc.x_val), y_va, rounds, categorical_columns(enc.encoder))
         self.model_ = self.from_bytes(lib, data)
         self.history_, self.best_step_, self.best_score_ = rounds.history, rounds.best_step, rounds.best_score
@@ -205,12 +209,13 @@ class Rounds:
     rows' predictions (the library's transformed output: probabilities, or the transformed target)
     when the watched score is not the loss, then `end(step, train_loss, val_loss)` once a round,
     which records its history row (on_step gets each), keeps the best round on the watched score,
-    and says whether to stop (`patience` rounds after the best)."""
+    and says whether to stop (`patience` rounds after the best). `fixed`: a count chosen elsewhere
+    (stopping='refit'): the last round is the one kept, and only the round limit stops."""
 
-    def __init__(self, task, decode, y_val: np.ndarray, patience: int, lr: float, on_step):
+    def __init__(self, task, decode, y_val: np.ndarray, patience: int, lr: float, on_step, fixed: bool = False):
         self.watch, self.metric, self.decode, self.y_val = monitor(task), task.metric, decode, y_val
         self.extra = f"val_{task.metric}" if self.watch != task.metric else None
-        self.patience, self.lr, self.on_step = patience, lr, on_step
+        self.patience, self.lr, self.on_step, self.fixed = patience, lr, on_step, fixed
         self.maximize = self.watch != "loss" and METRICS[self.watch].maximize
         self.needs_scores = self.watch != "loss" or self.extra is not None
         self.history, self.best_step, self.best_score, self.last = [], 0, float("nan"), {}
@@ -233,9 +238,9 @@ class Rounds:
         self.history.append(row)
         if self.on_step is not None:
             self.on_step(row)
-        if self.best_step == 0 or (score > self.best_score if self.maximize else score < self.best_score):
+        if self.fixed or self.best_step == 0 or (score > self.best_score if self.maximize else score < self.best_score):
             self.best_step, self.best_score = step, float(score)
-        return step - self.best_step >= self.patience
+        return not self.fixed and step - self.best_step >= self.patience
 
 
 class LightGBMLearner(BoostedTrees):
@@ -275,7 +280,7 @@ class LightGBMLearner(BoostedTrees):
             got = {(r[0], r[1]): float(r[2]) for r in env.evaluation_result_list}
             if rounds.end(env.iteration + 1, got["train", loss], got["val", loss]):
                 raise lgb.callback.EarlyStopException(rounds.best_step - 1, env.evaluation_result_list)
-        booster = lgb.train(self.params(len(y_tr)), train, num_boost_round=self.setting("max_rounds"),
+        booster = lgb.train(self.params(len(y_tr)), train, num_boost_round=self.rounds_,
                             valid_sets=[train, val], valid_names=["train", "val"],
                             feval=scores if rounds.needs_scores else None, callbacks=[hook])
         return booster.model_to_string(num_iteration=rounds.best_step).encode()

@@ -66,7 +66,7 @@ class XGBoostLearner(BoostedTrees):
             def after_iteration(self, model, epoch: int, log: dict) -> bool:
                 return rounds.end(epoch + 1, objective_loss(problem, log["train"][loss][-1]),
                                   objective_loss(problem, log["val"][loss][-1]))
-        booster = xgb.train(self.params(len(y_tr)), train, num_boost_round=self.setting("max_rounds"),
+        booster = xgb.train(self.params(len(y_tr)), train, num_boost_round=self.rounds_,
                             evals=[(train, "train"), (val, "val")], verbose_eval=False,
                             custom_metric=scores if rounds.needs_scores else None, callbacks=[Hook()])
         return bytes(booster[:rounds.best_step].save_raw("ubj"))
@@ -104,7 +104,7 @@ class CatBoostLearner(BoostedTrees):
 
     def params(self, rows: int) -> dict:
         s, problem = self.setting, self.task.problem
-        out = {"loss_function": CATBOOST_LOSSES[problem], "iterations": s("max_rounds"),
+        out = {"loss_function": CATBOOST_LOSSES[problem], "iterations": self.rounds_,
                "learning_rate": s("learning_rate"), "depth": s("depth"), "l2_leaf_reg": s("l2"),
                "bootstrap_type": "Bernoulli", "subsample": s("subsample"), "rsm": s("colsample"),
                "random_seed": self.seed, "thread_count": threads(rows), "use_best_model": False,

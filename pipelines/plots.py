@@ -110,7 +110,7 @@ def _style(fold: int, bag: int, points: int) -> dict:
 
 def _curves(history: pd.DataFrame) -> list[str]:
     """One curve per (fold, bag), and per member of a learner combination (its steps restart)."""
-    return ["fold", "bag"] + (["member"] if "member" in history.columns else [])
+    return ["fold", "bag"] + [c for c in ("member", "phase") if c in history.columns]
 
 
 def _legend(ax, history: pd.DataFrame) -> None:

@@ -58,7 +58,7 @@ class TrainLog:
         return epoch, fold_done
 
     def on_epoch(self, fold: int, bag: int, row: dict) -> None:
-        prefix = f"fold{fold}" + (f"/bag{bag}" if bag else "")
+        prefix = f"fold{fold}" + (f"/bag{bag}" if bag else "") + (f"/{row['phase']}" if row.get("phase") else "")
         for key in ("train_loss", "val_loss", "val_score", "lr"):
             self.writer.add_scalar(f"{prefix}/{key}", row[key], row["epoch"])
 

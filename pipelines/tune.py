@@ -113,8 +113,8 @@ def _objective(inputs, base: dict, task, fixed: dict):
 
         def on_epoch(fold, bag, row):
             nonlocal reported, best
-            if row.get("member", first) != first:
-                return
+            if row.get("member", first) != first or row.get("phase") == "refit":
+                return         # stopping=refit: its second fit's epochs are a count already chosen
             if fold == 0 and bag == 0 and trees:
                 value = -row["val_score"] if flip else row["val_score"]
                 best = value if best is None else better(best, value)

@@ -1,6 +1,6 @@
 """Honest out-of-fold predictions (TrainConfig.stopping='inner'): early stopping watches a share of
 each fold's training rows, so the validation rows the OOF scores chose nothing; the split, the run
-and the refusals."""
+and the refusals. stopping='refit' (its own tests: tests/test_refit.py) shares the split."""
 from __future__ import annotations
 
 import re
@@ -39,10 +39,10 @@ def test_stopping_inner_never_lets_a_validation_row_choose_the_epoch(tmp_path, r
     seen = []
     real = cv._fit_bag
 
-    def spy(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop):
+    def spy(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop, *rest):
         tr, va = inp.folds[k]
         seen.append((set(stop) <= set(tr), not set(stop) & set(va), not set(fit) & set(stop), len(stop)))
-        return real(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop)
+        return real(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop, *rest)
     monkeypatch.setattr(cv, "_fit_bag", spy)
     frame, test = regression_frame(120), regression_frame(10, seed=1)
     frame["y"] = (frame["y"] > frame["y"].median()).astype(int)
@@ -60,7 +60,7 @@ def test_stopping_inner_never_lets_a_validation_row_choose_the_epoch(tmp_path, r
 
 
 @pytest.mark.parametrize("setting,message", [
-    ("stopping=early", r"unknown stopping 'early'; choose val .* or inner"),
+    ("stopping=early", r"unknown stopping 'early'; choose val .*, inner .* or refit"),
     ("inner=0.6", r"inner must lie in \(0, 0.5\), got 0.6")])
 def test_bad_stopping_settings_are_one_line(setting, message, capsys):
     assert main(["train", "titanic", "--set", setting, "--quiet"]) == 2
@@ -68,8 +68,9 @@ def test_bad_stopping_settings_are_one_line(setting, message, capsys):
     assert re.search(message, err) and err.count("\n") == 1
 
 
-def test_image_tasks_refuse_inner_stopping():
+@pytest.mark.parametrize("stopping", ["inner", "refit"])
+def test_image_tasks_refuse_inner_stopping(stopping):
     from pipelines.inputs import check_row_options
     from tasks.task import TASKS
-    with pytest.raises(UsageError, match=r"stopping=inner: for tables only; mnist is an image task"):
-        check_row_options(TASKS.create("mnist"), {"stopping": "inner"})
+    with pytest.raises(UsageError, match=rf"stopping={stopping}: for tables only; mnist is an image task"):
+        check_row_options(TASKS.create("mnist"), {"stopping": stopping})
