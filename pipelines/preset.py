@@ -17,7 +17,9 @@ Learners whose library is missing (catboost is optional), that are not registere
 not fit the problem are skipped, and the preset says so. Every run shares the task's folds
 (`--folds`, `--seed`), so the stack's cross-fit is over the same rows, and early-stops on a share
 of each fold's training rows (`stopping=inner`): the preset picks its submission by CV and stacks
-on the OOF predictions, so no OOF row's label may have chosen a learner's epoch or round.
+on the OOF predictions, so no OOF row's label may have chosen a learner's epoch or round. Not
+`stopping=refit`, the single runs' default: its second fit per fold and bag would leave room for
+fewer learners inside the budget.
 
 The budget is planned from progress measured in this run, never from durations written here:
 - a learner of a kind that already finished in this preset is started only if its measured time
