@@ -13,8 +13,7 @@ column per class) or values (regression; log1p for rmsle), then the raw numeric 
     lightgbm   small trees (15 leaves, learning rate 0.05), the rounds chosen by early stopping over
                3 folds of the training part it is given, then refit on the whole part.
     weights    the runs' predictions averaged with weights >= 0 summing to 1, fit to the training
-               part's log loss (regression: squared error, in log1p for rmsle), as `blend` fits
-               them: a convex combination cannot extrapolate, so on a few hundred rows it is the
+               part's log loss (regression: the task's own metric), as `blend` fits them: a convex combination cannot extrapolate, so on a few hundred rows it is the
                safe level 2 when a regression on the runs' log-odds overfits. Runs only (no
                --with-features).
 
@@ -220,14 +219,15 @@ class WeightsMeta:
         k = len(self.task.classes)
         return np.exp(x.reshape(len(x), -1, k).transpose(1, 0, 2))
 
-    def _loss(self, y: np.ndarray, pred: np.ndarray) -> float:
-        if self.task.problem == "regression":
-            return float(np.mean((pred - _target(self.task, y)) ** 2))
-        return kaggle_logloss(y, pred)
-
     def fit(self, x: np.ndarray, y: np.ndarray) -> "WeightsMeta":
-        from pipelines.blend import fit_weights
-        self.weights_ = fit_weights(self._members(x), y, self._loss)
+        """The weights that minimise `blend`'s loss (blend_loss: the log loss; for regression the
+        task's own metric, on the combination back in the target's units), as `blend` fits its own."""
+        from pipelines.blend import blend_loss, fit_weights
+        loss = blend_loss(self.task)
+        if self.task.problem == "regression":
+            self.weights_ = fit_weights(self._members(x), y, lambda t, z: loss(t, _untarget(self.task, z)))
+        else:
+            self.weights_ = fit_weights(self._members(x), y, loss)
         return self
 
     def predict(self, x: np.ndarray) -> np.ndarray:

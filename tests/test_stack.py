@@ -331,3 +331,27 @@ def test_a_task_without_a_test_file_is_refused_before_the_cross_fit_unless_input
         .to_csv(rows, header=False, index=False)
     assert main(["stack", "diabetes", *names, "--input", str(rows), "--runs-dir", str(runs_dir), "--out", str(out)]) == 0
     assert len(pd.read_csv(out)) == 5
+
+
+@pytest.mark.parametrize("metric", ["mae", "rmsle"])
+def test_the_weights_meta_learner_fits_the_metric_blend_fits(metric):
+    """Regression: the weights minimise the task's own metric on the combination in the target's
+    units, as `blend` fits its weights (blend_loss), not a squared error of their own: on an MAE
+    task a run with rare huge errors keeps more weight than squared error would give it."""
+    from pipelines.blend import blend_loss, fit_weights
+    from pipelines.stack_meta import WeightsMeta, _target
+    from tiny_tasks import table_task
+    task = table_task("w", metric=metric)
+    rng = np.random.default_rng(0)
+    y = rng.uniform(5, 50, 400)
+    spiky = y + np.where(rng.random(400) < 0.05, 40.0, 0.0)        # exact but for 5% of rows far off
+    noisy = y + rng.normal(0, 3, 400)
+    x = np.column_stack([_target(task, np.maximum(spiky, 0)), _target(task, np.maximum(noisy, 0))])
+    meta = WeightsMeta(task).fit(x, y)
+    expected = fit_weights(np.stack([spiky, noisy]), y, blend_loss(task)) if metric == "mae" else None
+    if expected is not None:
+        assert np.allclose(meta.weights_, expected, atol=1e-3)
+        squared = fit_weights(np.stack([spiky, noisy]), y, lambda t, p: float(np.mean((t - p) ** 2)))
+        assert meta.weights_[0] > squared[0] + 0.1
+    loss = blend_loss(task)
+    assert loss(y, meta.predict(x)) <= min(loss(y, np.maximum(spiky, 0)), loss(y, np.maximum(noisy, 0))) * (1 + 1e-4)
