@@ -32,11 +32,12 @@ def known_specs(runs_root: Path | None = None) -> list[str]:
         (p / SPEC_FILE).is_file() or any(p.glob(f"*/{SPEC_FILE}")))) if root.is_dir() else []
 
 
-def _unknown(name: str, runs_root: Path | None):
+def _unknown(name: str, runs_root: Path | None, data_dir_given: bool = False):
+    """The one line for a name no task, spec or run answers; the --data-dir hint only where it was not given."""
     from core.errors import UsageError, did_you_mean
     known = sorted({*TASK_NAMES, *known_specs(runs_root)})
-    return UsageError(f"unknown task {name!r}{did_you_mean(name, known)}; known: {', '.join(known)} "
-                      f"(a new competition: pass --data-dir DIR holding its train, test and sample submission)")
+    hint = "" if data_dir_given else " (a new competition: pass --data-dir DIR holding its train, test and sample submission)"
+    return UsageError(f"unknown task {name!r}{did_you_mean(name, known)}; known: {', '.join(known)}{hint}")
 
 
 def _newest_run_spec(name: str, runs_root: Path | None) -> Path | None:
@@ -97,7 +98,7 @@ def resolve_task(name: str, data_dir: Path | None = None, runs_root: Path | None
     if data_dir is not None:
         from core.errors import UsageError, did_you_mean
         if did_you_mean(name, TASK_NAMES):     # 'otot': a typo of a task, not a new competition
-            raise UsageError(f"{_unknown(name, runs_root)}; to make a new competition of that name anyway: "
+            raise UsageError(f"{_unknown(name, runs_root, data_dir_given=True)}; to make a new competition of that name anyway: "
                              f"python cli.py init {name} --data-dir DIR")
         return register_spec(infer.infer(name, Path(data_dir), **(infer_options or {})))
     copy = _newest_run_spec(name, runs_root)

@@ -112,8 +112,8 @@ BAD_INPUTS = {
     "bad target": (lambda d: _write(d, "train.csv", pd.read_csv(d / "train.csv").assign(Survived=3)),
                    ["train", "titanic"], "unknown target value"),
     "unknown task": (lambda d: None, ["train", "mnist-nope"],
-                     rf"^error: unknown task 'mnist-nope' \(did you mean 'mnist'\?\); known: {re.escape(', '.join(TASKS.names()))} "
-                     r"\(a new competition: .*init mnist-nope --data-dir DIR$"),
+                     rf"^error: unknown task 'mnist-nope' \(did you mean 'mnist'\?\); known: {re.escape(', '.join(TASKS.names()))}"
+                     r"; to make a new competition of that name anyway: python cli.py init mnist-nope --data-dir DIR$"),
     "unknown model": (lambda d: None, ["train", "titanic", "--model", "resnet9000"], "unknown model"),
     "image model on a table": (lambda d: None, ["train", "titanic", "--model", "cifar_course"],
                                "model 'cifar_course' is for image data, but titanic has tabular data"),
@@ -142,7 +142,7 @@ BAD_INPUTS = {
     "zero jobs": (lambda d: None, ["train", "titanic", "--jobs", "0"], r"--jobs wants 'auto' or a positive.*got '0'"),
     "negative jobs by --set": (lambda d: None, ["train", "titanic", "--set", "jobs=-2"], r"jobs must be 0 or 'auto'"),
     "task typo": (lambda d: None, ["train", "otot"],
-                  r"^error: unknown task 'otot' \(did you mean 'otto'\?\); known: cifar10, .*titanic \(a new competition.*init otot"),
+                  r"^error: unknown task 'otot' \(did you mean 'otto'\?\); known: cifar10, .*titanic; to make a new.*init otot"),
     "model typo": (lambda d: None, ["train", "titanic", "--model", "mpl"], r"unknown model 'mpl' \(did you mean 'mlp'\?\)"),
     "--set typo": (lambda d: None, ["train", "titanic", "--set", "lrr=0.1"], r"unknown config key\(s\) lrr \(did you mean 'lr'\?\)"),
     "tune --set jobs": (lambda d: None, ["tune", "titanic", "--trials", "1", "--set", "jobs=2"],

@@ -121,7 +121,9 @@ def test_init_writes_an_editable_spec_that_train_then_uses(tmp_path, runs, capsy
 
 
 BAD = {
-    "typo of a task": (["train", "otot"], r"unknown task 'otot' \(did you mean 'otto'\?\).*init otot --data-dir DIR"),
+    # --data-dir was given: the line does not ask for it again (no "(a new competition: pass --data-dir")
+    "typo of a task": (["train", "otot"], r"unknown task 'otot' \(did you mean 'otto'\?\); known: [^(]*; to make a "
+                                          r"new competition of that name anyway: python cli.py init otot --data-dir DIR"),
     "no folder": (["train", "brand_new"], r"unknown task 'brand_new'.*pass --data-dir DIR"),
     "flag on a task file": (["train", "titanic", "--target", "Survived"], r"titanic has a task file.*--target"),
     "metric misfit": (["train", "ship", "--metric", "rmse"], r"metric rmse does not score a binary problem"),
