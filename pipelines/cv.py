@@ -134,9 +134,10 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
     if fold_dir is not None:
         fold_dir.mkdir(exist_ok=True)
     fit, stop = stopping_rows(inp, cfg, k)
-    chosen, grow = [None] * cfg.bags, 1.0
+    chosen, grow, earlier = [None] * cfg.bags, 1.0, 0.0     # earlier: seconds spent before a resume
     if cfg.stopping == "refit":
-        chosen = _choose_steps(inp, cfg, k, fold_dir, on_epoch, fit, stop)
+        if LEARNERS.get(cfg.model).progress_unit != "fit":    # a one-fit learner (logreg) has no count to choose
+            chosen, earlier = _choose_steps(inp, cfg, k, fold_dir, on_epoch, fit, stop)
         fit, stop, grow = tr, va, len(tr) / len(fit)
     enc = encode_fold(task, cfg, inp, fit, stop, test)
     # what the OOF scores: the rows early stopping watched ('val'), or the fold's validation rows
@@ -148,7 +149,7 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
         # a resumed run refits the encoder: it is deterministic, and cheaper than trusting a half-written file
         runs.dump_joblib(enc.encoder, fold_dir / "encoder.joblib")
         runs.write_json(fold_dir / "columns.json", enc.columns)
-    fold_val, best_epochs, earlier, history, test_parts = 0.0, [], 0.0, [], []   # earlier: seconds before a resume
+    fold_val, best_epochs, history, test_parts = 0.0, [], [], []
     for b in range(cfg.bags):
         learner, res = _fit_bag(inp, cfg, enc, k, b, fold_dir, on_epoch, fit, stop, chosen[b], grow)
         earlier += res.pop("seconds_before", 0.0)
@@ -193,17 +194,20 @@ def _tagged(hook: FoldHook | None, k: int, b: int, phase: str | None):
 
 
 def _choose_steps(inp: Inputs, cfg: TrainConfig, k: int, fold_dir: Path | None, on_epoch: FoldHook | None,
-                  fit: np.ndarray, stop: np.ndarray) -> list:
+                  fit: np.ndarray, stop: np.ndarray) -> tuple[list, float]:
     """stopping='refit', first part: per bag, the epochs (rounds) early stopping chooses on the
-    inner rows `stop`, the model fit on `fit` (an encoder of their own). In a run directory each
-    bag's choice is kept as `chosen<b>.json` (with its history) until the bag's refit is saved, so
-    a resumed run skips it; the models themselves are not kept."""
-    enc, out = None, []
+    inner rows `stop`, the model fit on `fit` (an encoder of their own); and the seconds of it spent
+    before a resume. In a run directory each bag's choice is kept as `chosen<b>.json` (with its
+    history) until the bag's refit is saved, so a resumed run skips it; the models are not kept."""
+    enc, out, earlier = None, [], 0.0
     for b in range(cfg.bags):
         done = fold_dir / f"chosen{b}.json" if fold_dir is not None else None
-        if done is not None and (done.is_file() or (fold_dir / f"bag{b}.json").is_file()):
-            # chosen before a resume; or the bag finished, and `_fit_bag` loads it (its record holds the choice)
-            out.append(runs.read_json(done if done.is_file() else fold_dir / f"bag{b}.json"))
+        if done is not None and done.is_file():          # chosen before a resume
+            out.append(runs.read_json(done))
+            earlier += out[-1].get("seconds", 0.0)
+            continue
+        if done is not None and (fold_dir / f"bag{b}.json").is_file():
+            out.append(runs.read_json(fold_dir / f"bag{b}.json"))   # finished: `_fit_bag` loads it, and counts its time
             continue
         enc = enc or encode_fold(inp.task, cfg, inp, fit, stop, None)
         learner = LEARNERS.create(cfg.model, task=inp.task, cfg=cfg, device=inp.device, random_state=_seed(cfg, k, b))
@@ -216,7 +220,8 @@ def _choose_steps(inp: Inputs, cfg: TrainConfig, k: int, fold_dir: Path | None, 
             runs.write_json(done, record)
             ckpt.unlink(missing_ok=True)
         out.append(record)
-    return out
+        earlier += learner.seconds_before_
+    return out, earlier
 
 
 def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,

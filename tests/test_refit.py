@@ -127,3 +127,25 @@ def test_a_run_stopped_between_the_fits_resumes_without_choosing_again(tmp_path,
     assert chose == [85]                      # fold 2 chooses (on its 85 inner-fit rows); folds 0 and 1 chose before the stop
     assert (straight.run_dir / "oof.csv").read_bytes() == (resumed.run_dir / "oof.csv").read_bytes()
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_a_one_fit_learner_fits_once_on_every_training_row(tmp_path, runs_dir, monkeypatch):
+    """logreg has no epoch count to choose: with stopping=refit it fits once per fold, on all 100
+    training rows, the fold's 50 validation rows passed for its log only."""
+    from pipelines.learners import LogRegLearner
+    calls, real = [], LogRegLearner.fit
+
+    def spy(self, enc, y_train, y_val, *args, **kw):
+        calls.append((len(y_train), len(y_val)))
+        return real(self, enc, y_train, y_val, *args, **kw)
+    monkeypatch.setattr(LogRegLearner, "fit", spy)
+    frame, test = regression_frame(150), regression_frame(12, seed=1)
+    frame["y"] = (frame["y"] > frame["y"].median()).astype(int)
+    folder = write_competition(tmp_path / "c", frame, test)
+    pd.DataFrame({"id": frame["id"], "fold": np.arange(150) % 3}).to_csv(tmp_path / "folds.csv", index=False)
+    from tiny_tasks import labels_submission
+    with registered(table_task("refit1", problem="binary", metric="logloss", classes=(0, 1),
+                               submission=labels_submission)) as task:
+        train(task.config(model="logreg", stopping="refit", folds_file=str(tmp_path / "folds.csv")),
+              data_dir=folder, runs_root=runs_dir, out=tmp_path / "a.csv")
+    assert calls == [(100, 50)] * 3
