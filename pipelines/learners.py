@@ -21,7 +21,7 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
 Every row of `history_` carries `epoch` (the step, 1-based), `train_loss`, `val_loss`, `val_score`
 `lr` (NaN where there is none) and `seconds`, as the report's plots and the CLI's log read them. LEARNERS maps a config's `model` to its learner's
 factory: every registered net to TorchLearner, `logreg` to scikit-learn's logistic regression,
-`ridge` to its ridge regression, `lightgbm`, `xgboost` and `catboost` to gradient-boosted trees
+`ridge` to its ridge regression, `knn` to its k nearest neighbours, `lightgbm`, `xgboost` and `catboost` to gradient-boosted trees
 (pipelines/learners_gbdt.py, learners_xgb_cat.py; their progress unit is a boosting round). The shared defaults and helpers live in
 pipelines/learner_base.py. A learner registered with `problems` trains only those
 (pipelines/inputs.py checks); without, every problem its `kind` of data poses.
@@ -132,6 +132,7 @@ class SklearnLearner(Learner):
     records beside the score, and `predict_proba`."""
     suffix = ".joblib"
     progress_unit = "fit"
+    train_loss = True       # the history's train_loss: False where predicting the training rows costs a fit's worth
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,
             checkpoint: Path | None = None, steps: int | None = None, grow: float = 1.0) -> "SklearnLearner":
@@ -141,7 +142,7 @@ class SklearnLearner(Learner):
                              f"{tuple(enc.x_train.shape)}")
         start = time.perf_counter()
         self.model_ = self.estimator().fit(as_numpy(enc.x_train), y_train)
-        fit_loss = self.loss(y_train, self.predict_proba(enc.x_train))
+        fit_loss = self.loss(y_train, self.predict_proba(enc.x_train)) if self.train_loss else float("nan")
         val = self.predict_proba(enc.x_val)
         val_loss = self.loss(y_val, val)
         watch = monitor(self.task)
@@ -209,6 +210,49 @@ class RidgeLearner(SklearnLearner):
     def predict_proba(self, x, batch_fn=None) -> np.ndarray:
         """Values in the target's units (the seam's name; no probabilities in regression)."""
         return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
+
+
+@LEARNERS.register(name="knn", kind="tabular")      # every table problem
+class KNNLearner(SklearnLearner):
+    """scikit-learn's k nearest neighbours (Euclidean, brute force) on the task's encoded fold matrix:
+    standardised numbers, one-hot categories. A learner unlike trees and nets, kept for stacking
+    (Otto's winning stacks fed kNN predictions to their level 2). Classification: the neighbours'
+    class shares, shrunk toward uniform by one pseudo-neighbour, so no class gets probability 0
+    (a single 0 on a true class costs the log loss 34.5); regression: the neighbours' mean of the
+    target as the nets see it (pipelines/target.py), back in the target's units.
+    Its cost grows with training rows x predicted rows, so above `max_rows` training rows it
+    refuses in one line. No train_loss in the history: predicting the training rows is a second fit's worth."""
+    name = "knn"
+    n_neighbors = 50
+    max_rows = 250_000
+    train_loss = False
+
+    def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, *args, **kw) -> "KNNLearner":
+        if len(y_train) > self.max_rows:
+            raise UsageError(f"knn: {len(y_train):,} training rows a fold; its brute-force neighbour search "
+                             f"takes at most {self.max_rows:,} (choose another --model)")
+        return super().fit(enc, y_train, y_val, *args, **kw)
+
+    def estimator(self):
+        from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+        if self.task.problem != "regression":
+            return KNeighborsClassifier(n_neighbors=self.n_neighbors)
+        from sklearn.compose import TransformedTargetRegressor
+        return TransformedTargetRegressor(KNeighborsRegressor(n_neighbors=self.n_neighbors),
+                                          transformer=target_pipeline(self.task.metric), check_inverse=False)
+
+    def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
+        if self.task.problem == "regression":
+            return RidgeLearner.loss(self, y, pred)
+        return kaggle_logloss(y, pred)
+
+    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
+        if self.task.problem == "regression":
+            return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
+        shares = self.model_.predict_proba(as_numpy(x)).astype(np.float64)
+        k = self.model_.n_neighbors
+        p = (shares * k + 1 / shares.shape[1]) / (k + 1)
+        return p[:, 1] if self.task.binary else p
 
 
 LEARNERS.register(LightGBMLearner, name="lightgbm", kind="tabular")     # every table problem
