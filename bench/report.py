@@ -163,24 +163,62 @@ def otto_contender_rows(rows: list[dict]) -> list[str]:
     return out
 
 
+def _entry(entry: str) -> str:
+    """A leaderboard name without its run: 'mlp #2 (20261205-...)' -> 'mlp #2'."""
+    return entry.split(" (2")[0]
+
+
+def _preset_scores(r: dict) -> tuple[float | None, tuple[str, float], float | None]:
+    """(the submitted entry's CV, (best single learner, its CV), its LightGBM run's CV) of one preset run."""
+    board = r["leaderboard"]
+    submitted = next((v for k, v in board if _entry(k) == r["submitted"]), None)
+    single = next((k, v) for k, v in board if not k.startswith("stack ("))
+    lightgbm = next((v for k, v in board if _entry(k) == "lightgbm"), None)
+    return submitted, single, lightgbm
+
+
+def preset_summary_rows(rows: list[dict]) -> list[str]:
+    """bench/preset.py over seeds: per competition, preset and budget run with more than one seed,
+    the chosen entry's CV (submitted, where there are test rows), the best single learner's and
+    LightGBM's, each mean ± std over the seeds, how many ended inside their budget and the highest
+    peak memory."""
+    out = []
+    for rs in _groups(rows, ("task", "preset", "time_limit", "machine")):
+        if len({r["seed"] for r in rs}) < 2:
+            continue
+        got = [_preset_scores(r) for r in rs]
+        if any(sub is None or lgb is None for sub, _, lgb in got):
+            continue
+        first, metric = rs[0], rs[0].get("metric", "CV")
+        parts = [f"chosen entry {spread([sub for sub, _, _ in got])}",
+                 f"best single {spread([single[1] for _, single, _ in got])}",
+                 f"its lightgbm {spread([lgb for _, _, lgb in got])}",
+                 f"{sum(r['wall_s'] <= r['budget_s'] for r in rs)} of {len(rs)} inside their {first['budget_s']:.0f} s",
+                 f"peak {max(r['rss_tree_mib'] for r in rs) / 1024:.1f} GiB at most"]
+        run = (f"`train {first['task']} --preset {first['preset']} --time-limit {first['time_limit']}` "
+               f"({_seeds(rs)}; CV {metric})")
+        commands = sorted({r.get("command", "") for r in rs})
+        command = {**first, "command": commands[0].rsplit(" --seed", 1)[0] + " --seed S" if commands[0] else ""}
+        out.append(_row(run, [command, *rs[1:]], "; ".join(parts), [r["wall_s"] for r in rs]))
+    return out
+
+
 def preset_rows(rows: list[dict]) -> list[str]:
     """bench/preset.py: the entry the preset submitted, its best single learner, its LightGBM run,
     every other entry, and whether it ended inside the budget with what peak memory."""
     out = []
     for r in rows:
         board = r["leaderboard"]
-        name = lambda entry: entry.split(" (2")[0]        # noqa: E731  'mlp #2 (20261205-...)' -> 'mlp #2'
-        submitted = next((v for k, v in board if name(k) == r["submitted"]), None)
-        single = next((k, v) for k, v in board if not k.startswith("stack ("))
-        lightgbm = next((v for k, v in board if name(k) == "lightgbm"), None)
+        name = _entry
+        submitted, single, lightgbm = _preset_scores(r)
         metric = r.get("metric", "CV")
-        chosen = "submitted" if r.get("file", True) else "best (no test rows, no file)"
+        chosen = "submitted" if r.get("file", True) else "best (no test rows)"
         parts = [f"{chosen} {r['submitted']} {submitted:.5f}" if submitted is not None else "no entry finished",
                  f"best single {name(single[0])} {single[1]:.5f}",
                  f"its lightgbm {lightgbm:.5f}" if lightgbm is not None else "no lightgbm run",
                  "all " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),
                  f"{'inside' if r['wall_s'] <= r['budget_s'] else 'PAST'} its {r['budget_s']:.0f} s",
-                 f"peak {r['rss_tree_mib'] / 1024:.1f} GiB, all processes"]
+                 f"peak {r['rss_tree_mib'] / 1024:.1f} GiB"]      # over all processes (bench/preset.py)
         run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}; CV {metric})"
         out.append(_row(run, [r], "; ".join(parts), [r["wall_s"]]))
     return out
@@ -204,7 +242,8 @@ def current_state(folder: Path = RESULTS) -> str:
              "seeds, the result is the mean ± sample std over them, then each seed's value.", ""]
     table = defaults_rows(load("defaults", folder)) + tabular_rows(load("tabular", folder)) + \
         blend_rows(load("blend", folder)) + generic_rows(load("generic", folder)) + scale_rows(load("scale", folder)) + \
-        otto_contender_rows(load("otto_contenders", folder)) + preset_rows(load("preset", folder))
+        otto_contender_rows(load("otto_contenders", folder)) + \
+        preset_summary_rows(load("preset", folder)) + preset_rows(load("preset", folder))
     if table:
         lines += HEADER + table + [""]
     contention = load("contention", folder)

@@ -27,7 +27,7 @@ def test_the_leaderboard_the_submitted_entry_and_the_skipped_learners_are_read()
                                        "diabetes has no test rows, so no submission; best: stack (weights). New rows: "
                                        "python cli.py stack ..."))
     assert no_test["submitted"] == "stack (weights)" and not no_test["file"]
-    assert "best (no test rows, no file) stack (weights) 0.84400" in preset_rows([{**_row(), **no_test}])[0]
+    assert "best (no test rows) stack (weights) 0.84400" in preset_rows([{**_row(), **no_test}])[0]
 
 
 def _row() -> dict:
@@ -38,4 +38,16 @@ def _row() -> dict:
 def test_the_report_row_names_submitted_best_single_and_lightgbm():
     [line] = preset_rows([_row()])
     assert "submitted mlp #2 0.84624; best single mlp #2 0.84624; its lightgbm 0.83053" in line
-    assert "inside its 600 s; peak 2.0 GiB, all processes" in line
+    assert "inside its 600 s; peak 2.0 GiB" in line
+
+
+def test_seeds_of_one_preset_get_a_summary_row():
+    from bench.report import preset_summary_rows
+    other = {**_row(), "seed": 1, "wall_s": 700.0, "rss_tree_mib": 3072, "command": "python bench/preset.py --seed 1",
+             "leaderboard": [("lightgbm (20261205-1)", 0.85), ("mlp #2 (20261205-2)", 0.84)], "submitted": "lightgbm"}
+    [line] = preset_summary_rows([_row(), other])
+    assert "(seeds 0, 1; CV accuracy)" in line and "`python bench/preset.py --seed S`" in line
+    assert "chosen entry 0.8481 ± 0.0027 (0.8462 / 0.8500)" in line
+    assert "best single 0.8481 ± 0.0027" in line and "its lightgbm 0.8403 ± 0.0138 (0.8305 / 0.8500)" in line
+    assert "1 of 2 inside their 600 s; peak 3.0 GiB at most" in line
+    assert preset_summary_rows([_row()]) == []            # one seed: its own row says it all
