@@ -51,6 +51,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     test = inp.test if predict_test else None
     todo = [k for k in range(len(folds)) if only_folds is None or k in only_folds]
     plan = fold_plan(cfg, inp, todo)
+    jobs_of = {k: jobs for ks, jobs, _ in plan for k in ks}     # how many folds train beside each
 
     def trained():
         for ks, jobs, threads in plan:
@@ -69,7 +70,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             if on_fold:      # with the CV of the folds finished so far (uncalibrated), for progress lines
                 idx = np.concatenate([folds[j][1] for j in outputs])
                 so_far = cv_scores(task, y[idx], np.concatenate([outputs[j]["val"] for j in outputs]))
-                on_fold(k, {**out["row"], "cv_so_far": so_far, "folds_done": len(outputs)})
+                on_fold(k, {**out["row"], "cv_so_far": so_far, "folds_done": len(outputs), "jobs": jobs_of[k]})
     oof = np.full((len(y),) if task.out_features == 1 else (len(y), task.out_features), np.nan)
     fold_rows, history, test_parts = [], [], []    # in fold order, whatever order the folds finished in
     for k in sorted(outputs):

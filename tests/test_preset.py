@@ -66,6 +66,21 @@ def test_a_fold_projection_past_the_deadline_stops_the_learner(monkeypatch):
         hooks.on_epoch(2, 0, {})
 
 
+def test_the_projection_counts_folds_trained_side_by_side(monkeypatch):
+    """5 folds 2 at a time train in 3 rounds: the first fold done at 40 s projects 120 s, not 200 s;
+    the third (the second round's) at 100 s projects 3 rounds of 50 s."""
+    clock = Clock()
+    monkeypatch.setattr(preset, "clock", clock)
+    hooks = _Hooks(deadline=130.0, folds=5, start=0.0)
+    clock.now = 40.0
+    hooks.on_fold(0, {"jobs": 2})
+    clock.now = 42.0
+    hooks.on_fold(1, {"jobs": 2})
+    clock.now = 100.0
+    with pytest.raises(BudgetSpent, match=r"3 of 5 folds in 100s \(2 at a time\) project 150s, past the deadline"):
+        hooks.on_fold(2, {"jobs": 2})
+
+
 def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_path):
     """Fake learners on a fake clock: lightgbm takes 30 s, the mlp 50 s, xgboost 5 s a fold (its
     first fold projects past the learners' deadline at 90 s: stopped, its run discarded); the second
@@ -231,3 +246,17 @@ def test_the_fast_preset_on_diabetes_prints_its_leaderboard_and_how_to_predict(t
 def test_tune_takes_no_preset(capsys):
     assert main(["tune", "titanic", "--preset", "best"]) == 2
     assert "No such option: --preset" in capsys.readouterr().err
+
+
+def test_each_finished_folds_row_says_how_many_folds_train_at_once(tmp_path, runs_dir):
+    from pipelines.train import train
+    from tiny_tasks import labels_submission, regression_frame, registered, table_task, write_competition
+    frame, test = regression_frame(90), regression_frame(6, seed=1)
+    frame["y"] = (frame["y"] > frame["y"].median()).astype(int)
+    folder = write_competition(tmp_path / "c", frame, test)
+    rows = []
+    with registered(table_task("jobs", problem="binary", metric="logloss", classes=(0, 1),
+                               submission=labels_submission)) as task:
+        train(task.config(model="logreg", jobs=1), data_dir=folder, runs_root=runs_dir, out=tmp_path / "a.csv",
+              on_fold=lambda k, row: rows.append(row["jobs"]))
+    assert rows == [1, 1, 1]
