@@ -72,6 +72,9 @@ def search_space(task, base: dict) -> tuple[Callable[[optuna.Trial], dict], dict
     learner's `tunable`, are the trial's params one to one) and defaults, else the task's."""
     model = task.config(**base).model
     learner = LEARNERS.get(model)
+    if all(LEARNERS.get(m).progress_unit == "fit" for m in getattr(learner, "members", (model,))):
+        raise UsageError(f"--model {model}: nothing to tune (one fit with fixed settings, every trial the same); "
+                         "tune a net, a tree learner or a combination holding one")
     if hasattr(learner, "space"):
         held = base.get("trees", {})        # `--set trees=...` holds those keys in every trial
         return lambda trial: {"trees": {**learner.space(trial), **held}}, learner.defaults(), model

@@ -131,6 +131,9 @@ def test_crashed_running_trial_does_not_block_resume(titanic_dir, runs_dir, monk
     (["tune", "titanic", "--set", "seed=5"], "use tune's own --seed option"),
     (["tune", "titanic", "--set", "folds=2"], "use tune's own --folds option"),
     (["tune", "titanic", "--set", "device=cuda"], "use tune's own --device option"),
+    # one fit with fixed settings: every trial would be the same
+    (["tune", "titanic", "--model", "logreg"], r"--model logreg: nothing to tune"),
+    (["tune", "titanic", "--model", "logreg+knn"], r"--model logreg\+knn: nothing to tune"),
 ])
 def test_tune_bad_input(args, msg, runs_dir, capsys):
     code = main(args + ["--runs-dir", str(runs_dir), "--quiet"])
