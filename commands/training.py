@@ -69,8 +69,9 @@ class _Bars:
             label = f"fold {fold} bag {bag}" + (f" {row['phase']}" if row.get("phase") else "")
             self.model_bars[key] = self.bar.add_task(label, total=self.epochs, info="")
         self.bar.update(self.model_bars[key], completed=row["epoch"], info=f"val {row['val_score']:.4f}")
-        log.debug("fold %d bag %d epoch %d: train_loss %.5f  val_loss %.5f  val_score %.5f  lr %.3g",
-                  fold, bag, row["epoch"], row["train_loss"], row["val_loss"], row["val_score"], row["lr"])
+        log.debug("fold %d bag %d %sepoch %d: train_loss %.5f  val_loss %.5f  val_score %.5f  lr %.3g",
+                  fold, bag, f"{row['phase']} " if row.get("phase") else "", row["epoch"], row["train_loss"],
+                  row["val_loss"], row["val_score"], row["lr"])
 
     def on_fold(self, fold: int, row: dict) -> None:
         self._drop_fold(fold)

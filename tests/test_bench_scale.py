@@ -88,6 +88,7 @@ def test_bad_input_is_refused_before_any_data_is_written(args, message, tmp_path
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow          # subprocesses of the bench script: with the full suite
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     proc = subprocess.run([sys.executable, "bench/scale.py", "--out", str(tmp_path / "x"), "--rows", "0"],
                           cwd=ROOT, capture_output=True, text=True, check=False)
@@ -95,6 +96,7 @@ def test_bad_input_is_one_line_and_exit_code_2(tmp_path):
     assert proc.stderr.strip() == "error: --rows must be at least 100, got 0"
 
 
+@pytest.mark.slow          # a subprocess timed out on purpose: with the full suite
 def test_measure_reports_a_timeout_and_the_memory_of_the_tree():
     quick = scale.measure([sys.executable, "-c", "print('hi')"], None)
     assert quick["returncode"] == 0 and quick["stdout"] == "hi\n" and not quick["timed_out"]

@@ -33,8 +33,9 @@ def test_weights_lie_on_the_simplex_and_favour_the_better_run():
 
 @pytest.fixture
 def two_runs(titanic_dir, runs_dir, tmp_path):
-    fast = ["--folds", "2", "--epochs", "2", "--quiet", "--set", "bags=1", "--jobs", "1", "--data-dir", str(titanic_dir),
-            "--runs-dir", str(runs_dir)]
+    # stopping=inner: one fit per fold (the default refit fits twice); blending reads only the runs' files
+    fast = ["--folds", "2", "--epochs", "2", "--quiet", "--set", "bags=1", "--set", "stopping=inner", "--jobs", "1",
+            "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir)]
     for seed in (0, 1):
         assert main(["train", "titanic", "--seed", str(seed), "--out", str(tmp_path / f"s{seed}.csv"), *fast]) == 0
     return sorted((runs_dir / "titanic").iterdir())

@@ -301,8 +301,8 @@ def test_test_ids_that_do_not_match_the_sample_fail_before_training(edit, msg, t
 
 
 def test_a_run_with_a_corrupted_status_file_is_skipped_not_fatal(titanic_dir, runs_dir, tmp_path, capsys):
-    assert main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--data-dir", str(titanic_dir),
-                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
+    assert main(["train", "titanic", "--jobs", "1", "--folds", "2", "--epochs", "1", "--quiet", "--set", "bags=1",
+                 "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
     junk = runs_dir / "titanic" / "junk"
     junk.mkdir()
     (junk / "status.json").write_text("{")
@@ -392,8 +392,8 @@ def test_a_train_of_one_class_is_refused_naming_it(runs_dir, tmp_path, capsys):
 def test_folds_too_small_to_score_get_a_warning_naming_their_size(titanic_dir, runs_dir, tmp_path, capsys):
     df = pd.read_csv(titanic_dir / "train.csv").head(12)
     _write(titanic_dir, "train.csv", df.assign(Survived=(df.index < 6).astype(int)))
-    code = main(["train", "titanic", "--jobs", "1", "--folds", "5", "--epochs", "1", "--data-dir", str(titanic_dir),
-                 "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
+    code = main(["train", "titanic", "--jobs", "1", "--folds", "5", "--epochs", "1", "--set", "bags=1",
+                 "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")])
     err = capsys.readouterr().err
     assert code == 0, err
     assert ("titanic: 12 training rows in 5 folds: each fold validates on 2-3 rows, too few for a steady score "

@@ -367,7 +367,9 @@ def trained(tmp_path_factory) -> Path:
     data.mkdir()
     tiny_titanic(40).to_csv(data / "train.csv", index=False)
     titanic_test().to_csv(data / "test.csv", index=False)
-    fast = ["--folds", "2", "--epochs", "1", "--quiet", "--set", "bags=1", "--runs-dir", str(root / "runs")]
+    # stopping=inner: one fit per fold (the default refit fits twice), as predicting is all these runs are for
+    fast = ["--folds", "2", "--epochs", "1", "--quiet", "--set", "bags=1", "--set", "stopping=inner",
+            "--runs-dir", str(root / "runs")]
     assert main(["train", "titanic", "--data-dir", str(data), "--out", str(root / "t.csv"), *fast]) == 0
     assert main(["train", "diabetes", "--out", str(root / "d.csv"), *fast]) == 0
     return root / "runs"

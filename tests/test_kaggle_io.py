@@ -133,6 +133,7 @@ def test_download_goes_to_the_tasks_data_folder_by_default(api, tmp_path, monkey
     assert (tmp_path / "data" / "mnist" / "train.csv").is_file()
 
 
+@pytest.mark.slow          # a whole default train after the fake download: with the full suite
 def test_train_without_data_downloads_it_when_credentials_exist(api, tmp_path, monkeypatch, capsys):
     """The caller (tasks/task.py's fetch_if_missing) downloads; it says so, then trains on the downloaded copy."""
     monkeypatch.setattr("tasks.task.DATA_ROOT", tmp_path / "data")      # no bundled copy

@@ -25,6 +25,7 @@ def _frame(problem: str):
     return frame, test
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem,metric,classes", [("binary", "logloss", (0, 1)),
                                                     ("multiclass", "logloss", (0, 1, 2)),
                                                     ("regression", "rmse", ())])

@@ -42,12 +42,13 @@ def test_train_levels(titanic_dir, tmp_path, capsys):
         assert "CV accuracy" in out and "submission: " in out        # results: stdout, every level
         return err
 
-    epoch = re.compile(r"fold \d bag \d epoch \d+: train_loss")
+    epoch = re.compile(r"fold \d bag \d (choose|refit) epoch \d+: train_loss")      # stopping=refit: both fits
     fold = re.compile(r"^fold \d: accuracy ", re.M)
     default = train()
     assert len(fold.findall(default)) == 2 and not epoch.search(default), default
     verbose = train("--verbose")
-    assert len(epoch.findall(verbose)) == 4 and len(fold.findall(verbose)) == 2, verbose
+    phases = epoch.findall(verbose)
+    assert phases.count("choose") == 4 and 2 <= phases.count("refit") <= 4 and len(fold.findall(verbose)) == 2, verbose
     assert train("--quiet") == ""
 
 

@@ -69,6 +69,7 @@ def test_no_validation_label_moves_its_own_prediction(tmp_path, runs_dir, stoppi
     assert not np.array_equal(oof(0.0, "val"), oof(5.0, "val"))
 
 
+@pytest.mark.slow
 def test_the_refit_trains_the_chosen_count_on_every_training_row(tmp_path, runs_dir, monkeypatch):
     """Per fold and bag: a first fit on the inner split, whose best step the second fit on all the
     fold's training rows trains (a net: the same epochs; trees: rounds times the rows' ratio)."""
@@ -129,6 +130,7 @@ def test_a_run_stopped_between_the_fits_resumes_without_choosing_again(tmp_path,
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
+@pytest.mark.slow
 def test_a_one_fit_learner_fits_once_on_every_training_row(tmp_path, runs_dir, monkeypatch):
     """logreg has no epoch count to choose: with stopping=refit it fits once per fold, on all 100
     training rows, the fold's 50 validation rows passed for its log only."""

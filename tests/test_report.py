@@ -166,7 +166,7 @@ def test_report_of_an_interrupted_run_shows_the_scores_train_printed(titanic_dir
 
 def test_running_cv_on_the_fold_lines_ends_on_the_cv(titanic_dir, runs_dir, tmp_path, capsys):
     from cli import main
-    assert main(["train", "titanic", "--folds", "3", "--epochs", "2", "--data-dir", str(titanic_dir),
+    assert main(["train", "titanic", "--folds", "3", "--epochs", "2", "--set", "bags=1", "--data-dir", str(titanic_dir),
                  "--runs-dir", str(runs_dir), "--out", str(tmp_path / "s.csv")]) == 0
     out, err = capsys.readouterr()
     [run] = list((runs_dir / "titanic").iterdir())

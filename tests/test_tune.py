@@ -59,8 +59,10 @@ def tiny_space(trial) -> dict:
 def _small_search(monkeypatch):
     """Titanic's real search space trains up to 100 epochs x 3 bags; the mechanics need far less."""
     monkeypatch.setattr("tasks.titanic.search_space", tiny_space)
-    # the mechanics on one learner: Titanic's default pair would train LightGBM beside every MLP trial
+    # the mechanics on one learner: Titanic's default pair would train LightGBM beside every MLP trial;
+    # and one fit per fold (the default stopping=refit fits twice: its own test tunes with it)
     monkeypatch.setitem(titanic_task.DEFAULTS, "model", "mlp")
+    monkeypatch.setitem(titanic_task.DEFAULTS, "stopping", "inner")
 
 
 def _tiny(task_runs, titanic_dir, trials, **kw):
@@ -475,3 +477,23 @@ def test_a_trial_failed_under_its_live_worker_is_logged_and_the_worker_goes_on(
     assert result.n_failed == 1 and result.n_complete == 2
     [warning] = [r.getMessage() for r in caplog.records if r.name == "pipelines.studies"]
     assert warning.startswith("trial 0 was ended (fail) by another process while this one ran it"), warning
+
+
+@pytest.mark.slow
+def test_a_refit_trial_prunes_on_its_first_fit_only(titanic_dir, tmp_path, monkeypatch):
+    """stopping=refit: fold 0's intermediate values come from the fit that chooses the epochs; the
+    second fit's epochs (a count already chosen) report nothing, so no step is reported twice."""
+    monkeypatch.setitem(titanic_task.DEFAULTS, "stopping", "refit")
+    reported = []
+    real = optuna.trial.Trial.report
+
+    def spy(self, value, step):
+        reported.append((self.number, step))
+        return real(self, value, step)
+    monkeypatch.setattr(optuna.trial.Trial, "report", spy)
+    runs_dir = tmp_path / "runs"
+    assert main(["tune", "titanic", "--trials", "2", "--folds", "2", "--data-dir", str(titanic_dir),
+                 "--runs-dir", str(runs_dir), "--quiet"]) == 0
+    for number in (0, 1):
+        steps = [s for n, s in reported if n == number]
+        assert steps == sorted(set(steps)) and len(steps) >= 3, steps      # the quarters, then each fold

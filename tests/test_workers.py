@@ -75,6 +75,7 @@ def test_a_job_error_reaches_the_caller_with_its_type_and_the_workers_are_replac
     assert [r for _, r in workers.run_jobs(counting, [(1,)], jobs=2, threads=1)]     # a fresh pool works
 
 
+@pytest.mark.slow          # 2 s of workers starting: with the full suite (the quick one stays under 90 s)
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads worker state from /proc")
 def test_an_error_in_the_parent_stops_the_running_jobs_at_once(tmp_path):
     """What Ctrl-C, SIGTERM or a failing hook (tune's pruner, a full disk) does in the parent:
@@ -112,6 +113,7 @@ def test_a_jobs_warnings_and_log_lines_reach_the_parents_loggers(caplog):
     assert any(name == "py.warnings" and "a library warning in a worker" in msg for name, msg in got), got
 
 
+@pytest.mark.slow          # 2 s of worker processes: with the full suite (the quick one stays under 90 s)
 def test_a_job_runs_in_the_parents_folder_and_torch_log_level_even_in_a_reused_worker(tmp_path, monkeypatch):
     """Relative paths (--runs-dir rr, weights_path) and --quiet (torch prints through its own handler)."""
     import logging
