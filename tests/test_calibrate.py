@@ -6,7 +6,7 @@ import pytest
 
 from pipelines import TASKS
 from pipelines.calibrate import BOUNDS, apply_temperature, cross_fit, fit_temperature
-from pipelines.metrics import accuracy, kaggle_logloss, roc_auc
+from pipelines.metrics import kaggle_logloss
 from pipelines.cv import cross_validate
 from pipelines.inputs import prepare
 
