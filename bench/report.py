@@ -183,7 +183,7 @@ def preset_summary_rows(rows: list[dict]) -> list[str]:
     LightGBM's, each mean ± std over the seeds, how many ended inside their budget and the highest
     peak memory."""
     out = []
-    for rs in _groups(rows, ("task", "preset", "time_limit", "machine")):
+    for rs in _groups(rows, ("task", "preset", "time_limit", "machine", "note")):
         if len({r["seed"] for r in rs}) < 2:
             continue
         got = [_preset_scores(r) for r in rs]
@@ -196,7 +196,7 @@ def preset_summary_rows(rows: list[dict]) -> list[str]:
                  f"{sum(r['wall_s'] <= r['budget_s'] for r in rs)} of {len(rs)} inside their {first['budget_s']:.0f} s",
                  f"peak {max(r['rss_tree_mib'] for r in rs) / 1024:.1f} GiB at most"]
         run = (f"`train {first['task']} --preset {first['preset']} --time-limit {first['time_limit']}` "
-               f"({_seeds(rs)}; CV {metric})")
+               f"({_seeds(rs)}; CV {metric})" + (f" {first['note']}" if first.get("note") else ""))
         commands = sorted({r.get("command", "") for r in rs})
         command = {**first, "command": commands[0].rsplit(" --seed", 1)[0] + " --seed S" if commands[0] else ""}
         out.append(_row(run, [command, *rs[1:]], "; ".join(parts), [r["wall_s"] for r in rs]))
@@ -219,7 +219,8 @@ def preset_rows(rows: list[dict]) -> list[str]:
                  "all " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),
                  f"{'inside' if r['wall_s'] <= r['budget_s'] else 'PAST'} its {r['budget_s']:.0f} s",
                  f"peak {r['rss_tree_mib'] / 1024:.1f} GiB"]      # over all processes (bench/preset.py)
-        run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}; CV {metric})"
+        run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}; CV {metric})" + \
+            (f" {r['note']}" if r.get("note") else "")
         out.append(_row(run, [r], "; ".join(parts), [r["wall_s"]]))
     return out
 
