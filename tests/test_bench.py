@@ -100,7 +100,7 @@ def test_course_raw_feeds_the_files_numbers_and_ours_course_net_trains_the_cours
                   "--contenders", "course_raw", "--results", str(results)])
     assert "skip course_raw on titanic: text columns (Name, Sex" in capsys.readouterr().out
     compare.main(["tabular", "--tasks", "titanic", "--rows", "120", "--contenders", "ours_course_net",
-                  "--set", "epochs=3", "bags=1", "--results", str(results)])
+                  "--set", "epochs=3", "bags=1", "stopping=inner", "--results", str(results)])     # one fit a fold
     rows = {r["contender"]: r for r in json.loads((results / "tabular.json").read_text())}
     assert set(rows) == {"course_raw", "ours_course_net"}
     assert rows["course_raw"]["task"] == "diabetes" and rows["ours_course_net"]["task"] == "titanic"
@@ -184,14 +184,15 @@ def test_diabetes_ceiling_bench_runs(capsys):
 @pytest.mark.slow     # seconds: the quick suite stays under 90 s on 2 cores
 def test_fold_bench_trains_one_fold_as_train_does(capsys):
     import fold
-    r = fold.run_fold("titanic", 1, {"model": "mlp", "epochs": 2, "bags": 1}, None)       # epochs: the MLP's
-    assert r["fold"] == 1 and r["epochs_run"] == 2 and r["set"] == "model=mlp epochs=2 bags=1"
+    # epochs: the MLP's; stopping=inner: one fit (the default refit fits twice)
+    r = fold.run_fold("titanic", 1, {"model": "mlp", "epochs": 2, "bags": 1, "stopping": "inner"}, None)
+    assert r["fold"] == 1 and r["epochs_run"] == 2 and r["set"] == "model=mlp epochs=2 bags=1 stopping=inner"
     assert 0.5 < r["score"] <= 1 and r["best_epochs"][0] in (1, 2)
     # the same fold and seeds as train's k-fold run: fold 1 of a full cross-validation scores the same
     from pipelines import TASKS
     from pipelines.cv import cross_validate
     from pipelines.inputs import prepare
-    cfg = TASKS.create("titanic").config(model="mlp", epochs=2, bags=1, seed=0, device="cpu")
+    cfg = TASKS.create("titanic").config(model="mlp", epochs=2, bags=1, stopping="inner", seed=0, device="cpu")
     full = cross_validate(prepare(cfg, None), cfg, predict_test=False)
     assert full["folds"][1]["accuracy"] == r["score"]
     fold.main(["titanic", "--fold", "0", "--data-dir", str(ROOT / "data" / "titanic"), "--set", "epochs=1", "bags=1"])

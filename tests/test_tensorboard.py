@@ -33,12 +33,13 @@ def test_train_logs_per_fold_epoch_scalars_and_cv(titanic_dir, runs_dir, tmp_pat
             "--data-dir", str(titanic_dir), "--runs-dir", str(runs_dir), "--out", str(tmp_path / "sub.csv")])
     [run] = list((runs_dir / "titanic").iterdir())
     acc = events(run / "tensorboard")
-    expected = {f"fold{k}/{b}{key}" for k in (0, 1) for b in ("", "bag1/")
+    # the default stopping=refit: each bag's two fits, the one choosing the epochs and the refit
+    expected = {f"fold{k}/{b}{phase}/{key}" for k in (0, 1) for b in ("", "bag1/") for phase in ("choose", "refit")
                 for key in ("train_loss", "val_loss", "val_score", "lr")}
     assert expected | {"cv/accuracy", "fold_scores/accuracy"} <= set(acc.Tags()["scalars"])
     history = pd.read_csv(run / "history.csv")
-    fold0 = history[(history["fold"] == 0) & (history["bag"] == 0)]
-    logged = acc.Scalars("fold0/val_loss")
+    fold0 = history[(history["fold"] == 0) & (history["bag"] == 0) & (history["phase"] == "refit")]
+    logged = acc.Scalars("fold0/refit/val_loss")
     assert [e.step for e in logged] == fold0["epoch"].tolist()
     assert np.allclose([e.value for e in logged], fold0["val_loss"], rtol=1e-4)
     cv = json.loads((run / "metrics.json").read_text())["cv"]["accuracy"]
