@@ -195,7 +195,9 @@ def test_preset_options_that_do_not_combine_are_one_line(argv, message, capsys, 
 
 
 @pytest.mark.slow
-def test_the_fast_preset_trains_stacks_and_writes_the_best_submission(tmp_path, capsys):
+def test_the_fast_preset_trains_stacks_and_writes_the_best_submission(tmp_path, capsys, monkeypatch):
+    # each learner is a normal run and writes its own submission; here, not into the repo's submissions/
+    monkeypatch.setattr("pipelines.train.SUBMISSIONS_DIR", tmp_path / "submissions")
     frame, test = regression_frame(200), regression_frame(20, seed=1)
     frame["y"] = (frame["y"] > frame["y"].median()).astype(int)
     folder = write_competition(tmp_path / "c", frame, test)
@@ -208,6 +210,7 @@ def test_the_fast_preset_trains_stacks_and_writes_the_best_submission(tmp_path, 
     sub = pd.read_csv(out)
     assert len(sub) == 20 and set(sub["y"]) <= {0, 1}
     assert len([d for d in (tmp_path / "runs" / "presetbin").iterdir() if d.is_dir()]) == 2
+    assert len(list((tmp_path / "submissions").glob("presetbin-*.csv"))) == 2
 
 
 def test_a_task_without_test_rows_gets_runs_stack_cv_and_no_file(monkeypatch, tmp_path):

@@ -202,7 +202,7 @@ def test_tune_searches_the_trees_space_pruned_on_rounds_and_the_best_replays(tmp
         rounds = sorted(s for s in steps if s < FOLD_STEP)
         assert {FOLD_STEP, FOLD_STEP + 1} <= steps and rounds == list(range(1, len(rounds) + 1))
         assert res.best_params["model"] == "xgboost" and set(res.best_params["trees"]) == set(XGBoostLearner.defaults())
-        replay = train(task.config(**res.best_params), data_dir=data, runs_root=runs_dir)
+        replay = train(task.config(**res.best_params), data_dir=data, runs_root=runs_dir, out=tmp_path / "replay.csv")
         assert runs.read_json(replay.run_dir / "config.json")["config"]["trees"] == res.best_params["trees"]
         with pytest.raises(UsageError, match="searches xgboost's trees, not the task's search space"):
             tune("ttune", trials=1, folds=2, data_dir=data, runs_root=runs_dir)
