@@ -188,6 +188,14 @@ class LogRegLearner(SklearnLearner):
         return p[:, 1] if self.task.binary else p
 
 
+def transformed_mse(model, y: np.ndarray, pred: np.ndarray) -> float:
+    """Squared error in the units a TransformedTargetRegressor `model` fits (the nets' MSE): the
+    regression loss of the scikit-learn learners' history."""
+    t = model.transformer_
+    z = lambda v: t.transform(np.asarray(v, np.float64).reshape(-1, 1))[:, 0]     # noqa: E731
+    return float(np.mean((z(y) - z(pred)) ** 2))
+
+
 @LEARNERS.register(name="ridge", kind="tabular", problems=REGRESSION)
 class RidgeLearner(SklearnLearner):
     """scikit-learn's Ridge (alpha 1) on the target as the nets see it (pipelines/target.py:
@@ -203,9 +211,7 @@ class RidgeLearner(SklearnLearner):
                                           check_inverse=False)
 
     def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
-        t = self.model_.transformer_
-        z = lambda v: t.transform(np.asarray(v, np.float64).reshape(-1, 1))[:, 0]     # noqa: E731
-        return float(np.mean((z(y) - z(pred)) ** 2))
+        return transformed_mse(self.model_, y, pred)
 
     def predict_proba(self, x, batch_fn=None) -> np.ndarray:
         """Values in the target's units (the seam's name; no probabilities in regression)."""
@@ -243,7 +249,7 @@ class KNNLearner(SklearnLearner):
 
     def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
         if self.task.problem == "regression":
-            return RidgeLearner.loss(self, y, pred)
+            return transformed_mse(self.model_, y, pred)
         return kaggle_logloss(y, pred)
 
     def predict_proba(self, x, batch_fn=None) -> np.ndarray:
