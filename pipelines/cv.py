@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from core import workers
-from core.config import TrainConfig
+from core.config import TrainConfig, override
 from core.files import replace_atomically
 from core.runtime import autocast_dtype
 from pipelines.calibrate import apply_temperature, cross_fit
@@ -47,6 +47,7 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
     collect OOF and averaged test probabilities. With `run_dir`, every artifact is saved there;
     without (tuning), nothing is written. `only_folds` trains just those folds, seeded as in the
     full run (bench/fold.py); CV is then over their rows and calibration, which needs all, is skipped."""
+    cfg = one_bag_if_unseeded(cfg)
     task, y, folds = inp.task, inp.y[:inp.own_rows], inp.folds      # extra rows train, never score
     test = inp.test if predict_test else None
     todo = [k for k in range(len(folds)) if only_folds is None or k in only_folds]
@@ -102,6 +103,17 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
             "autocast": str(autocast_dtype(inp.device, cfg.precision) or "off").replace("torch.", ""),
             "fold_plan": [{"folds": ks, "jobs": jobs, "threads": threads} for ks, jobs, threads in plan],
             "calibration": calibration, "test": test, **({"extra_train": inp.extra} if inp.extra else {})}
+
+
+def one_bag_if_unseeded(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with bags=1 where the learner's fit ignores its seed (logreg, ridge, knn,
+    `Learner.seeded`): every bag of a fold fits the same rows, so more bags would repeat one fit
+    (Titanic's default of 3 bags meets `--model logreg`). Said once, at INFO."""
+    if cfg.bags > 1 and not LEARNERS.get(cfg.model).seeded:
+        log.info("%s: bags=%d would fit the same model %d times (its fit ignores the seed); one bag per fold",
+                 cfg.model, cfg.bags, cfg.bags)
+        return override(cfg, {"bags": 1})
+    return cfg
 
 
 def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[list[int], int, int]]:

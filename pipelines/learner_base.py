@@ -19,6 +19,7 @@ class Learner:
     """The defaults every learner shares: the task's own encoding, for training and for test rows."""
     suffix = ""
     progress_unit = "epoch"
+    seeded = True       # its fit depends on random_state; False: the same rows give the same model
 
     def __init__(self, task: TaskBase, cfg: TrainConfig | None, device: torch.device, random_state: int = 0):
         self.task, self.cfg, self.device, self.random_state = task, cfg, device, random_state

@@ -17,6 +17,8 @@ A learner follows the scikit-learn contract: `__init__` stores (task, cfg, devic
         (precision: the run's, as it trained; trained_by: its commit, named if the file no longer loads)
     suffix            the saved model's file suffix: model<b><suffix> in the fold directory
     progress_unit     what a history row counts ('epoch' for nets), the pruner's step
+    seeded            whether the fit depends on random_state (False for logreg, ridge, knn: a fold
+                      then trains one bag whatever `bags` says, as more would repeat one fit)
 
 Every row of `history_` carries `epoch` (the step, 1-based), `train_loss`, `val_loss`, `val_score`
 `lr` (NaN where there is none) and `seconds`, as the report's plots and the CLI's log read them. LEARNERS maps a config's `model` to its learner's
@@ -132,6 +134,7 @@ class SklearnLearner(Learner):
     records beside the score, and `predict_proba`."""
     suffix = ".joblib"
     progress_unit = "fit"
+    seeded = False          # logreg's lbfgs, ridge's solve and knn's search give one answer per rows
     train_loss = True       # the history's train_loss: False where predicting the training rows costs a fit's worth
 
     def fit(self, enc: Encoded, y_train: np.ndarray, y_val: np.ndarray, on_step=None,

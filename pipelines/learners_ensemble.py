@@ -180,6 +180,7 @@ def combination(name: str):
         raise UsageError(f"model {name!r}: its learners are for different data ({', '.join(sorted(map(str, kinds)))})")
     problems = [set(LEARNERS.tags[m]["problems"]) for m in members if "problems" in LEARNERS.tags[m]]
     tags = {"kind": kinds.pop()} | ({"problems": tuple(sorted(set.intersection(*problems)))} if problems else {})
-    cls = type("EnsembleLearner", (EnsembleLearner,), {"members": members, "__doc__": EnsembleLearner.__doc__})
+    cls = type("EnsembleLearner", (EnsembleLearner,), {"members": members, "__doc__": EnsembleLearner.__doc__,
+                                                       "seeded": any(LEARNERS.get(m).seeded for m in members)})
     return cls, tags
 

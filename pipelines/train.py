@@ -23,7 +23,7 @@ from core.config import TrainConfig, override
 from core.errors import UsageError, first_line
 from data import fingerprint
 from pipelines import TASKS
-from pipelines.cv import FoldHook, cross_validate
+from pipelines.cv import FoldHook, cross_validate, one_bag_if_unseeded
 from pipelines.inputs import Inputs, prepare
 from pipelines.predict import save_test_proba, write_submission
 from pipelines.proba import cv_scores
@@ -51,6 +51,7 @@ def train(cfg: TrainConfig, data_dir: Path | None = None, out: Path | None = Non
     if out is not None:
         check_writable(out)
     inp = prepare(cfg, data_dir, runs_root)
+    cfg = one_bag_if_unseeded(cfg)       # config.json records the bags the run trains
     run_dir = runs.new_run(runs_root or runs.RUNS_ROOT, inp.task.name, cfg.model, cfg.seed)
     if inp.task.spec is not None:       # an inferred competition: the run keeps the spec it trained with
         runs.save_spec(run_dir, inp.task.spec)
