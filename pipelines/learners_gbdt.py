@@ -166,9 +166,9 @@ class BoostedTrees(Learner):
             y_tr, y_va, decode = self.target_.transform(y_train), self.target_.transform(y_val), self.target_.inverse
         else:
             y_tr, y_va, decode = y_train, y_val, np.asarray
-        self.rounds_ = max(1, round(int(steps) * grow)) if steps else self.setting("max_rounds")
+        limit = max(1, round(int(steps) * grow)) if steps else self.setting("max_rounds")
         rounds = Rounds(task, decode, y_val, round_patience(self.cfg.patience), self.setting("learning_rate"), on_step,
-                        fixed=bool(steps))
+                        limit, fixed=bool(steps))
         data = self.boost(lib, as_numpy(enc.x_train), y_tr, as_numpy(enc.x_val), y_va, rounds, categorical_columns(enc.encoder))
         self.model_ = self.from_bytes(lib, data)
         self.history_, self.best_step_, self.best_score_ = rounds.history, rounds.best_step, rounds.best_score
@@ -209,13 +209,15 @@ class Rounds:
     rows' predictions (the library's transformed output: probabilities, or the transformed target)
     when the watched score is not the loss, then `end(step, train_loss, val_loss)` once a round,
     which records its history row (on_step gets each), keeps the best round on the watched score,
-    and says whether to stop (`patience` rounds after the best). `fixed`: a count chosen elsewhere
-    (stopping='refit'): the last round is the one kept, and only the round limit stops."""
+    and says whether to stop (`patience` rounds after the best). `limit`: the rounds the library
+    is asked for. `fixed`: that limit is a count chosen elsewhere (stopping='refit'): the last round
+    is the one kept, and only the limit stops."""
 
-    def __init__(self, task, decode, y_val: np.ndarray, patience: int, lr: float, on_step, fixed: bool = False):
+    def __init__(self, task, decode, y_val: np.ndarray, patience: int, lr: float, on_step, limit: int,
+                 fixed: bool = False):
         self.watch, self.metric, self.decode, self.y_val = monitor(task), task.metric, decode, y_val
         self.extra = f"val_{task.metric}" if self.watch != task.metric else None
-        self.patience, self.lr, self.on_step, self.fixed = patience, lr, on_step, fixed
+        self.patience, self.lr, self.on_step, self.limit, self.fixed = patience, lr, on_step, limit, fixed
         self.maximize = self.watch != "loss" and METRICS[self.watch].maximize
         self.needs_scores = self.watch != "loss" or self.extra is not None
         self.history, self.best_step, self.best_score, self.last = [], 0, float("nan"), {}
@@ -280,7 +282,7 @@ class LightGBMLearner(BoostedTrees):
             got = {(r[0], r[1]): float(r[2]) for r in env.evaluation_result_list}
             if rounds.end(env.iteration + 1, got["train", loss], got["val", loss]):
                 raise lgb.callback.EarlyStopException(rounds.best_step - 1, env.evaluation_result_list)
-        booster = lgb.train(self.params(len(y_tr)), train, num_boost_round=self.rounds_,
+        booster = lgb.train(self.params(len(y_tr)), train, num_boost_round=rounds.limit,
                             valid_sets=[train, val], valid_names=["train", "val"],
                             feval=scores if rounds.needs_scores else None, callbacks=[hook])
         return booster.model_to_string(num_iteration=rounds.best_step).encode()

@@ -66,7 +66,7 @@ class XGBoostLearner(BoostedTrees):
             def after_iteration(self, model, epoch: int, log: dict) -> bool:
                 return rounds.end(epoch + 1, objective_loss(problem, log["train"][loss][-1]),
                                   objective_loss(problem, log["val"][loss][-1]))
-        booster = xgb.train(self.params(len(y_tr)), train, num_boost_round=self.rounds_,
+        booster = xgb.train(self.params(len(y_tr)), train, num_boost_round=rounds.limit,
                             evals=[(train, "train"), (val, "val")], verbose_eval=False,
                             custom_metric=scores if rounds.needs_scores else None, callbacks=[Hook()])
         return bytes(booster[:rounds.best_step].save_raw("ubj"))
@@ -102,9 +102,10 @@ class CatBoostLearner(BoostedTrees):
     def space(cls, trial) -> dict:
         return common_space(trial) | {"depth": trial.suggest_int("depth", 4, 10)}
 
-    def params(self, rows: int) -> dict:
+    def params(self, rows: int, rounds: int) -> dict:
+        """CatBoost's parameters for a fold of `rows` training rows, boosting `rounds` at most."""
         s, problem = self.setting, self.task.problem
-        out = {"loss_function": CATBOOST_LOSSES[problem], "iterations": self.rounds_,
+        out = {"loss_function": CATBOOST_LOSSES[problem], "iterations": rounds,
                "learning_rate": s("learning_rate"), "depth": s("depth"), "l2_leaf_reg": s("l2"),
                "bootstrap_type": "Bernoulli", "subsample": s("subsample"), "rsm": s("colsample"),
                "random_seed": self.seed, "thread_count": threads(rows), "use_best_model": False,
@@ -113,7 +114,7 @@ class CatBoostLearner(BoostedTrees):
 
     def boost(self, cb, x_tr, y_tr, x_va, y_va, rounds: Rounds, categorical: list[int]) -> bytes:
         problem, loss, n_val = self.task.problem, CATBOOST_LOSSES[self.task.problem], len(y_va)
-        params = self.params(len(y_tr))
+        params = self.params(len(y_tr), rounds.limit)
 
         class Scores:             # CatBoost's custom metric protocol; its value is unused
             def is_max_optimal(self) -> bool:
