@@ -226,9 +226,7 @@ def _choose_steps(inp: Inputs, cfg: TrainConfig, k: int, fold_dir: Path | None, 
         learner = LEARNERS.create(cfg.model, task=inp.task, cfg=cfg, device=inp.device, random_state=_seed(cfg, k, b))
         ckpt = fold_dir / f"ckpt{b}-chosen.pt" if fold_dir is not None else None
         learner.fit(enc, inp.y[fit], inp.y[stop], on_step=_tagged(on_epoch, k, b, "choose"), checkpoint=ckpt)
-        record = {"best_epoch": learner.best_step_, "best_score": learner.best_score_,
-                  "history": [{**row, "phase": "choose"} for row in learner.history_],
-                  "seconds": (learner.history_[-1]["seconds"] if learner.history_ else 0.0)}
+        record = {**_record(learner, "choose"), "seconds": learner.history_[-1]["seconds"] if learner.history_ else 0.0}
         if done is not None:
             runs.write_json(done, record)
             ckpt.unlink(missing_ok=True)
@@ -258,7 +256,7 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
     steps = chosen["best_epoch"] if chosen else None
     learner.fit(enc, inp.y[fit], inp.y[stop], on_step=_tagged(on_epoch, k, b, "refit" if chosen else None),
                 checkpoint=ckpt, steps=steps, grow=grow)
-    record = {"best_epoch": learner.best_step_, "best_score": learner.best_score_, "history": learner.history_}
+    record = _record(learner)
     if chosen:       # the fold's best epochs are the chosen ones; the history, both fits' (the refit's timed after)
         before = chosen.get("seconds", 0.0)
         refit = [{**row, "phase": "refit", "seconds": row["seconds"] + before} for row in learner.history_]
@@ -270,6 +268,13 @@ def _fit_bag(inp: Inputs, cfg: TrainConfig, enc: Encoded, k: int, b: int,
         ckpt.unlink(missing_ok=True)
         (fold_dir / f"chosen{b}.json").unlink(missing_ok=True)     # bag<b>.json holds it now
     return learner, {**record, "seconds_before": learner.seconds_before_}
+
+
+def _record(learner, phase: str | None = None) -> dict:
+    """A fitted bag's record (bag<b>.json, chosen<b>.json): its best step and score, and its history,
+    each row tagged with `phase` when given."""
+    history = [{**row, "phase": phase} for row in learner.history_] if phase else learner.history_
+    return {"best_epoch": learner.best_step_, "best_score": learner.best_score_, "history": history}
 
 
 def _record_fold(fold_dir: Path, row: dict, y: np.ndarray, proba: np.ndarray) -> None:
