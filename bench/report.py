@@ -219,8 +219,9 @@ def preset_rows(rows: list[dict]) -> list[str]:
                  "all " + ", ".join(f"{name(k)} {v:.4f}" for k, v in board),
                  f"{'inside' if r['wall_s'] <= r['budget_s'] else 'PAST'} its {r['budget_s']:.0f} s",
                  f"peak {r['rss_tree_mib'] / 1024:.1f} GiB"]      # over all processes (bench/preset.py)
+        # note: what sets a group of seeds apart (the summary groups on it); remark: this seed's alone
         run = f"`train {r['task']} --preset {r['preset']} --time-limit {r['time_limit']}` (seed {r['seed']}; CV {metric})" + \
-            (f" {r['note']}" if r.get("note") else "")
+            "".join(f" {r[k]}" for k in ("note", "remark") if r.get(k))
         out.append(_row(run, [r], "; ".join(parts), [r["wall_s"]]))
     return out
 

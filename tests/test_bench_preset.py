@@ -51,3 +51,12 @@ def test_seeds_of_one_preset_get_a_summary_row():
     assert "best single 0.8481 ± 0.0027" in line and "its lightgbm 0.8403 ± 0.0138 (0.8305 / 0.8500)" in line
     assert "1 of 2 inside their 600 s; peak 3.0 GiB at most" in line
     assert preset_summary_rows([_row()]) == []            # one seed: its own row says it all
+
+
+def test_a_remark_stays_on_its_seeds_row_and_the_note_groups_the_seeds():
+    from bench.report import preset_summary_rows
+    noted = {**_row(), "note": "(new order)"}
+    busy = {**noted, "seed": 1, "remark": "(a test shared the machine)", "command": "python bench/preset.py --seed 1"}
+    assert "(seed 1; CV accuracy) (new order) (a test shared the machine)" in preset_rows([busy])[0]
+    [line] = preset_summary_rows([noted, busy])
+    assert "(seeds 0, 1; CV accuracy) (new order)" in line and "shared" not in line
