@@ -13,8 +13,8 @@ handful, not a fit).
            data, the kinds seen to cost the most per fold come last: on Otto (62k rows, 9
            classes, 2 cores) a first fold of catboost or of the slow LightGBM took 230-400 s,
            more than a whole run of the MLP (about 200 s); started before the others, they were
-           stopped at that fold, using the time the wide MLP and tabm would have finished in. On small tables all seven fit
-           and the order does not matter.
+           stopped at that fold, using the time the wide MLP and tabm would have finished in.
+           On small tables all seven fit and the order does not matter.
     fast   the linear baseline (logreg or ridge), then LightGBM at learning rate 0.1: a first
            submission in about a minute on a table of tens of thousands of rows
 
