@@ -108,9 +108,9 @@ def cross_validate(inp: Inputs, cfg: TrainConfig, run_dir: Path | None = None,
 def one_bag_if_unseeded(cfg: TrainConfig) -> TrainConfig:
     """`cfg` with bags=1 where the learner's fit ignores its seed (logreg, ridge, knn,
     `Learner.seeded`): every bag of a fold fits the same rows, so more bags would repeat one fit
-    (Titanic's default of 3 bags meets `--model logreg`). Said once, at INFO."""
+    (Titanic's default of 3 bags meets `--model logreg`). Said at DEBUG: the run is the same, only faster."""
     if cfg.bags > 1 and not LEARNERS.get(cfg.model).seeded:
-        log.info("%s: bags=%d would fit the same model %d times (its fit ignores the seed); one bag per fold",
+        log.debug("%s: bags=%d would fit the same model %d times (its fit ignores the seed); one bag per fold",
                  cfg.model, cfg.bags, cfg.bags)
         return override(cfg, {"bags": 1})
     return cfg

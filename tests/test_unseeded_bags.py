@@ -21,7 +21,7 @@ def test_which_learners_are_seeded():
 def test_bags_fall_to_one_for_an_unseeded_learner_and_the_run_records_it(titanic_dir, runs_dir, tmp_path, caplog):
     task = TASKS.create("titanic")
     assert one_bag_if_unseeded(task.config(model="mlp", bags=3)).bags == 3
-    with caplog.at_level(logging.INFO, logger="pipelines.cv"):
+    with caplog.at_level(logging.DEBUG, logger="pipelines.cv"):
         res = train(task.config(model="logreg", bags=3, folds=3, stopping="inner"), data_dir=titanic_dir,
                     runs_root=runs_dir, out=tmp_path / "s.csv")
     assert "bags=3 would fit the same model 3 times" in caplog.text
