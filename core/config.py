@@ -35,7 +35,7 @@ PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.run
 # TrainConfig.transform: Otto's count transforms (features/counts.py), the numeric scalings of an
 # inferred competition's encoder (features/generic.py); each task says which it reads (Task.transforms)
 EMBEDDINGS = ("none", "periodic", "piecewise")    # TrainConfig.embedding: TabM's numeric embeddings
-STOPPING = ("val", "inner", "refit")   # TrainConfig.stopping: which rows early stopping watches (pipelines/cv.py)
+STOPPING = ("val", "inner", "refit", "fixed")   # TrainConfig.stopping: which rows early stopping watches (pipelines/cv.py)
 TRANSFORMS = ("none", "log1p", "anscombe", "quantile+standard", "quantile", "robust", "standard")
 
 
@@ -91,7 +91,10 @@ class TrainConfig:
                                   # training rows, so the validation rows are only scored (an honest OOF),
                                   # or 'refit': the epochs (rounds) chosen as 'inner' does, then the model
                                   # trained again on all the fold's training rows for that count (honest,
-                                  # no row left out of the final model; about twice the training time)
+                                  # no row left out of the final model; about twice the training time),
+                                  # or 'fixed': no early stopping, a net trains its whole `epochs` schedule on
+                                  # all the fold's training rows and keeps the last weights (honest: the count
+                                  # is a setting, not chosen by the fold's rows; one fit, as fast as 'val'; nets only)
     inner: float = 0.15           # stopping='inner' or 'refit': the share of each fold's training rows it holds out
     # how the rows split into folds, and what else trains (tables only; pipelines/inputs.py reads them)
     group: str = ""               # a train column: rows sharing its value never split across folds ('' = none)
@@ -224,8 +227,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"holdout must lie in (0, 1), got {cfg.holdout}")
     if cfg.stopping not in STOPPING:
         raise UsageError(f"unknown stopping {cfg.stopping!r}; choose val (the fold's validation rows), "
-                         "inner (a share of its training rows: an honest OOF) or refit (inner's choice, "
-                         "then all the training rows)")
+                         "inner (a share of its training rows: an honest OOF), refit (inner's choice, "
+                         "then all the training rows) or fixed (a net's whole epochs schedule, no stopping)")
     if not 0 < cfg.inner < 0.5:
         raise UsageError(f"inner must lie in (0, 0.5), got {cfg.inner}")
     if cfg.optimizer not in ("adamw", "sgd"):

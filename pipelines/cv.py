@@ -179,9 +179,10 @@ def _train_fold(inp: Inputs, cfg: TrainConfig, k: int, test, run_dir: Path | Non
 def stopping_rows(inp: Inputs, cfg: TrainConfig, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Fold k's (rows a model fits, rows its early stopping watches): with stopping='val' its
     training and validation rows; with 'inner' and 'refit' its training rows split
-    (pipelines/folds.inner_split), the validation rows left to be scored only."""
+    (pipelines/folds.inner_split), the validation rows left to be scored only; with 'fixed' its
+    training and validation rows, the latter watched for the log only (nothing stops early)."""
     tr, va = inp.folds[k]
-    if cfg.stopping == "val":
+    if cfg.stopping in ("val", "fixed"):
         return tr, va
     return inner_split(tr, inp.y, inp.own_rows, cfg.inner, cfg.seed * 10_007 + k,
                        stratify=inp.task.problem != "regression")

@@ -68,7 +68,8 @@ class TorchLearner(Learner):
             checkpoint: Path | None = None, steps: int | None = None, grow: float = 1.0) -> "TorchLearner":
         """`steps`: train that many epochs of the config's schedule and keep the last weights. An
         epoch passes over every training row, so `grow` (more rows than when `steps` was chosen)
-        is already in it: each epoch takes that many more optimizer steps."""
+        is already in it: each epoch takes that many more optimizer steps. stopping='fixed': the
+        whole schedule, `cfg.epochs`, likewise."""
         task, cfg, device = self.task, self.cfg, self.device
         gen = seed_everything(self.random_state)
         self.args_ = model_args(cfg.model, cfg.to_dict(), **enc.shape)
@@ -88,9 +89,10 @@ class TorchLearner(Learner):
             score, maximize = score_fn(task)
             epoch_metrics = epoch_metric_fn(task)
             y_tr, y_va = as_tensor(y_train, device, torch.long), as_tensor(y_val, device, torch.long)
+        count = int(steps) if steps else (cfg.epochs if cfg.stopping == "fixed" else None)
         res = fit(model, enc.x_train, y_tr, enc.x_val, y_va, cfg=cfg, loss_fn=loss_fn(task, cfg.label_smoothing),
                   score_fn=score, maximize=maximize, generator=gen, on_epoch=on_step, checkpoint=checkpoint,
-                  epoch_metrics=epoch_metrics, stop_after=int(steps) if steps else None, **extra)
+                  epoch_metrics=epoch_metrics, stop_after=count, **extra)
         self.net_, self.model_, self.precision_ = net, res.model, cfg.precision       # net_: uncompiled, for its state dict's keys
         self.history_, self.best_step_, self.best_score_ = res.history, res.best_epoch, res.best_score
         self.seconds_before_ = res.seconds_before

@@ -110,8 +110,11 @@ class BoostedTrees(Learner):
     @classmethod
     def check(cls, cfg) -> None:
         """Before a run folder is made: the library imports, and `trees` names only numbers this
-        learner reads."""
+        learner reads; stopping='fixed' (a net's whole epochs schedule) has no round count to give trees."""
         cls.library()
+        if cfg.stopping == "fixed":
+            raise UsageError(f"stopping=fixed trains a net's whole epochs schedule; {cls.name} boosts until early "
+                             "stopping, with no fixed round count: use stopping=refit or inner")
         for key, value in (cfg.trees or {}).items():
             if key not in cls.tunable + UNTUNED:
                 raise UsageError(f"config key trees: {cls.name} does not read {key!r}; it reads "

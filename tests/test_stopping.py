@@ -1,6 +1,7 @@
 """Honest out-of-fold predictions (TrainConfig.stopping='inner'): early stopping watches a share of
 each fold's training rows, so the validation rows the OOF scores chose nothing; the split, the run
-and the refusals. stopping='refit' (its own tests: tests/test_refit.py) shares the split."""
+and the refusals. stopping='refit' (its own tests: tests/test_refit.py) shares the split.
+stopping='fixed': no early stopping at all, every epoch of the schedule on every training row."""
 from __future__ import annotations
 
 import re
@@ -60,7 +61,7 @@ def test_stopping_inner_never_lets_a_validation_row_choose_the_epoch(tmp_path, r
 
 
 @pytest.mark.parametrize("setting,message", [
-    ("stopping=early", r"unknown stopping 'early'; choose val .*, inner .* or refit"),
+    ("stopping=early", r"unknown stopping 'early'; choose val .*, inner .*, refit .* or fixed"),
     ("inner=0.6", r"inner must lie in \(0, 0.5\), got 0.6")])
 def test_bad_stopping_settings_are_one_line(setting, message, capsys):
     assert main(["train", "titanic", "--set", setting, "--quiet"]) == 2
@@ -74,3 +75,33 @@ def test_image_tasks_refuse_inner_stopping(stopping):
     from tasks.task import TASKS
     with pytest.raises(UsageError, match=rf"stopping={stopping}: for tables only; mnist is an image task"):
         check_row_options(TASKS.create("mnist"), {"stopping": stopping})
+
+
+def test_stopping_fixed_trains_every_epoch_on_every_training_row_and_no_label_scores_itself(tmp_path, runs_dir):
+    """Each fold's net trains the whole `epochs` schedule on all its training rows and keeps the
+    last weights; shifting fold 0's validation targets leaves their OOF predictions as they were
+    (they chose nothing), where stopping on them ('val') moves them."""
+    from test_refit import _competition
+
+    def run(shift, how):
+        folder, folds_file, va = _competition(tmp_path, shift)
+        with registered(table_task("fixed", metric="rmse")) as task:
+            res = train(task.config(model="mlp", epochs=4, batch_size=16, patience=1, stopping=how,
+                                    folds_file=folds_file), data_dir=folder, runs_root=runs_dir,
+                        out=tmp_path / f"{how}{shift}.csv")
+        return res.run_dir, pd.read_csv(res.run_dir / "oof.csv")["prediction"].to_numpy()[va]
+    run_dir, before = run(0.0, "fixed")
+    history = pd.read_csv(run_dir / "history.csv")
+    assert history.groupby("fold")["epoch"].apply(list).tolist() == [[1, 2, 3, 4]] * 3
+    metrics = pd.read_json(run_dir / "metrics.json", typ="series")
+    assert [f["best_epochs"] for f in metrics["folds"]] == [[4]] * 3 and [f["n_train"] for f in metrics["folds"]] == [100] * 3
+    assert np.array_equal(before, run(5.0, "fixed")[1])
+    assert not np.array_equal(run(0.0, "val")[1], run(5.0, "val")[1])
+
+
+@pytest.mark.parametrize("model", ["lightgbm", "mlp+lightgbm"])
+def test_stopping_fixed_is_refused_for_trees_in_one_line(model, capsys):
+    assert main(["train", "titanic", "--model", model, "--set", "stopping=fixed", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "stopping=fixed trains a net's whole epochs schedule; lightgbm boosts until early stopping" in err
+    assert err.count("\n") == 1
