@@ -1,5 +1,6 @@
 """The benchmark scripts run in the suite on tiny inputs so they cannot rot."""
 import json
+import re
 import sys
 
 import numpy as np
@@ -197,6 +198,10 @@ def test_fold_bench_trains_one_fold_as_train_does(capsys):
     assert full["folds"][1]["accuracy"] == r["score"]
     fold.main(["titanic", "--fold", "0", "--data-dir", str(ROOT / "data" / "titanic"), "--set", "epochs=1", "bags=1"])
     assert "| titanic | fold 0 | epochs=1 bags=1 | accuracy " in capsys.readouterr().out
+    assert [c["epoch"] for c in r["curve"]] == [1, 2] and r["curve"][r["best_epochs"][0] - 1]["val_score"] > 0
+    fold.main(["titanic", "--curve", "--set", "model=mlp", "epochs=3", "bags=1", "stopping=fixed"])
+    out = capsys.readouterr().out
+    assert "best epoch(s) 3 |" in out and re.search(r"^bag 0 val_score by epoch: 1:[\d.]+ 2:[\d.]+ 3:[\d.]+$", out, re.M)
     with pytest.raises(UsageError, match="--fold must be in 0..4"):
         fold.run_fold("titanic", 5, {"epochs": 1}, None)
 
