@@ -24,7 +24,9 @@ not fit the problem are skipped, and the preset says so. Every run shares the ta
 of each fold's training rows (`stopping=inner`): the preset picks its submission by CV and stacks
 on the OOF predictions, so no OOF row's label may have chosen a learner's epoch or round. Not
 `stopping=refit`, the single runs' default: its second fit per fold and bag would leave room for
-fewer learners inside the budget.
+fewer learners inside the budget. A net the task trains a fixed epoch count (`stopping=fixed`:
+Otto's TabM) trains so here too, and a one-fit learner (logreg) always does: as honest, one fit,
+and on every training row.
 
 The budget is planned from progress measured in this run, never from durations written here:
 - a learner of a kind that already finished in this preset is started only if its measured time
@@ -52,6 +54,7 @@ from pathlib import Path
 from core.errors import UsageError, first_line
 from pipelines import TASKS, runs
 from pipelines.inputs import check_learner
+from pipelines.learners import LEARNERS
 from pipelines.metrics import METRICS
 from submissions.format import SUBMISSIONS_DIR, check_writable
 
@@ -145,6 +148,17 @@ def candidates(task, preset: str) -> tuple[list[tuple[str, dict]], list[Entry]]:
     return keep, skipped
 
 
+def stopping(task, model: str) -> str:
+    """How a preset learner picks its epochs (rounds) honestly in one fit: 'inner', except where
+    nothing is held out for it: a one-fit learner (logreg: no count to choose) and a net the task
+    trains a fixed count (its defaults and recipe say stopping=fixed for that model: its epochs are
+    then a whole schedule, not a cap for early stopping) train on every training row ('fixed')."""
+    unit = LEARNERS.get(model).progress_unit
+    if unit == "fit" or (unit == "epoch" and task.config(model=model).stopping == "fixed"):
+        return "fixed"
+    return "inner"
+
+
 def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, data_dir: Path | None = None,
                out: Path | None = None, runs_root: Path | None = None, say=print,
                start: float | None = None) -> PresetResult:
@@ -174,7 +188,7 @@ def run_preset(task_name: str, preset: str, time_limit: float, overrides: dict, 
             entries.append(Entry(name, note="not started: the budget is spent"))
             continue
         before = _runs(root, task.name)
-        cfg = task.config(**{"stopping": "inner", **overrides, **spec})
+        cfg = task.config(**{"stopping": stopping(task, spec["model"]), **overrides, **spec})
         t0 = clock()
         hooks = _Hooks(learners_end, cfg.folds, t0)
         try:

@@ -263,3 +263,19 @@ def test_each_finished_folds_row_says_how_many_folds_train_at_once(tmp_path, run
         train(task.config(model="logreg", jobs=1), data_dir=folder, runs_root=runs_dir, out=tmp_path / "a.csv",
               on_fold=lambda k, row: rows.append(row["jobs"]))
     assert rows == [1, 1, 1]
+
+
+def test_each_preset_learner_stops_honestly_in_one_fit():
+    """'inner' rows choose a tree's rounds and a net's epochs; a net trains its whole schedule where
+    the task's defaults fix the count (stopping=fixed), and a one-fit learner on every training row."""
+    import dataclasses
+
+    from tiny_tasks import table_task
+    plain = table_task("plain")
+    fixed = dataclasses.replace(plain, defaults={**plain.defaults, "stopping": "fixed"})
+    models = ("mlp", "tabm", "lightgbm", "mlp+lightgbm", "logreg")
+    assert [preset.stopping(plain, m) for m in models] == ["inner", "inner", "inner", "inner", "fixed"]
+    assert [preset.stopping(fixed, m) for m in models] == ["fixed", "fixed", "inner", "inner", "fixed"]
+    # a recipe fixes its own model's count only: Otto's TabM, not the MLP it keeps for --model mlp
+    otto = TASKS.create("otto")
+    assert [preset.stopping(otto, m) for m in ("tabm", "mlp", "xgboost")] == ["fixed", "inner", "inner"]
