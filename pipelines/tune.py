@@ -69,7 +69,9 @@ def best_params_path(runs_root: Path, task: str, study: str | None = None) -> Pa
 def search_space(task, base: dict) -> tuple[Callable[[optuna.Trial], dict], dict, str]:
     """(trial -> config overrides, the first trial's params, whose space) for the model `base`
     chooses: a learner's own `space` (trees: drawn into config key `trees`, whose keys, the
-    learner's `tunable`, are the trial's params one to one) and defaults, else the task's."""
+    learner's `tunable`, are the trial's params one to one) and defaults, else the task's, or its
+    space for that model where it keeps one per model (Otto: TabM's and the MLP's), the first trial
+    then that model's defaults."""
     model = task.config(**base).model
     learner = LEARNERS.get(model)
     if all(LEARNERS.get(m).progress_unit == "fit" for m in getattr(learner, "members", (model,))):
@@ -78,7 +80,13 @@ def search_space(task, base: dict) -> tuple[Callable[[optuna.Trial], dict], dict
     if hasattr(learner, "space"):
         held = base.get("trees", {})        # `--set trees=...` holds those keys in every trial
         return lambda trial: {"trees": {**learner.space(trial), **held}}, learner.defaults(), model
-    return task.search_space, task.default_params, "task"
+    spaces = task.search_space
+    if isinstance(spaces, dict):
+        if model not in spaces:
+            raise UsageError(f"tune {task.name}: no search space for model {model!r}; {task.name} tunes "
+                             f"{', '.join(spaces)} (--set model=NAME), or a tree learner's own")
+        return spaces[model], task.params(model), f"task:{model}"
+    return spaces, task.default_params, "task"
 
 
 def _objective(inputs, base: dict, task, fixed: dict):
@@ -206,7 +214,8 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
     drawn = st.user_attrs.get("space", "task")     # studies from before this attribute drew the task's
     if st.trials and drawn != space:        # one study, one space: TPE cannot mix two sets of params
-        what = lambda s: "the task's search space" if s == "task" else f"{s}'s trees"     # noqa: E731
+        what = lambda s: ("the task's search space" + (f" for {s[5:]}" if s[4:] else "")     # noqa: E731
+                          if s.startswith("task") else f"{s}'s trees")
         raise UsageError(f"study {name!r} searches {what(drawn)}, not {what(space)}; pick another --study name")
     new_study = owner is None and not st.trials
     st.set_user_attr("task", task.name)

@@ -76,25 +76,31 @@ class TaskBase:
         """'binary' | 'multiclass' | 'regression' (Task sets it as a field; images classify)."""
         return "binary" if self.binary else "multiclass"
 
-    @property
-    def default_params(self) -> dict:
-        """What the default run sets: the defaults with the default model's recipe."""
-        return {**self.defaults, **self.recipe}
-
-    def config(self, **overrides) -> TrainConfig:
-        """The task's defaults (with its recipe when the model is the default one), then the chosen
-        model's own (`register_model(defaults=...)`: a course net without BatchNorm wants a lower lr
-        than the task's default net), then `overrides`."""
+    def params(self, model: str | None = None) -> dict:
+        """What a run of `model` (default: the task's own) sets before the user's overrides: the task's
+        defaults, its recipe when `model` is the default one, then the model's own defaults
+        (`register_model(defaults=...)`: a course net without BatchNorm wants a lower lr than the
+        task's default net)."""
         from models import MODELS       # here, not at the top: listing the tasks needs no torch
         default_model = self.defaults.get("model", TrainConfig.model)
-        model = overrides.get("model", default_model)
+        model = model or default_model
+        recipe = self.recipe if model == default_model else {}
+        return {**self.defaults, **recipe, **MODELS.tags.get(model, {}).get("defaults", {}), "model": model}
+
+    @property
+    def default_params(self) -> dict:
+        """What the default run sets (tune's trial 0)."""
+        return self.params()
+
+    def config(self, **overrides) -> TrainConfig:
+        """`params` of the chosen model (the task's defaults, its recipe, the model's own), then `overrides`."""
+        from models import MODELS
+        model = overrides.get("model", self.defaults.get("model", TrainConfig.model))
         tags = MODELS.tags.get(model, {})           # an unknown name fails later, listing every model
         if tags and tags.get("kind") != self.kind:
             raise UsageError(f"model {model!r} is for {tags.get('kind')} data, but {self.name} has {self.kind} "
                              f"data; its models: {', '.join(MODELS.names(kind=self.kind))}")
-        model_defaults = tags.get("defaults", {})
-        recipe = self.recipe if model == default_model else {}
-        cfg = override(TrainConfig(task=self.name), {**self.defaults, **recipe, **model_defaults, **overrides})
+        cfg = override(TrainConfig(task=self.name), {**self.params(model), **overrides})
         if cfg.folds < self.min_folds:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
         if cfg.transform not in self.transforms:
@@ -116,7 +122,8 @@ class Task(TaskBase):
     metric: str                          # primary CV metric, a key of pipelines.metrics.METRICS
     features: Callable[[TrainConfig], TransformerMixin]   # fresh, unfitted feature pipeline
     submission: Callable[[np.ndarray, np.ndarray, "Task"], pd.DataFrame]  # (ids, proba or values) -> file
-    search_space: Callable[[Any], dict] # optuna trial -> TrainConfig overrides
+    # optuna trial -> TrainConfig overrides; or {model: that} where the task tunes models apart (Otto)
+    search_space: Callable[[Any], dict] | dict[str, Callable[[Any], dict]]
     numeric: tuple[str, ...] = ()        # columns that must parse as numbers (train and test)
     required: tuple[str, ...] = ()       # other columns the features read
     nonnegative: bool = False            # numeric columns are counts: a negative value is bad data

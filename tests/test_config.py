@@ -70,8 +70,20 @@ def test_a_tasks_recipe_trains_its_default_model_only():
     assert (cifar.config().width, cifar.config().epochs) == (cifar.recipe["width"], cifar.recipe["epochs"])
     assert (other.width, other.epochs) == (cifar.defaults["width"], cifar.defaults["epochs"]) != (cifar.recipe["width"], cifar.recipe["epochs"])
     assert cifar.config(lr=0.5).lr == 0.5 and cifar.config(lookahead=False).lookahead is False
-    assert cifar.default_params == {**cifar.defaults, **cifar.recipe}
-    assert TASKS.create("otto").default_params == TASKS.create("otto").defaults     # no recipe
+    from models import MODELS
+    assert cifar.default_params == {**cifar.defaults, **cifar.recipe, **MODELS.tags["fastnet"].get("defaults", {})}
+    titanic = TASKS.create("titanic")
+    assert titanic.default_params == titanic.defaults      # no recipe; a combination registers no defaults
+
+
+def test_ottos_default_is_tabm_with_its_recipe_and_the_mlp_keeps_its_own_settings():
+    """TabM trains its whole 35-epoch schedule (stopping=fixed) with its own width; `--model mlp`
+    gets the course MLP's measured settings (1024 units, refit, 40 epochs), none of TabM's."""
+    otto = TASKS.create("otto")
+    tabm, mlp = otto.config(), otto.config(model="mlp")
+    assert (tabm.model, tabm.stopping, tabm.epochs, tabm.width, tabm.dropout) == ("tabm", "fixed", 35, 384, 0.1)
+    assert (mlp.model, mlp.stopping, mlp.epochs, mlp.width, mlp.dropout) == ("mlp", "refit", 40, 1024, 0.4)
+    assert otto.default_params == {k: v for k, v in tabm.to_dict().items() if k in otto.default_params}
 
 
 def test_unknown_names_get_a_did_you_mean():

@@ -77,6 +77,7 @@ def test_image_tasks_refuse_inner_stopping(stopping):
         check_row_options(TASKS.create("mnist"), {"stopping": stopping})
 
 
+@pytest.mark.slow     # 3 s: the quick suite stays under 90 s
 def test_stopping_fixed_trains_every_epoch_on_every_training_row_and_no_label_scores_itself(tmp_path, runs_dir):
     """Each fold's net trains the whole `epochs` schedule on all its training rows and keeps the
     last weights; shifting fold 0's validation targets leaves their OOF predictions as they were

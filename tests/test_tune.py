@@ -11,21 +11,28 @@ from typer.testing import CliRunner
 from cli import app, main
 from core.errors import UsageError
 from pipelines import TASKS
-from pipelines.tune import best_params_path, study_dir, tune
+from pipelines.tune import best_params_path, search_space, study_dir, tune
 from tasks import titanic as titanic_task
 
 
-@pytest.mark.parametrize("name", TASKS.names())
-def test_search_space_samples_valid_configs(name, monkeypatch):
+def _spaces(name: str) -> list:
+    """The models a task keeps a search space for (None: one space, its default model's)."""
+    spaces = TASKS.create(name).search_space
+    return list(spaces) if isinstance(spaces, dict) else [None]
+
+
+@pytest.mark.parametrize("name,model", [(n, m) for n in TASKS.names() for m in _spaces(n)])
+def test_search_space_samples_valid_configs(name, model, monkeypatch):
     monkeypatch.undo()                                  # the real search spaces
     task = TASKS.create(name)
+    space = search_space(task, {"model": model} if model else {})[0]
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     configs = set()
     for _ in range(20):
         trial = study.ask()
-        params = task.search_space(trial)
+        params = space(trial)
         assert params and set(params) == set(trial.params)     # every suggestion reaches the config
-        cfg = task.config(**params)                    # validated by the same override() as the CLI
+        cfg = task.config(**({"model": model} if model else {}), **params)    # validated as the CLI's are
         for key, value in params.items():              # taken as sampled, not replaced by a default
             assert getattr(cfg, key) == value, (key, getattr(cfg, key), value)
         configs.add(json.dumps(cfg.to_dict(), sort_keys=True))     # `trees` is a dict: no tuple of items
@@ -33,21 +40,34 @@ def test_search_space_samples_valid_configs(name, monkeypatch):
     assert len(configs) > 1                            # the space varies the config it builds
 
 
-@pytest.mark.parametrize("name", TASKS.names())
-def test_the_defaults_trial_lies_inside_the_search_space(name, monkeypatch):
-    """Trial 0 is the task's defaults: each value the space samples must be one it can sample, or
+@pytest.mark.parametrize("name,model", [(n, m) for n in TASKS.names() for m in _spaces(n)])
+def test_the_defaults_trial_lies_inside_the_search_space(name, model, monkeypatch):
+    """Trial 0 is the model's defaults: each value the space samples must be one it can sample, or
     Optuna keeps it with only a warning, and the sampler learns from a point outside its space."""
     import warnings
     monkeypatch.undo()
     task = TASKS.create(name)
+    space, defaults, _ = search_space(task, {"model": model} if model else {})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    study.enqueue_trial(task.default_params, skip_if_exists=False)
+    study.enqueue_trial(defaults, skip_if_exists=False)
     trial = study.ask()
     with warnings.catch_warnings():
         warnings.simplefilter("error")              # "Fixed parameter ... out of range" would raise
-        params = task.search_space(trial)
-    assert {k: params[k] for k in params if k in task.default_params} == \
-        {k: task.default_params[k] for k in params if k in task.default_params}
+        params = space(trial)
+    assert {k: params[k] for k in params if k in defaults} == {k: defaults[k] for k in params if k in defaults}
+
+
+def test_a_task_with_a_space_per_model_tunes_the_one_for_the_model_chosen():
+    """Otto: TabM's space by default, with TabM's defaults as trial 0; the MLP's with --set
+    model=mlp, with the MLP's; a net it keeps no space for is one line naming those it has."""
+    from tasks import otto as otto_task
+    otto = TASKS.create("otto")
+    space, defaults, label = search_space(otto, {})
+    assert (space, label, defaults["width"], defaults["stopping"]) == (otto_task.tabm_space, "task:tabm", 384, "fixed")
+    space, defaults, label = search_space(otto, {"model": "mlp"})
+    assert (space, label, defaults["width"], defaults["stopping"]) == (otto_task.mlp_space, "task:mlp", 1024, "refit")
+    with pytest.raises(UsageError, match=r"^tune otto: no search space for model 'otto_course'; otto tunes tabm, mlp"):
+        search_space(otto, {"model": "otto_course"})
 
 
 def tiny_space(trial) -> dict:
