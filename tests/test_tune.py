@@ -517,3 +517,20 @@ def test_a_refit_trial_prunes_on_its_first_fit_only(titanic_dir, tmp_path, monke
     for number in (0, 1):
         steps = [s for n, s in reported if n == number]
         assert steps == sorted(set(steps)) and len(steps) >= 3, steps      # the quarters, then each fold
+
+
+@pytest.mark.slow
+def test_a_study_keeps_to_the_space_of_the_model_it_began_with(tmp_path, runs_dir):
+    """A task with a space per model: a study begun on one model's space refuses another's in one
+    line (TPE cannot mix two sets of params), naming both."""
+    import dataclasses
+
+    from tiny_tasks import regression_frame, registered, table_task, write_competition
+    data = write_competition(tmp_path / "reg", regression_frame(90), regression_frame(8, seed=1))
+    space = lambda trial: {"lr": trial.suggest_float("lr", 1e-3, 1e-2, log=True)}     # noqa: E731
+    task = dataclasses.replace(table_task("tspace"), search_space={"mlp": space, "tabm": space})
+    with registered(task):
+        tune("tspace", trials=1, folds=2, data_dir=data, runs_root=runs_dir, fixed={"epochs": 2})
+        with pytest.raises(UsageError, match=r"searches the task's search space for mlp, not the task's search "
+                                             r"space for tabm; pick another --study name"):
+            tune("tspace", trials=1, folds=2, data_dir=data, runs_root=runs_dir, fixed={"epochs": 2, "model": "tabm"})
