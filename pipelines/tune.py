@@ -214,8 +214,9 @@ def tune(task_name: str, trials: int, timeout: float | None = None, folds: int |
         raise UsageError(f"study {name!r} tunes {owner}, not {task.name}; pick another --study name")
     drawn = st.user_attrs.get("space", "task")     # studies from before this attribute drew the task's
     if st.trials and drawn != space:        # one study, one space: TPE cannot mix two sets of params
-        what = lambda s: ("the task's search space" + (f" for {s[5:]}" if s[4:] else "")     # noqa: E731
-                          if s.startswith("task") else f"{s}'s trees")
+        def what(label: str) -> str:      # "task", "task:MODEL" (a space per model) or a tree learner's name
+            kind, _, model = label.partition(":")
+            return f"the task's search space{f' for {model}' if model else ''}" if kind == "task" else f"{label}'s trees"
         raise UsageError(f"study {name!r} searches {what(drawn)}, not {what(space)}; pick another --study name")
     new_study = owner is None and not st.trials
     st.set_user_attr("task", task.name)

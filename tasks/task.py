@@ -83,7 +83,7 @@ class TaskBase:
         task's default net)."""
         from models import MODELS       # here, not at the top: listing the tasks needs no torch
         default_model = self.defaults.get("model", TrainConfig.model)
-        model = model or default_model
+        model = default_model if model is None else model
         recipe = self.recipe if model == default_model else {}
         return {**self.defaults, **recipe, **MODELS.tags.get(model, {}).get("defaults", {}), "model": model}
 
@@ -95,12 +95,12 @@ class TaskBase:
     def config(self, **overrides) -> TrainConfig:
         """`params` of the chosen model (the task's defaults, its recipe, the model's own), then `overrides`."""
         from models import MODELS
-        model = overrides.get("model", self.defaults.get("model", TrainConfig.model))
-        tags = MODELS.tags.get(model, {})           # an unknown name fails later, listing every model
+        params = self.params(overrides.get("model"))
+        model, tags = params["model"], MODELS.tags.get(params["model"], {})   # an unknown name fails later, listing every model
         if tags and tags.get("kind") != self.kind:
             raise UsageError(f"model {model!r} is for {tags.get('kind')} data, but {self.name} has {self.kind} "
                              f"data; its models: {', '.join(MODELS.names(kind=self.kind))}")
-        cfg = override(TrainConfig(task=self.name), {**self.params(model), **overrides})
+        cfg = override(TrainConfig(task=self.name), {**params, **overrides})
         if cfg.folds < self.min_folds:
             raise UsageError(f"--folds must be at least {self.min_folds} for {self.name}, got {cfg.folds}")
         if cfg.transform not in self.transforms:
