@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from pipelines import TASKS
 from pipelines.cv import one_bag_if_unseeded
 from pipelines.learners import LEARNERS
@@ -18,6 +20,7 @@ def test_which_learners_are_seeded():
     assert LEARNERS.get("mlp+logreg").seeded and not LEARNERS.get("logreg+knn").seeded
 
 
+@pytest.mark.slow     # 3 s of training: the quick suite ran 86-93 s of its 90
 def test_bags_fall_to_one_for_an_unseeded_learner_and_the_run_records_it(titanic_dir, runs_dir, tmp_path, caplog):
     task = TASKS.create("titanic")
     assert one_bag_if_unseeded(task.config(model="mlp", bags=3)).bags == 3
