@@ -51,6 +51,14 @@ def test_the_portfolio_skips_what_cannot_train_here_and_says_why(monkeypatch):
         candidates(TASKS.create("mnist"), "fast")
 
 
+def test_the_tasks_own_default_learner_leads_the_portfolio():
+    """Otto's default, TabM, trains first, so a short budget still gets it; the rest keep their order.
+    Titanic's default (mlp+lightgbm) is not a portfolio entry: its order stays (the test above)."""
+    names = [n for n, _ in candidates(TASKS.create("otto"), "best")[0]]
+    assert names[:3] == ["tabm", "lightgbm", "mlp"] and names.count("tabm") == 1
+    assert [n for n, _ in candidates(TASKS.create("diabetes"), "best")[0]][:2] == ["mlp", "lightgbm"]
+
+
 def test_a_fold_projection_past_the_deadline_stops_the_learner(monkeypatch):
     clock = Clock()
     monkeypatch.setattr(preset, "clock", clock)
