@@ -78,14 +78,14 @@ class TaskBase:
 
     def params(self, model: str | None = None) -> dict:
         """What a run of `model` (default: the task's own) sets before the user's overrides: the task's
-        defaults, its recipe when `model` is the default one, then the model's own defaults
-        (`register_model(defaults=...)`: a course net without BatchNorm wants a lower lr than the
-        task's default net)."""
+        defaults, then the model's own defaults (`register_model(defaults=...)`: a course net without
+        BatchNorm wants a lower lr than the task's default net), then the task's recipe when `model`
+        is the default one: measured on this task for this model, it is the more specific of the two."""
         from models import MODELS       # here, not at the top: listing the tasks needs no torch
         default_model = self.defaults.get("model", TrainConfig.model)
         model = default_model if model is None else model
         recipe = self.recipe if model == default_model else {}
-        return {**self.defaults, **recipe, **MODELS.tags.get(model, {}).get("defaults", {}), "model": model}
+        return {**self.defaults, **MODELS.tags.get(model, {}).get("defaults", {}), **recipe, "model": model}
 
     @property
     def default_params(self) -> dict:
@@ -93,7 +93,7 @@ class TaskBase:
         return self.params()
 
     def config(self, **overrides) -> TrainConfig:
-        """`params` of the chosen model (the task's defaults, its recipe, the model's own), then `overrides`."""
+        """`params` of the chosen model (the task's defaults, the model's own, its recipe), then `overrides`."""
         from models import MODELS
         params = self.params(overrides.get("model"))
         model, tags = params["model"], MODELS.tags.get(params["model"], {})   # an unknown name fails later, listing every model
@@ -135,8 +135,8 @@ class Task(TaskBase):
     kaggle: str | None = None            # competition slug for the Kaggle API
     kaggle_ids: range | None = None      # ids of the competition's test rows, in submission order (`submit` checks)
     defaults: dict = field(default_factory=dict)   # TrainConfig overrides that make the default run
-    # how the default model trains, over `defaults`: only when that model is chosen (another model
-    # keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
+    # how the default model trains, over `defaults` and the model's registered defaults: only when that
+    # model is chosen (another model keeps `defaults` and its own, as a recipe tuned for one net can wreck another)
     recipe: dict = field(default_factory=dict)
     min_folds: int = 2                   # tables need k-fold CV; image tasks allow 1 (a holdout)
     transforms: tuple[str, ...] = ("none",)   # what its features accept as config key `transform` (Otto: counts)

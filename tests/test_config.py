@@ -71,9 +71,19 @@ def test_a_tasks_recipe_trains_its_default_model_only():
     assert (other.width, other.epochs) == (cifar.defaults["width"], cifar.defaults["epochs"]) != (cifar.recipe["width"], cifar.recipe["epochs"])
     assert cifar.config(lr=0.5).lr == 0.5 and cifar.config(lookahead=False).lookahead is False
     from models import MODELS
-    assert cifar.default_params == {**cifar.defaults, **cifar.recipe, **MODELS.tags["fastnet"].get("defaults", {})}
+    assert cifar.default_params == {**cifar.defaults, **MODELS.tags["fastnet"].get("defaults", {}), **cifar.recipe}
     titanic = TASKS.create("titanic")
     assert titanic.default_params == titanic.defaults      # no recipe; a combination registers no defaults
+
+
+def test_a_recipe_wins_over_its_models_own_defaults():
+    """The recipe was measured on the task for that model; the model's registered defaults are generic."""
+    import dataclasses
+    otto = TASKS.create("otto")
+    otto = dataclasses.replace(otto, recipe={**otto.recipe, "lr": 4.5e-3})
+    assert MODELS.tags["tabm"]["defaults"]["lr"] != 4.5e-3
+    assert otto.config().lr == 4.5e-3 and otto.config(model="tabm").lr == 4.5e-3
+    assert otto.config(model="mlp").lr == otto.defaults["lr"]          # another model: no recipe
 
 
 def test_ottos_default_is_tabm_with_its_recipe_and_the_mlp_keeps_its_own_settings():
