@@ -134,7 +134,7 @@ def candidates(task, preset: str) -> tuple[list[tuple[str, dict]], list[Entry]]:
     if task.kind != "tabular":
         raise UsageError(f"--preset: for tables only; {task.name} is an image task")
     keep, skipped, seen = [], [], {}
-    for spec in lead_with_default(task, PRESETS[preset]) if preset == "best" else PRESETS[preset]:
+    for spec in lead_with_default(task, PRESETS[preset]):
         spec = dict(spec)
         if spec["model"] == "linear":
             spec["model"] = LINEAR.get(task.problem, "logreg")
