@@ -35,6 +35,7 @@ PRECISIONS = ("auto", "fp32", "bf16")      # TrainConfig.precision; see core.run
 # TrainConfig.transform: Otto's count transforms (features/counts.py), the numeric scalings of an
 # inferred competition's encoder (features/generic.py); each task says which it reads (Task.transforms)
 EMBEDDINGS = ("none", "periodic", "piecewise")    # TrainConfig.embedding: TabM's numeric embeddings
+TABM_ARCHS = ("tabm", "mini", "packed")         # TrainConfig.arch: TabM's variants (models/tabm.py)
 STOPPING = ("val", "inner", "refit", "fixed")   # TrainConfig.stopping: which rows early stopping watches (pipelines/cv.py)
 TRANSFORMS = ("none", "log1p", "anscombe", "quantile+standard", "quantile", "robust", "standard")
 
@@ -79,6 +80,8 @@ class TrainConfig:
                                   # each costs a whole MLP's compute, so 8 rather than the authors' 32 on a CPU
     embedding: str = "none"       # numeric embeddings in front: none | periodic | piecewise (piecewise-linear,
                                   # bins at the fold's training quantiles)
+    arch: str = "tabm"            # tabm (BatchEnsemble: every layer scaled per member) | mini (one per-member
+                                  # scaling at the input, every layer shared) | packed (k separate MLPs)
     n_bins: int = 48              # piecewise: bins per column (fewer where a column has fewer distinct values)
     d_embedding: int = 16         # periodic | piecewise: numbers each column becomes
     # feature options (task-specific; each task documents what it accepts)
@@ -245,6 +248,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown transform {cfg.transform!r}; choose one of {', '.join(TRANSFORMS)}")
     if cfg.embedding not in EMBEDDINGS:
         raise UsageError(f"unknown embedding {cfg.embedding!r}; choose one of {', '.join(EMBEDDINGS)}")
+    if cfg.arch not in TABM_ARCHS:
+        raise UsageError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(TABM_ARCHS)}")
     if cfg.n_bins < 2:
         raise UsageError(f"n_bins must be at least 2, got {cfg.n_bins}")
     if cfg.norm_lr_scale <= 0:

@@ -87,11 +87,12 @@ def test_a_recipe_wins_over_its_models_own_defaults():
 
 
 def test_ottos_default_is_tabm_with_its_recipe_and_the_mlp_keeps_its_own_settings():
-    """TabM trains its whole 35-epoch schedule (stopping=fixed) with its own width; `--model mlp`
+    """TabM-mini trains its whole 35-epoch schedule (stopping=fixed) with its own width; `--model mlp`
     gets the course MLP's measured settings (1024 units, refit, 40 epochs), none of TabM's."""
     otto = TASKS.create("otto")
     tabm, mlp = otto.config(), otto.config(model="mlp")
-    assert (tabm.model, tabm.stopping, tabm.epochs, tabm.width, tabm.dropout) == ("tabm", "fixed", 35, 384, 0.1)
+    assert (tabm.model, tabm.arch, tabm.stopping, tabm.epochs, tabm.width, tabm.dropout) == \
+        ("tabm", "mini", "fixed", 35, 384, 0.1)
     assert (mlp.model, mlp.stopping, mlp.epochs, mlp.width, mlp.dropout) == ("mlp", "refit", 40, 1024, 0.4)
     assert otto.default_params == {k: v for k, v in tabm.to_dict().items() if k in otto.default_params}
 

@@ -54,6 +54,24 @@ def test_the_options_reach_the_net():
         override(TrainConfig(task="t"), {"heads": 0})
 
 
+def test_arch_picks_the_papers_variant():
+    """tabm scales every layer per member (r in, s out, a bias each); mini scales only the input once
+    per member and shares every layer, bias included; packed is k separate MLPs. All return (N, k, out)."""
+    torch.manual_seed(0)
+    shapes = {"tabm": {"blocks.0.0.weight": (8, 5), "blocks.0.0.r": (4, 5), "blocks.0.0.s": (4, 8),
+                       "blocks.0.0.bias": (4, 8)},
+              "mini": {"blocks.0.0.weight": (8, 5), "blocks.0.0.bias": (8,), "affine.weight": (4, 5)},
+              "packed": {"blocks.0.0.weight": (4, 5, 8), "blocks.0.0.bias": (4, 8)}}
+    for arch, expected in shapes.items():
+        net = _tiny(arch=arch)
+        assert {n: tuple(p.shape) for n, p in net.tabm.backbone.named_parameters()} == expected
+        assert net(torch.randn(7, 5)).shape == (7, 4, 3)
+    with pytest.raises(UsageError, match="unknown arch"):
+        _tiny(arch="huge")
+    with pytest.raises(UsageError, match="unknown arch"):
+        override(TrainConfig(task="t"), {"arch": "huge"})
+
+
 def test_the_loss_is_the_members_mean_loss():
     torch.manual_seed(0)
     out, y = torch.randn(6, 4, 3), torch.randint(0, 3, (6,))
