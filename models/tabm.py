@@ -110,7 +110,7 @@ class TabMNet(nn.Module):
 def tabm(in_features: int, out_features: int, heads: int = 8, width: int = 384, depth: int = 2,
          dropout: float = 0.1, activation: str = "relu", embedding: str = "none", n_bins: int = 48,
          d_embedding: int = 16, arch: str = "tabm") -> nn.Module:
-    """TabM: `heads` (the paper's k) MLPs of `depth` layers of `width` units sharing their weights,
-    each its own output; `embedding` none | periodic | piecewise in front."""
+    """TabM: `heads` (the paper's k) MLPs of `depth` layers of `width` units sharing their weights
+    (`arch`: tabm | mini | packed), each its own output; `embedding` none | periodic | piecewise in front."""
     return TabMNet(in_features, out_features, heads, width, depth, dropout, activation, embedding, n_bins,
                    d_embedding, arch)
