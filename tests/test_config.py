@@ -93,6 +93,7 @@ def test_ottos_default_is_tabm_with_its_recipe_and_the_mlp_keeps_its_own_setting
     tabm, mlp = otto.config(), otto.config(model="mlp")
     assert (tabm.model, tabm.arch, tabm.stopping, tabm.epochs, tabm.width, tabm.dropout) == \
         ("tabm", "mini", "fixed", 35, 384, 0.1)
+    assert tabm.heads == 9 and mlp.heads == TrainConfig(task="otto").heads      # the ninth member is the recipe's: TabM only
     assert (mlp.model, mlp.stopping, mlp.epochs, mlp.width, mlp.dropout) == ("mlp", "refit", 40, 1024, 0.4)
     assert otto.default_params == {k: v for k, v in tabm.to_dict().items() if k in otto.default_params}
 
