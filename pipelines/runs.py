@@ -94,9 +94,10 @@ def save_spec(run: Path, spec) -> None:
     replace_atomically(run / "spec.json", lambda tmp: tmp.write_text(to_json(spec)))
 
 
-def dump_joblib(obj: Any, path: Path) -> None:
+def dump_joblib(obj: Any, path: Path, compress: int = 0) -> None:
+    """`compress`: joblib's zlib level (0: none), for large models such as fully grown forests."""
     import joblib
-    replace_atomically(path, lambda tmp: joblib.dump(obj, tmp))
+    replace_atomically(path, lambda tmp: joblib.dump(obj, tmp, compress=compress))
 
 
 def set_status(run: Path, state: str, **extra) -> None:

@@ -74,7 +74,8 @@ def search_space(task, base: dict) -> tuple[Callable[[optuna.Trial], dict], dict
     then that model's defaults."""
     model = task.config(**base).model
     learner = LEARNERS.get(model)
-    if all(LEARNERS.get(m).progress_unit == "fit" for m in getattr(learner, "members", (model,))):
+    fixed = lambda m: LEARNERS.get(m).progress_unit == "fit" and not hasattr(LEARNERS.get(m), "space")  # noqa: E731
+    if all(fixed(m) for m in getattr(learner, "members", (model,))):     # logreg, ridge, knn: one fixed fit
         raise UsageError(f"--model {model}: nothing to tune (one fit with fixed settings, every trial the same); "
                          "tune a net, a tree learner or a combination holding one")
     if hasattr(learner, "space"):
