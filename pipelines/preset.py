@@ -7,9 +7,12 @@ Every figure on the leaderboard is honest; taking the best of them reads the OOF
 so the winner's figure is a little optimistic as an estimate of the submission (a choice among a
 handful, not a fit).
 
-    best   lightgbm, the task's MLP (its own tuned defaults), xgboost, a wider, deeper MLP (512
-           units, 3 layers, dropout 0.4), tabm, catboost, then a second LightGBM (smaller leaves,
-           slower learning, half the columns). Ordered so that, when the budget is short for the
+    best   lightgbm, extra trees, the task's MLP (its own tuned defaults), xgboost, a wider,
+           deeper MLP (512 units, 3 layers, dropout 0.4), a random forest, tabm, catboost, then a
+           second LightGBM (smaller leaves, slower learning, half the columns). The two forests
+           (300 fully grown trees, pipelines/learners.py) are weak alone but err unlike the rest:
+           on Otto the extra trees took the stack from 0.4360 to 0.4277 (seed 0, `stack`), and
+           they are cheap (150 s there). Ordered so that, when the budget is short for the
            data, the kinds seen to cost the most per fold come last: on Otto (62k rows, 9
            classes, 2 cores) a first fold of catboost or of the slow LightGBM took 230-400 s,
            more than a whole run of the MLP (about 200 s); started before the others, they were
@@ -68,9 +71,9 @@ STACK_METAS = ("weights", "linear")
 LINEAR = {"regression": "ridge"}      # the linear baseline per problem (classification: logreg)
 
 PRESETS: dict[str, tuple[dict, ...]] = {
-    "best": ({"model": "lightgbm"}, {"model": "mlp"}, {"model": "xgboost"},
-             {"model": "mlp", "width": 512, "depth": 3, "dropout": 0.4}, {"model": "tabm"},
-             {"model": "catboost"},
+    "best": ({"model": "lightgbm"}, {"model": "extratrees"}, {"model": "mlp"}, {"model": "xgboost"},
+             {"model": "mlp", "width": 512, "depth": 3, "dropout": 0.4}, {"model": "randomforest"},
+             {"model": "tabm"}, {"model": "catboost"},
              {"model": "lightgbm", "trees": {"num_leaves": 15, "learning_rate": 0.03, "colsample": 0.5}}),
     "fast": ({"model": "linear"}, {"model": "lightgbm", "trees": {"learning_rate": 0.1}}),
 }

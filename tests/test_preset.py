@@ -42,7 +42,8 @@ def test_the_portfolio_skips_what_cannot_train_here_and_says_why(monkeypatch):
     task = TASKS.create("titanic")
     keep, skipped = candidates(task, "best")
     names = [n for n, _ in keep]
-    assert names[:3] == ["lightgbm", "mlp", "xgboost"] and "lightgbm #2" in names and "mlp #2" in names
+    assert names[:4] == ["lightgbm", "extratrees", "mlp", "xgboost"] and "lightgbm #2" in names and "mlp #2" in names
+    assert "randomforest" in names
     assert any(e.name == "catboost" and "pip install catboost" in e.note for e in skipped)
     assert [spec["model"] for _, spec in candidates(task, "fast")[0]] == ["logreg", "lightgbm"]
     with pytest.raises(UsageError, match=r"--preset quick: unknown; choose best or fast"):
@@ -55,7 +56,7 @@ def test_the_tasks_own_default_learner_leads_the_portfolio():
     """Otto's default, TabM, trains first, so a short budget still gets it; the rest keep their order.
     Titanic's default (mlp+lightgbm) is not a portfolio entry: its order stays (the test above)."""
     names = [n for n, _ in candidates(TASKS.create("otto"), "best")[0]]
-    assert names[:3] == ["tabm", "lightgbm", "mlp"] and names.count("tabm") == 1
+    assert names[:4] == ["tabm", "lightgbm", "extratrees", "mlp"] and names.count("tabm") == 1
     assert [n for n, _ in candidates(TASKS.create("diabetes"), "best")[0]][:2] == ["mlp", "lightgbm"]
 
 
@@ -90,19 +91,20 @@ def test_the_projection_counts_folds_trained_side_by_side(monkeypatch):
 
 
 def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_path):
-    """Fake learners on a fake clock: lightgbm takes 30 s, the mlp 50 s, xgboost 5 s a fold (its
-    first fold projects past the learners' deadline at 90 s: stopped, its run discarded); the second
-    lightgbm is not started, as the first took 30 s and 5 s are left; the best run's submission
-    is written, then the stack's, which scores better."""
+    """Fake learners on a fake clock: lightgbm takes 30 s, the extra trees 10 s, the mlp 40 s,
+    xgboost 5 s a fold (its first fold projects past the learners' deadline at 90 s: stopped, its
+    run discarded); the second lightgbm is not started, as the first took 30 s and 5 s are left;
+    the best run's submission is written, then the stack's, which scores better."""
     clock = Clock()
     monkeypatch.setattr(preset, "clock", clock)
     root = tmp_path / "runs"
-    took = {"lightgbm": 30.0, "mlp": 50.0}
-    cv = {"lightgbm": 0.80, "mlp": 0.82}
+    took = {"lightgbm": 30.0, "extratrees": 10.0, "mlp": 40.0}
+    cv = {"lightgbm": 0.80, "extratrees": 0.78, "mlp": 0.82}
     started = []
 
     def fake_train(cfg, data_dir=None, out=None, runs_root=None, on_epoch=None, on_fold=None, tensorboard=False):
-        assert cfg.stopping == "inner" and cfg.folds == 5       # honest OOF, the shared folds
+        # honest OOF, the shared folds; a one-fit learner (a forest) has no count to choose: every row
+        assert cfg.stopping == ("fixed" if cfg.model in ("extratrees", "randomforest") else "inner") and cfg.folds == 5
         started.append(cfg.model)
         run = Path(runs_root) / "titanic" / f"run{len(started)}-{cfg.model}"
         run.mkdir(parents=True)
@@ -128,9 +130,10 @@ def test_the_budget_is_planned_from_what_this_preset_measured(monkeypatch, tmp_p
     out = tmp_path / "best.csv"
     lines = []
     res = run_preset("titanic", "best", 100.0, {"folds": 5}, runs_root=root, out=out, say=lines.append)
-    # catboost and tabm (where installed) start, as no run of theirs was measured, and are stopped the
-    # same way; the second lightgbm and mlp are not started: their kind's measured time does not fit
-    assert started[:3] == ["lightgbm", "mlp", "xgboost"] and set(started[3:]) <= {"catboost", "tabm"}
+    # the random forest, catboost and tabm (where installed) start, as no run of theirs was measured, and
+    # are stopped the same way; the second lightgbm and mlp are not started: their kind's measured time does not fit
+    assert started[:4] == ["lightgbm", "extratrees", "mlp", "xgboost"]
+    assert set(started[4:]) <= {"randomforest", "catboost", "tabm"}
     assert not any("xgboost" in d.name for d in (root / "titanic").iterdir())       # discarded
     notes = {e.name: e.note for e in res.entries}
     assert notes["xgboost"].startswith("stopped: 1 of 5 folds in 5s project 25s")
