@@ -104,7 +104,7 @@ def train(
     model: Annotated[Optional[str], typer.Option(help="Registered model name (see `models`).")] = None,
     data_dir: DataDir = None,
     device: Annotated[Device, typer.Option(help="auto picks CUDA when torch sees a GPU.")] = Device.auto,
-    jobs: Annotated[Optional[str], typer.Option(help="Folds trained at once, each in its own process: a positive number, or 'auto' (the default: one per CPU core for tables, 1 for images and CUDA).")] = None,
+    jobs: Annotated[Optional[str], typer.Option(help="Folds trained at once, each in its own process: a positive number, or 'auto' (the default: one per CPU core for tables, 1 for a forest, images and CUDA).")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Submission path (default: submissions/<task>-<run>.csv).")] = None,
     params: Annotated[Optional[str], typer.Option(help="'best' (tuned params of `tune TASK`), 'best:STUDY', or a JSON file of config overrides.")] = None,
     set_: Annotated[list[str], typer.Option("--set", help="Config override KEY=VALUE (repeatable).")] = [],

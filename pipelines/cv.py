@@ -125,9 +125,13 @@ def fold_plan(cfg: TrainConfig, inp: Inputs, folds: list[int]) -> list[tuple[lis
     last full round (5 folds on 2 cores: fold 4) trains alone on one thread rather than on every
     core, as a multi-threaded fold waits at each step for its slowest thread and so slows down
     most when another process wants a core (bench/contention.py, BENCHMARKS.md). Threads follow
-    from the jobs and the cores, not from timing, so a run reproduces on the same machine."""
+    from the jobs and the cores, not from timing, so a run reproduces on the same machine.
+    A learner that says `parallel_folds = False` (the forests) trains one fold at a time on every
+    core: it spreads its own work (trees) over the cores without lockstep, and one fold's model
+    is large enough that two at once would double the memory."""
     cores = torch.get_num_threads()
-    jobs = cfg.jobs or (cores if inp.device.type == "cpu" and inp.task.parallel_folds else 1)
+    side_by_side = inp.task.parallel_folds and getattr(LEARNERS.get(cfg.model), "parallel_folds", True)
+    jobs = cfg.jobs or (cores if inp.device.type == "cpu" and side_by_side else 1)
     jobs = max(1, min(jobs, len(folds)))
     return [(folds, jobs, cores if jobs == 1 else max(1, cores // jobs))]
 

@@ -20,6 +20,7 @@ class Learner:
     suffix = ""
     progress_unit = "epoch"
     seeded = True       # its fit depends on random_state; False: the same rows give the same model
+    parallel_folds = True   # False: its folds train one at a time on every core, not one per core (cv.fold_plan)
 
     def __init__(self, task: TaskBase, cfg: TrainConfig | None, device: torch.device, random_state: int = 0):
         self.task, self.cfg, self.device, self.random_state = task, cfg, device, random_state

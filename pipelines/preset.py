@@ -45,8 +45,8 @@ The budget is planned from progress measured in this run, never from durations w
   valid submission whenever it stops.
 A task without test rows (diabetes) gets the same runs, stack CV and leaderboard, and no file: the
 preset names the commands that predict new rows with the best of them.
-A learner is stopped only between two of its steps, so one step (an epoch, a round, one
-scikit-learn fit) may run past the deadline: on huge data give the preset the time of one.
+A learner is stopped only between two of its steps, so one step (an epoch, a round, 50 trees of
+a forest, one linear fit) may run past the deadline: on huge data give the preset the time of one.
 """
 from __future__ import annotations
 

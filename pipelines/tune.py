@@ -135,7 +135,7 @@ def _objective(inputs, base: dict, task, fixed: dict):
                     trial.report(best, step)
                     reported = step
                     prune(row["epoch"] / cfg.trees.get("max_rounds", learner.max_rounds) / n_models)
-            elif fold == 0 and bag == 0:
+            elif fold == 0 and bag == 0 and learner.progress_unit != "fit":    # a forest's chunks are no epochs
                 quarter = QUARTERS * row["epoch"] // cfg.epochs
                 if quarter > reported:
                     value = -row["val_score"] if flip else row["val_score"]

@@ -141,3 +141,56 @@ def test_tune_draws_a_forests_space_with_fully_grown_trees_first(model):
         drawn.append(json.dumps(cfg.trees, sort_keys=True))
         study.tell(trial, 0.0)
     assert json.loads(drawn[0])["min_samples_leaf"] == 1 and len(set(drawn)) > 1
+
+
+@pytest.mark.parametrize("problem", ["multiclass", "regression"])
+def test_a_forest_grows_in_chunks_to_the_trees_of_one_fit_and_can_be_stopped_between_them(problem):
+    """A history row per `chunk` trees, each scored on the validation rows; the forest grown so is
+    the one a single fit of every tree gives (warm start), and a hook that raises after a chunk
+    (the preset's budget) stops it there."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 4))
+    y = np.digitize(x[:, 0], [-0.5, 0.5]) if problem == "multiclass" else np.exp(x[:, 0])
+    learner = _learner(ExtraTreesLearner, {"n_estimators": 25}, problem=problem)
+    learner.chunk = 10
+    _fit(learner, x, y)
+    assert [r["trees"] for r in learner.history_] == [10, 20, 25] and learner.best_step_ == 3
+    assert [r["epoch"] for r in learner.history_] == [1, 2, 3]
+    assert learner.best_score_ == learner.history_[-1]["val_score"]
+    whole = _learner(ExtraTreesLearner, {"n_estimators": 25}, problem=problem)
+    whole.chunk = 25
+    _fit(whole, x, y)
+    assert len(whole.history_) == 1
+    assert np.array_equal(learner.predict_proba(x), whole.predict_proba(x))
+
+    class Stop(Exception):
+        pass
+
+    def hook(row):
+        raise Stop
+    stopped = _learner(ExtraTreesLearner, {"n_estimators": 25}, problem=problem)
+    stopped.chunk = 10
+    enc = Encoded(encoder=None, x_train=x, x_val=x[:5], x_test=None, shape={}, columns=["a", "b", "c", "d"],
+                  batch_fn=None)
+    with pytest.raises(Stop):
+        stopped.fit(enc, y, y[:5], on_step=hook)
+    forest = stopped.model_ if problem != "regression" else stopped.model_.regressor_
+    assert len(forest.estimators_) == 10
+
+
+def test_a_forests_folds_train_one_at_a_time_on_every_core(monkeypatch):
+    """The trees spread over the cores themselves, and two folds' forests at once would hold twice
+    the memory: one fold at a time on every thread, unless `jobs` says otherwise."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from core.config import TrainConfig
+    from pipelines.cv import fold_plan
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    inp = SimpleNamespace(device=torch.device("cpu"), task=SimpleNamespace(parallel_folds=True))
+    folds = list(range(5))
+    assert fold_plan(TrainConfig(task="x", model="extratrees"), inp, folds) == [(folds, 1, 2)]
+    assert fold_plan(TrainConfig(task="x", model="randomforest"), inp, folds) == [(folds, 1, 2)]
+    assert fold_plan(TrainConfig(task="x", model="lightgbm"), inp, folds) == [(folds, 2, 1)]
+    assert fold_plan(TrainConfig(task="x", model="extratrees", jobs=2), inp, folds) == [(folds, 2, 1)]
