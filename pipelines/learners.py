@@ -46,7 +46,7 @@ from models.trainer import fit
 from pipelines import runs
 from pipelines.learner_base import LEARNERS, Learner, as_numpy, load_joblib, target_path
 from pipelines.learners_ensemble import combination
-from pipelines.learners_gbdt import LightGBMLearner, threads
+from pipelines.learners_gbdt import LightGBMLearner
 from pipelines.learners_xgb_cat import CatBoostLearner, XGBoostLearner
 from pipelines.metrics import CLASSIFICATION, METRICS, REGRESSION, kaggle_logloss
 from pipelines.proba import cv_scores, epoch_metric_fn, loss_fn, monitor, predict_proba, score_fn, to_proba
@@ -281,7 +281,10 @@ class Forest(SklearnLearner):
     with the validation score so far, so a preset's budget can stop a forest between two chunks
     rather than after a fit that may take longer than the budget. Settings: config key `trees`
     (`--set trees='{"n_estimators": 500}'`), as the boosted trees take theirs; `tune` searches
-    max_features and min_samples_leaf. Folds train one at a time, each on every core (learners_gbdt.threads).
+    max_features and min_samples_leaf. Folds train one at a time, each on every core, small ones too:
+    the trees are independent tasks, so the boosted trees' one thread under 10,000 rows (short rounds
+    in lockstep, learners_gbdt.threads) does not apply (on house_prices' 1,168 rows a fold it left a
+    core idle: 115 s a forest).
     Classification: the trees' mean class shares shrunk toward uniform by one pseudo-tree, so no class
     gets probability 0 (fully grown trees often give one; a 0 on the true class costs 34.5 log loss),
     as knn shrinks by one pseudo-neighbour. Regression: the mean of the target as the nets see it
@@ -339,7 +342,6 @@ class Forest(SklearnLearner):
             raise UsageError(f"{self.name} takes a table; {self.task.name}'s fold inputs have shape "
                              f"{tuple(enc.x_train.shape)}")
         start, x, x_val = time.perf_counter(), as_numpy(enc.x_train), as_numpy(enc.x_val)
-        self.rows_ = len(y_train)        # the threads follow the fold's size
         self.model_, total, self.history_ = self.estimator(), self.setting("n_estimators"), []
         watch = monitor(self.task)
         for step, trees in enumerate(range(min(self.chunk, total), total + self.chunk, self.chunk), 1):
@@ -376,7 +378,7 @@ class Forest(SklearnLearner):
         from sklearn import ensemble
         share = self.setting("max_features")
         kw = dict(n_estimators=self.setting("n_estimators"), min_samples_leaf=self.setting("min_samples_leaf"),
-                  n_jobs=threads(self.rows_), random_state=self.random_state, warm_start=True)
+                  n_jobs=torch.get_num_threads(), random_state=self.random_state, warm_start=True)
         kw |= {} if share is None else {"max_features": share}
         if self.task.problem != "regression":
             return getattr(ensemble, self.classifier)(**kw)

@@ -90,14 +90,14 @@ def test_the_shares_are_the_trees_votes_plus_one_uniform_tree():
 
 
 def test_the_settings_reach_scikit_learn_and_each_bag_draws_its_own_trees(monkeypatch):
-    monkeypatch.setattr("pipelines.learners_gbdt.torch.get_num_threads", lambda: 2)
+    monkeypatch.setattr("pipelines.learners.torch.get_num_threads", lambda: 2)
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(200, 4)), rng.integers(0, 2, 200)
     a = _fit(_learner(RandomForestLearner, {"n_estimators": 12, "max_features": 0.5, "min_samples_leaf": 3},
                       problem="binary"), x, y)
     got = a.model_.get_params()
     assert (got["n_estimators"], got["max_features"], got["min_samples_leaf"]) == (12, 0.5, 3)
-    assert got["n_jobs"] == 1                  # under 10,000 rows a fold, one thread (learners_gbdt.threads)
+    assert got["n_jobs"] == 2                  # every thread the fold has, small folds too (trees are independent tasks)
     assert a.predict_proba(x).shape == (200,)
     defaults = _fit(_learner(ExtraTreesLearner, problem="binary"), x, y).model_.get_params()
     assert (defaults["n_estimators"], defaults["max_features"], defaults["min_samples_leaf"]) == (300, "sqrt", 1)
