@@ -225,8 +225,31 @@ class RidgeLearner(SklearnLearner):
         return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
 
 
+class VotesLearner(SklearnLearner):
+    """What knn and the forests share: a classifier's class shares out of `votes()` votes (the
+    neighbours, the trees), shrunk toward uniform by one pseudo-vote, so no class gets probability
+    0 (a single 0 on a true class costs the log loss 34.5); a regressor's values in the target's
+    units (each fits the target as the nets see it, pipelines/target.py); the loss the trainer's."""
+
+    def votes(self) -> int:
+        raise NotImplementedError
+
+    def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
+        if self.task.problem == "regression":
+            return transformed_mse(self.model_, y, pred)
+        return kaggle_logloss(y, pred)
+
+    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
+        if self.task.problem == "regression":
+            return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
+        shares = self.model_.predict_proba(as_numpy(x)).astype(np.float64)
+        n = self.votes()
+        p = (shares * n + 1 / shares.shape[1]) / (n + 1)
+        return p[:, 1] if self.task.binary else p
+
+
 @LEARNERS.register(name="knn", kind="tabular")      # every table problem
-class KNNLearner(SklearnLearner):
+class KNNLearner(VotesLearner):
     """scikit-learn's k nearest neighbours (Euclidean, brute force) on the task's encoded fold matrix:
     standardised numbers, one-hot categories. A learner unlike trees and nets, kept for stacking
     (Otto's winning stacks fed kNN predictions to their level 2). Classification: the neighbours'
@@ -254,21 +277,11 @@ class KNNLearner(SklearnLearner):
         return TransformedTargetRegressor(KNeighborsRegressor(n_neighbors=self.n_neighbors),
                                           transformer=target_pipeline(self.task.metric), check_inverse=False)
 
-    def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
-        if self.task.problem == "regression":
-            return transformed_mse(self.model_, y, pred)
-        return kaggle_logloss(y, pred)
-
-    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
-        if self.task.problem == "regression":
-            return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
-        shares = self.model_.predict_proba(as_numpy(x)).astype(np.float64)
-        k = self.model_.n_neighbors
-        p = (shares * k + 1 / shares.shape[1]) / (k + 1)
-        return p[:, 1] if self.task.binary else p
+    def votes(self) -> int:
+        return self.model_.n_neighbors
 
 
-class Forest(SklearnLearner):
+class Forest(VotesLearner):
     """scikit-learn's random forest or extremely randomised trees (`--model randomforest|extratrees`)
     on the task's encoded fold matrix, every table problem. Kept for stacking: fully grown trees
     vote with the pure leaves their nearest training rows ended in, and err unlike boosted trees and
@@ -386,18 +399,8 @@ class Forest(SklearnLearner):
         return TransformedTargetRegressor(getattr(ensemble, self.regressor)(**kw),
                                           transformer=target_pipeline(self.task.metric), check_inverse=False)
 
-    def loss(self, y: np.ndarray, pred: np.ndarray) -> float:
-        if self.task.problem == "regression":
-            return transformed_mse(self.model_, y, pred)
-        return kaggle_logloss(y, pred)
-
-    def predict_proba(self, x, batch_fn=None) -> np.ndarray:
-        if self.task.problem == "regression":
-            return self.model_.predict(as_numpy(x)).astype(np.float64).reshape(-1)
-        shares = self.model_.predict_proba(as_numpy(x)).astype(np.float64)
-        n = len(self.model_.estimators_)
-        p = (shares * n + 1 / shares.shape[1]) / (n + 1)
-        return p[:, 1] if self.task.binary else p
+    def votes(self) -> int:
+        return len(self.model_.estimators_)
 
     def save(self, path: Path) -> None:
         runs.dump_joblib(self.model_, path, compress=self.compress)

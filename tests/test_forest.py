@@ -17,20 +17,11 @@ from pipelines.predict import predict
 from pipelines.train import train
 from pipelines.tune import search_space
 from tasks.task import Encoded
-from tiny_tasks import labels_submission, regression_frame, registered, table_task, write_competition
+from tiny_tasks import labels_submission, problem_frames, registered, table_task, write_competition
 
 FORESTS = ("randomforest", "extratrees")
 
 
-def _frame(problem: str):
-    frame, test = regression_frame(150), regression_frame(12, seed=1)
-    if problem == "binary":
-        for f in (frame, test):
-            f["y"] = (f["y"] > 20).astype(int)
-    elif problem == "multiclass":
-        for f in (frame, test):
-            f["y"] = np.digitize(f["y"], [17, 23])
-    return frame, test
 
 
 @pytest.mark.slow
@@ -40,7 +31,7 @@ def _frame(problem: str):
                                                     ("regression", "rmse", ())])
 def test_a_forest_trains_every_problem_and_predicts_from_its_folder(model, problem, metric, classes, tmp_path,
                                                                      runs_dir):
-    frame, test = _frame(problem)
+    frame, test = problem_frames(problem)
     folder = write_competition(tmp_path / "c", frame, test)
     kw = {"submission": labels_submission} if classes else {}
     with registered(table_task("rf", problem=problem, metric=metric, classes=classes, **kw)) as task:

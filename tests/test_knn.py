@@ -11,18 +11,9 @@ from pipelines.learners import LEARNERS, KNNLearner
 from pipelines.metrics import kaggle_logloss
 from pipelines.predict import predict
 from pipelines.train import train
-from tiny_tasks import labels_submission, regression_frame, registered, table_task, write_competition
+from tiny_tasks import labels_submission, problem_frames, registered, table_task, write_competition
 
 
-def _frame(problem: str):
-    frame, test = regression_frame(150), regression_frame(12, seed=1)
-    if problem == "binary":
-        for f in (frame, test):
-            f["y"] = (f["y"] > 20).astype(int)
-    elif problem == "multiclass":
-        for f in (frame, test):
-            f["y"] = np.digitize(f["y"], [17, 23])
-    return frame, test
 
 
 @pytest.mark.slow
@@ -30,7 +21,7 @@ def _frame(problem: str):
                                                     ("multiclass", "logloss", (0, 1, 2)),
                                                     ("regression", "rmse", ())])
 def test_knn_trains_every_problem_and_predicts_from_its_folder(problem, metric, classes, tmp_path, runs_dir):
-    frame, test = _frame(problem)
+    frame, test = problem_frames(problem)
     folder = write_competition(tmp_path / "c", frame, test)
     kw = {"submission": labels_submission} if classes else {}
     with registered(table_task("nn", problem=problem, metric=metric, classes=classes, **kw)) as task:
@@ -64,7 +55,7 @@ def test_the_shrunk_shares_are_the_neighbours_counts_plus_one_uniform_neighbour(
 
 def test_a_fold_too_large_for_brute_force_is_one_line(tmp_path, runs_dir, monkeypatch):
     monkeypatch.setattr(KNNLearner, "max_rows", 50)
-    frame, test = _frame("regression")
+    frame, test = problem_frames("regression")
     folder = write_competition(tmp_path / "c", frame, test)
     with registered(table_task("nn")) as task, pytest.raises(UsageError) as e:
         train(task.config(model="knn"), data_dir=folder, runs_root=runs_dir, out=tmp_path / "a.csv")

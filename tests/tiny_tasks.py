@@ -62,3 +62,16 @@ def write_competition(folder: Path, train: pd.DataFrame, test: pd.DataFrame, tar
     test.drop(columns=target).to_csv(folder / "test.csv", index=False)
     pd.DataFrame({"id": test["id"], target: 0}).to_csv(folder / "sample.csv", index=False)
     return folder
+
+
+def problem_frames(problem: str):
+    """150 training rows and 12 test rows of `regression_frame`, its target made binary or 3 classes."""
+    import numpy as np
+    frame, test = regression_frame(150), regression_frame(12, seed=1)
+    if problem == "binary":
+        for f in (frame, test):
+            f["y"] = (f["y"] > 20).astype(int)
+    elif problem == "multiclass":
+        for f in (frame, test):
+            f["y"] = np.digitize(f["y"], [17, 23])
+    return frame, test
